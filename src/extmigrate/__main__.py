@@ -1,0 +1,3 @@
+from extmigrate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""The `extmigrate` command line: one module per subcommand under extmigrate.commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from extmigrate import __version__
+from extmigrate.flags import ConfigError
+
+# Each module has add_parser(subparsers) and run(args) -> exit code.
+COMMANDS = ["scan_cmd", "rules_cmd"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="extmigrate",
+        description="Find and fix free-threading (PEP 703) hazards in CPython C extensions.",
+    )
+    parser.add_argument("--version", action="version", version=f"extmigrate {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        mod = importlib.import_module(f"extmigrate.commands.{name}")
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except ConfigError as e:
+        print(f"extmigrate: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("extmigrate: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1

@@ -1,0 +1,98 @@
+"""Options shared by the commands that scan (scan, fix)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from extmigrate import config
+from extmigrate.flags import ConfigError
+from extmigrate.rules import unknown_keys
+from extmigrate.scan import ScanOptions
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_scan_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", default=["."], help="files or directories (default: .)")
+    p.add_argument("-p", "--compile-commands-dir", dest="compile_db", metavar="DIR",
+                   help="folder holding compile_commands.json (default: the project root or build/)")
+    p.add_argument("--select", type=_csv, metavar="CODES", help="rule codes, prefixes, names or categories")
+    p.add_argument("--ignore", type=_csv, metavar="CODES", help="rules to leave out (same keys)")
+    p.add_argument("--exclude", action="append", metavar="GLOB", default=None, help="skip matching paths")
+    p.add_argument("-I", dest="include_dirs", action="append", metavar="DIR", default=None)
+    p.add_argument("-D", dest="defines", action="append", metavar="NAME[=VALUE]", default=None)
+    p.add_argument("-U", dest="undefines", action="append", metavar="NAME", default=None)
+    p.add_argument("--python", metavar="PATH", help="take Python headers from this interpreter")
+    p.add_argument("--gil-disabled", action="store_true", default=None,
+                   help="analyse the free-threaded branches (-DPy_GIL_DISABLED=1)")
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help="worker processes (default: all cores)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per file (default 60)")
+    p.add_argument("--baseline", metavar="FILE", help="hide findings recorded in this baseline")
+    p.add_argument("--config", metavar="PYPROJECT", help="pyproject.toml to read [tool.extmigrate] from")
+    p.add_argument("--no-config", action="store_true", help="ignore [tool.extmigrate]")
+    p.add_argument("-v", "--verbose", action="store_true", help="show parse diagnostics")
+
+
+def scan_options(args: argparse.Namespace) -> tuple[ScanOptions, dict]:
+    """Merge command-line flags over [tool.extmigrate]; flags win."""
+    settings: dict = {}
+    if not args.no_config:
+        path = args.config or config.find_pyproject(args.paths)
+        settings, _ = config.load(path)
+        if settings and path:
+            base = os.path.dirname(os.path.abspath(path))
+            for key in ("baseline", "compile-commands-dir"):
+                if key in settings and not os.path.isabs(settings[key]):
+                    settings[key] = os.path.join(base, settings[key])
+            settings["include-dirs"] = [d if os.path.isabs(d) else os.path.join(base, d)
+                                        for d in settings.get("include-dirs", [])]
+
+    def pick(flag, key, default):
+        value = getattr(args, flag, None)
+        return value if value is not None else settings.get(key, default)
+
+    opts = ScanOptions(
+        paths=args.paths,
+        exclude=pick("exclude", "exclude", []),
+        select=pick("select", "select", []),
+        ignore=pick("ignore", "ignore", []),
+        compile_db=pick("compile_db", "compile-commands-dir", None),
+        python=pick("python", "python", None),
+        include_dirs=pick("include_dirs", "include-dirs", []),
+        defines=pick("defines", "defines", []),
+        undefines=pick("undefines", "undefines", []),
+        gil_disabled=bool(pick("gil_disabled", "gil-disabled", False)),
+        jobs=pick("jobs", "jobs", 0),
+        timeout=float(pick("timeout", "timeout", 60.0)),
+        baseline=pick("baseline", "baseline", None),
+    )
+    bad = unknown_keys(opts.select + opts.ignore)
+    if bad:
+        raise ConfigError(f"unknown rule code or name: {', '.join(bad)} (see `extmigrate rules`)")
+    if opts.jobs < 0:
+        raise ConfigError("--jobs must be 0 (all cores) or more")
+    if opts.timeout <= 0:
+        raise ConfigError("--timeout must be positive")
+    return opts, settings
+
+
+def progress_printer(enabled: bool):
+    """A one-line progress bar on stderr, only on a terminal and for more than a few files."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        if total <= 4:
+            return
+        width = 30
+        filled = int(width * done / total)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files")
+        if done == total:
+            sys.stderr.write("\r" + " " * (width + 30) + "\r")
+        sys.stderr.flush()
+
+    return show

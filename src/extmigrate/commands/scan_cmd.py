@@ -1,0 +1,53 @@
+"""`extmigrate scan`: report free-threading hazards."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from extmigrate.commands.common import add_scan_options, progress_printer, scan_options
+from extmigrate.fileio import atomic_write
+from extmigrate.flags import ConfigError
+from extmigrate.reporters import FORMATS
+from extmigrate.scan import baseline_root, scan
+from extmigrate.suppress import BaselineError, write_baseline
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("scan", help="report free-threading hazards in C/C++ sources",
+                       description="Report free-threading hazards. Exit 0: clean, 1: findings, "
+                                   "2: usage or configuration error.")
+    add_scan_options(p)
+    p.add_argument("--format", choices=sorted(FORMATS), default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("--write-baseline", metavar="FILE", help="record the current findings as a baseline")
+    p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    opts, _ = scan_options(args)
+    for p in opts.paths:
+        if not os.path.exists(p) and not os.path.islink(p):
+            raise ConfigError(f"{p}: no such file or directory")
+    try:
+        result = scan(opts, progress=progress_printer(not args.no_progress and args.format == "text"))
+    except BaselineError as e:
+        raise ConfigError(str(e)) from None
+    if args.write_baseline:
+        write_baseline(args.write_baseline, result.findings, baseline_root(args.write_baseline))
+        print(f"wrote {len(result.findings)} finding(s) to baseline {args.write_baseline}", file=sys.stderr)
+        return 0
+    to_file = bool(args.output)
+    colour = args.color == "always" or (args.color == "auto" and not to_file and sys.stdout.isatty()
+                                        and not os.environ.get("NO_COLOR"))
+    report = FORMATS[args.format](result, colour=colour, verbose=args.verbose)
+    if to_file:
+        atomic_write(args.output, report.encode("utf-8"))
+        if args.format != "text":
+            from extmigrate.reporters.text import summary
+            print(summary(result), file=sys.stderr)
+    else:
+        sys.stdout.write(report)
+    return 1 if result.findings else 0

@@ -1,0 +1,84 @@
+"""Analyse translation units with the selected rules and combine their results."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from extmigrate.flags import TUSpec
+from extmigrate.model import Diagnostic, Finding
+from extmigrate.parse import diagnostics, parse
+from extmigrate.rules import get_rule
+from extmigrate.tree import TUView
+
+
+@dataclass
+class TUResult:
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # rule code -> facts
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # project files this TU covered
+    error: str | None = None  # the TU could not be analysed at all (timeout, crash, unreadable)
+
+
+def project_filter(roots: list[str]) -> Callable[[str], bool]:
+    """A file belongs to the project when it lies under one of the scanned roots."""
+    prefixes = []
+    for r in roots:
+        real = os.path.realpath(r)
+        prefixes.append(real if os.path.isfile(real) else real.rstrip(os.sep) + os.sep)
+    cache: dict[str, bool] = {}
+
+    def ok(path: str) -> bool:
+        hit = cache.get(path)
+        if hit is None:
+            real = os.path.realpath(path)
+            hit = cache[path] = any(real == p or real.startswith(p) for p in prefixes)
+        return hit
+
+    return ok
+
+
+def analyse(spec: TUSpec, rule_codes: list[str], roots: list[str],
+            extra_args: list[str] | None = None) -> TUResult:
+    """Parse one TU and run every rule on it (in a worker process)."""
+    result = TUResult(spec.path)
+    try:
+        tu = parse(spec, extra_args)
+    except Exception as e:  # libclang raises TranslationUnitLoadError with no detail
+        result.error = f"libclang could not parse the file ({type(e).__name__})"
+        return result
+    result.diagnostics = diagnostics(tu, spec)
+    view = TUView(tu, spec.path, project_filter(roots + [spec.path]))
+    result.files = sorted(view.files)
+    for code in rule_codes:
+        rule = get_rule(code)()
+        result.findings.extend(rule.check(view))
+        facts = rule.collect(view)
+        if facts is not None:
+            result.facts[code] = facts
+    return result
+
+
+def combine(results: list[TUResult], rule_codes: list[str]) -> list[Finding]:
+    """Project-wide step: deduplicate header findings, then run each rule's finish()."""
+    seen: set[tuple] = set()
+    findings: list[Finding] = []
+    for r in results:
+        for f in r.findings:
+            key = (f.code, f.path, f.line, f.column, f.symbol)
+            if key not in seen:
+                seen.add(key)
+                findings.append(f)
+    rules = [get_rule(c)() for c in rule_codes]
+    for rule in sorted(rules, key=lambda r: r.runs_last):
+        facts = [r.facts[rule.code] for r in results if rule.code in r.facts]
+        for f in rule.finish(facts, findings):
+            key = (f.code, f.path, f.line, f.column, f.symbol)
+            if key not in seen:
+                seen.add(key)
+                findings.append(f)
+    findings.sort(key=lambda f: f.sort_key)
+    return findings

@@ -1,0 +1,103 @@
+"""`--format sarif`: SARIF 2.1.0 as GitHub code scanning accepts it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from extmigrate import __version__
+from extmigrate.rules import all_rules
+from extmigrate.scan import ScanResult
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVEL = {"error": "error", "warning": "warning", "note": "note"}
+
+
+def _uri(path: str, root: str) -> tuple[str, dict]:
+    rel = os.path.relpath(path, root)
+    if rel.startswith(".."):
+        return Path(path).as_uri(), {}
+    return rel.replace(os.sep, "/"), {"uriBaseId": "%SRCROOT%"}
+
+
+def _artifact(path: str, root: str) -> dict:
+    uri, base = _uri(path, root)
+    return {"uri": uri, **base}
+
+
+def _rule_meta(rule) -> dict:
+    help_md = rule.doc.strip() or rule.summary
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.explanation},
+        "help": {"text": f"{rule.explanation}\n\nFix: {rule.action}", "markdown": help_md},
+        "defaultConfiguration": {"level": _LEVEL[rule.severity]},
+        "properties": {"category": rule.category, "tags": ["free-threading", rule.category]},
+    }
+
+
+def _fixes(f, root: str) -> list[dict]:
+    if not f.fix or not f.fix.get("edits"):
+        return []
+    changes: dict[str, list] = {}
+    for e in f.fix["edits"]:
+        changes.setdefault(e["path"], []).append({
+            "deletedRegion": {"byteOffset": e["start"], "byteLength": e["end"] - e["start"]},
+            "insertedContent": {"text": e["text"]},
+        })
+    return [{
+        "description": {"text": f.fix.get("description", "apply the extmigrate remedy")},
+        "artifactChanges": [{"artifactLocation": _artifact(p, root), "replacements": r}
+                            for p, r in changes.items()],
+    }]
+
+
+def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
+    root = os.path.abspath(root or os.getcwd())
+    rules = [r for r in all_rules() if r.code in set(result.rule_codes)] or all_rules()
+    index = {r.code: i for i, r in enumerate(rules)}
+    results = []
+    for f in result.findings:
+        region = {"startLine": f.line, "startColumn": f.column,
+                  "endLine": max(f.end_line, f.line), "endColumn": max(f.end_column, 1)}
+        res = {
+            "ruleId": f.code,
+            "ruleIndex": index.get(f.code, 0),
+            "level": _LEVEL.get(f.severity, "warning"),
+            "message": {"text": f"{f.message} Why: {f.explanation} Fix: {f.action}"},
+            "locations": [{"physicalLocation": {"artifactLocation": _artifact(f.path, root),
+                                                "region": region}}],
+            "partialFingerprints": {"extmigrate/v1": f.fingerprint.replace(f.path, os.path.relpath(f.path, root))},
+        }
+        if f.function:
+            res["locations"][0]["logicalLocations"] = [{"name": f.function, "kind": "function"}]
+        if f.related:
+            res["relatedLocations"] = [
+                {"id": i, "message": {"text": s.note or "related"},
+                 "physicalLocation": {"artifactLocation": _artifact(s.path, root),
+                                      "region": {"startLine": s.line, "startColumn": max(s.column, 1)}}}
+                for i, s in enumerate(f.related)]
+        fixes = _fixes(f, root)
+        if fixes:
+            res["fixes"] = fixes
+        results.append(res)
+    notifications = [{"level": "warning", "message": {"text": m},
+                      "locations": [{"physicalLocation": {"artifactLocation": _artifact(os.path.abspath(p), root)}}]}
+                     for p, m in result.problems]
+    doc = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "extmigrate", "version": __version__,
+                                "informationUri": "https://github.com/extmigrate/extmigrate",
+                                "rules": [_rule_meta(r) for r in rules]}},
+            "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(root).as_uri() + "/"}},
+            "invocations": [{"executionSuccessful": True,
+                             "toolExecutionNotifications": notifications}],
+            "results": results,
+        }],
+    }
+    return json.dumps(doc, indent=2) + "\n"

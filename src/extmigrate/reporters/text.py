@@ -1,0 +1,96 @@
+"""Human output in the style of ruff and clang: `path:line:col: CODE message`, a code frame, a summary."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from extmigrate.scan import ScanResult
+
+_COLOURS = {"error": "31", "warning": "33", "note": "36", "code": "1;35", "path": "1", "dim": "2"}
+
+
+def _paint(on: bool):
+    def paint(text: str, what: str) -> str:
+        return f"\033[{_COLOURS[what]}m{text}\033[0m" if on else text
+    return paint
+
+
+def _rel(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def _frame(path: str, line: int, col: int, end_line: int, end_col: int, cache: dict) -> list[str]:
+    lines = cache.get(path)
+    if lines is None:
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().decode("utf-8", errors="replace").split("\n")
+        except OSError:
+            lines = []
+        cache[path] = lines
+    if not 0 < line <= len(lines):
+        return []
+    src = lines[line - 1].rstrip("\r").expandtabs(4)
+    width = max(1, (end_col - col) if end_line == line and end_col > col else 1)
+    gutter = f"{line:>5} | "
+    return [gutter + src, " " * (len(gutter) + col - 1) + "^" + "~" * (width - 1)]
+
+
+def render(result: ScanResult, *, colour: bool = False, verbose: bool = False,
+           show_frames: bool = True) -> str:
+    paint = _paint(colour)
+    out: list[str] = []
+    cache: dict = {}
+    for f in result.findings:
+        head = (f"{paint(_rel(f.path), 'path')}:{f.line}:{f.column}: {paint(f.code, 'code')} "
+                f"{paint(f.severity, f.severity)}: {f.message}")
+        if f.fix is not None:
+            head += paint(f" [fix: {f.fix.get('applicability', 'safe')}]", "dim")
+        out.append(head)
+        if show_frames:
+            out += _frame(f.path, f.line, f.column, f.end_line, f.end_column, cache)
+        for s in f.related:
+            out.append(paint(f"      {_rel(s.path)}:{s.line}:{s.column}: note: {s.note}", "dim"))
+        out.append(paint(f"      why: {f.explanation}", "dim"))
+        out.append(paint(f"      fix: {f.action}", "dim"))
+        out.append("")
+    for path, msg in result.problems:
+        out.append(f"{_rel(path)}: {paint('skipped', 'warning')}: {msg}")
+    if result.cython:
+        out.append(f"{len(result.cython)} Cython-generated file(s) skipped: set the "
+                   "`freethreading_compatible=True` directive in the .pyx sources instead")
+    bad = result.files_with_errors
+    if verbose:
+        for d in result.diagnostics:
+            out.append(f"{_rel(d.path)}:{d.line}:{d.column}: {d.severity}: {d.message}")
+    out.append(summary(result, paint))
+    if bad and not verbose:
+        out.append(f"{len(bad)} file(s) had parse errors; --verbose for details")
+    return "\n".join(out) + "\n"
+
+
+def summary(result: ScanResult, paint=_paint(False)) -> str:
+    n = len(result.findings)
+    lines = []
+    if n:
+        by_rule = Counter((f.code, f.name) for f in result.findings)
+        width = max(len(name) for _, name in by_rule)
+        for (code, name), count in sorted(by_rule.items()):
+            lines.append(f"{count:>5}  {paint(code, 'code')}  {name:<{width}}")
+    extra = []
+    if result.suppressed:
+        extra.append(f"{result.suppressed} suppressed")
+    if result.baselined:
+        extra.append(f"{result.baselined} in baseline")
+    fixable = sum(1 for f in result.findings if f.fix is not None)
+    if fixable:
+        extra.append(f"{fixable} fixable with `extmigrate fix`")
+    tail = f" ({', '.join(extra)})" if extra else ""
+    lines.append(f"Found {n} finding{'s' if n != 1 else ''} in {result.files_scanned} "
+                 f"file{'s' if result.files_scanned != 1 else ''}{tail}.")
+    return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""A whole scan: files and flags in, filtered findings and per-file problems out."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from extmigrate import flags as flagmod
+from extmigrate.discover import discover
+from extmigrate.engine import TUResult, combine
+from extmigrate.model import Diagnostic, Finding
+from extmigrate.rules import select_rules
+from extmigrate.runner import run
+from extmigrate.suppress import apply_baseline, apply_suppressions, read_baseline
+
+
+@dataclass
+class ScanOptions:
+    paths: list[str]
+    exclude: list[str] = field(default_factory=list)
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    compile_db: str | None = None
+    python: str | None = None
+    include_dirs: list[str] = field(default_factory=list)
+    defines: list[str] = field(default_factory=list)
+    undefines: list[str] = field(default_factory=list)
+    gil_disabled: bool = False
+    jobs: int = 0  # 0: all cores
+    timeout: float = 60.0
+    baseline: str | None = None
+    use_suppressions: bool = True
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+    cython: list[str] = field(default_factory=list)
+    files_scanned: int = 0
+    suppressed: int = 0
+    baselined: int = 0
+    rule_codes: list[str] = field(default_factory=list)
+    specs: dict[str, flagmod.TUSpec] = field(default_factory=dict)  # for fix --check-compile
+
+    @property
+    def files_with_errors(self) -> list[str]:
+        return sorted({d.path for d in self.diagnostics if d.severity in ("error", "fatal")})
+
+
+def extra_args(opts: ScanOptions) -> list[str]:
+    args = [f"-I{os.path.abspath(d)}" for d in opts.include_dirs]
+    args += [f"-D{d}" for d in opts.defines] + [f"-U{u}" for u in opts.undefines]
+    if opts.gil_disabled:
+        args.append("-DPy_GIL_DISABLED=1")
+    return args
+
+
+def _wants_numpy(paths: list[str]) -> bool:
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                if b"numpy/" in f.read(200_000):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def build_flags(opts: ScanOptions, files: list[str], headers: list[str]) -> flagmod.FlagSource:
+    py = flagmod.python_paths(opts.python)
+    base = [f"-I{d}" for d in dict.fromkeys([py["include"], py["platinclude"]])]
+    if _wants_numpy(files + headers):
+        np_inc = flagmod.numpy_include(opts.python)
+        if np_inc:
+            base.append(f"-I{np_inc}")
+    base += [f"-I{d}" for d in flagmod.header_dirs(headers, opts.paths)]
+    source = flagmod.FlagSource(base_args=base)
+    db_path = flagmod.find_database(opts.paths, opts.compile_db)
+    if db_path:
+        source.database, source.problems = flagmod.load_database(db_path)
+    return source
+
+
+def scan(opts: ScanOptions, progress=None) -> ScanResult:
+    rules = select_rules(opts.select, opts.ignore)
+    codes = [r.code for r in rules]
+    found = discover(opts.paths, opts.exclude)
+    out = ScanResult(problems=list(found.problems), cython=found.cython, rule_codes=codes)
+    fs = build_flags(opts, found.sources, found.headers)
+    out.problems += fs.problems
+    roots = [os.path.abspath(p) for p in opts.paths]
+    extra = extra_args(opts)
+    jobs = opts.jobs or os.cpu_count() or 1
+
+    def tasks(paths: list[str]):
+        specs = [fs.spec_for(p) for p in paths]
+        for s in specs:
+            out.specs[os.path.realpath(s.path)] = s
+        return [(s, codes, roots, extra) for s in specs]
+
+    results: list[TUResult] = []
+    total = len(found.sources) + len(found.headers)
+
+    def collect(batch: list[str], offset: int) -> None:
+        def prog(done: int, n: int) -> None:
+            if progress:
+                progress(offset + done, total)
+        for r in run(tasks(batch), jobs, opts.timeout, prog):
+            results.append(r)
+            if r.error:
+                out.problems.append((r.path, r.error))
+
+    collect(found.sources, 0)
+    covered = {os.path.realpath(f) for r in results for f in r.files}
+    alone = [h for h in found.headers if os.path.realpath(h) not in covered]
+    collect(alone, len(found.sources))  # a header no TU includes is parsed on its own
+    out.files_scanned = len(found.sources) + len(found.headers)
+    out.diagnostics = sorted({(d.path, d.line, d.column, d.message): d
+                              for r in results for d in r.diagnostics}.values(),
+                             key=lambda d: (d.path, d.line, d.column))
+    findings = combine(results, codes)
+    if opts.use_suppressions:
+        findings, out.suppressed = apply_suppressions(findings)
+    if opts.baseline:
+        findings, out.baselined = apply_baseline(findings, read_baseline(opts.baseline),
+                                                 baseline_root(opts.baseline))
+    out.findings = findings
+    return out
+
+
+def baseline_root(baseline_path: str) -> str:
+    """Baseline keys hold paths relative to the baseline file's folder."""
+    return os.path.dirname(os.path.abspath(baseline_path))

@@ -1,0 +1,102 @@
+"""Inline suppressions (`/* extmigrate: ignore[CODE] reason */`) and baselines."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from extmigrate.model import Finding
+
+_MARK = re.compile(rb"extmigrate:\s*ignore(?:\[([A-Za-z0-9_,\s-]*)\])?")
+
+
+def _codes_on(line: bytes) -> set[str] | None:
+    """Codes suppressed by a comment on this line; {'*'} for a bare ignore; None for none."""
+    if b"extmigrate" not in line:
+        return None
+    out: set[str] = set()
+    for m in _MARK.finditer(line):
+        if m.group(1) is None:
+            out.add("*")
+        else:
+            out.update(c.strip().decode("ascii", "replace") for c in m.group(1).split(b",") if c.strip())
+    return out or None
+
+
+def _matches(f: Finding, codes: set[str]) -> bool:
+    return "*" in codes or f.code in codes or f.name in codes or f.category in codes
+
+
+def is_suppressed(f: Finding, lines: list[bytes]) -> bool:
+    """A finding is suppressed by a marker on its own line or on the line before."""
+    for ln in (f.line, f.line - 1):
+        if 0 < ln <= len(lines):
+            codes = _codes_on(lines[ln - 1])
+            if codes and _matches(f, codes):
+                return True
+    return False
+
+
+def apply_suppressions(findings: list[Finding]) -> tuple[list[Finding], int]:
+    cache: dict[str, list[bytes]] = {}
+    kept, dropped = [], 0
+    for f in findings:
+        lines = cache.get(f.path)
+        if lines is None:
+            try:
+                with open(f.path, "rb") as fh:
+                    lines = fh.read().split(b"\n")
+            except OSError:
+                lines = []
+            cache[f.path] = lines
+        if is_suppressed(f, lines):
+            dropped += 1
+        else:
+            kept.append(f)
+    return kept, dropped
+
+
+class BaselineError(Exception):
+    pass
+
+
+def _key(f: Finding, root: str) -> str:
+    import os
+
+    rel = os.path.relpath(f.path, root) if root else f.path
+    return f"{f.code}:{rel.replace(os.sep, '/')}:{f.function or ''}:{f.symbol}"
+
+
+def write_baseline(path: str, findings: list[Finding], root: str) -> None:
+    from extmigrate.fileio import atomic_write
+
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[_key(f, root)] = counts.get(_key(f, root), 0) + 1
+    doc = {"version": 1, "tool": "extmigrate", "findings": [
+        {"key": k, "count": n} for k, n in sorted(counts.items())]}
+    atomic_write(path, (json.dumps(doc, indent=2) + "\n").encode())
+
+
+def read_baseline(path: str) -> dict[str, int]:
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read().decode("utf-8"))
+        return {str(e["key"]): int(e.get("count", 1)) for e in doc["findings"]}
+    except OSError as e:
+        raise BaselineError(f"cannot read baseline {path}: {e.strerror or e}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BaselineError(f"baseline {path} is not an extmigrate baseline ({e})") from None
+
+
+def apply_baseline(findings: list[Finding], baseline: dict[str, int], root: str) -> tuple[list[Finding], int]:
+    budget = dict(baseline)
+    kept, dropped = [], 0
+    for f in findings:
+        k = _key(f, root)
+        if budget.get(k, 0) > 0:
+            budget[k] -= 1
+            dropped += 1
+        else:
+            kept.append(f)
+    return kept, dropped

@@ -1,0 +1,39 @@
+"""Shared helpers: write real C files to a temp folder and scan them."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from extmigrate.scan import ScanOptions, scan
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, code in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(code))
+    return root
+
+
+@pytest.fixture
+def scan_c(tmp_path):
+    """scan_c(code_or_files, select=[...], **opts) -> ScanResult of a real scan of real files."""
+
+    def run(code: str | dict[str, str], select: list[str] | None = None, **kw):
+        files = {"mod.c": code} if isinstance(code, str) else code
+        write(tmp_path, files)
+        opts = ScanOptions(paths=[str(tmp_path)], select=list(select or []), jobs=kw.pop("jobs", 1), **kw)
+        return scan(opts)
+
+    return run
+
+
+def codes(result) -> list[str]:
+    return [f.code for f in result.findings]
+
+
+def symbols(result, code: str | None = None) -> list[str]:
+    return sorted(f.symbol for f in result.findings if code is None or f.code == code)

@@ -1,0 +1,48 @@
+"""The libclang front end on real files that include Python.h."""
+
+from __future__ import annotations
+
+import os
+
+from clang import cindex
+
+from extmigrate.flags import FlagSource
+from extmigrate.parse import diagnostics, parse
+from extmigrate.scan import ScanOptions, build_flags
+
+PY_FILE = """
+#include <Python.h>
+#include <stddef.h>
+static PyObject *f(PyObject *self, PyObject *args) {
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    return PyLong_FromSsize_t(n + offsetof(PyObject, ob_type));
+}
+"""
+
+
+def test_python_h_parses_with_no_fatal_diagnostics(tmp_path):
+    src = tmp_path / "m.c"
+    src.write_text(PY_FILE)
+    fs = build_flags(ScanOptions(paths=[str(tmp_path)]), [str(src)], [])
+    spec = fs.spec_for(str(src))
+    tu = parse(spec)
+    diags = diagnostics(tu, spec)
+    assert [d for d in diags if d.severity in ("error", "fatal")] == []
+    # the clang resource headers are bundled: stddef.h resolves inside the installed package
+    includes = [i.include.name for i in tu.get_includes()]
+    assert any(p.endswith("stddef.h") and "clang" in p for p in includes)
+    calls = {c.spelling for c in tu.cursor.walk_preorder()
+             if c.kind == cindex.CursorKind.CALL_EXPR and c.location.file
+             and c.location.file.name == str(src)}
+    assert "PyLong_FromSsize_t" in calls
+
+
+def test_missing_include_names_searched_dirs(tmp_path):
+    src = tmp_path / "m.c"
+    src.write_text('#include "nothere.h"\nint x;\n')
+    fs = FlagSource(base_args=[f"-I{tmp_path}"])
+    spec = fs.spec_for(str(src))
+    diags = diagnostics(parse(spec), spec)
+    assert diags and diags[0].severity in ("error", "fatal")
+    assert "nothere.h" in diags[0].message and str(tmp_path) in diags[0].message
+    assert os.path.samefile(diags[0].path, src)
