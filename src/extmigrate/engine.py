@@ -62,17 +62,18 @@ def analyse(spec: TUSpec, rule_codes: list[str], roots: list[str],
     return result
 
 
-def combine(results: list[TUResult], rule_codes: list[str]) -> list[Finding]:
-    """Project-wide step: deduplicate header findings, then run each rule's finish()."""
+def combine(results: list[TUResult], rule_codes: list[str], roots: list[str]) -> list[Finding]:
+    """Project-wide step: deduplicate header findings, read build files, run each rule's finish()."""
     seen: set[tuple] = set()
     findings: list[Finding] = []
-    for r in results:
-        for f in r.findings:
+    rules = [get_rule(c)() for c in rule_codes]
+    file_findings = [f for rule in rules for f in rule.check_files(roots)]
+    for batch in [r.findings for r in results] + [file_findings]:
+        for f in batch:
             key = (f.code, f.path, f.line, f.column, f.symbol)
             if key not in seen:
                 seen.add(key)
                 findings.append(f)
-    rules = [get_rule(c)() for c in rule_codes]
     for rule in sorted(rules, key=lambda r: r.runs_last):
         facts = [r.facts[rule.code] for r in results if rule.code in r.facts]
         for f in rule.finish(facts, findings):

@@ -120,7 +120,7 @@ def scan(opts: ScanOptions, progress=None) -> ScanResult:
     out.diagnostics = sorted({(d.path, d.line, d.column, d.message): d
                               for r in results for d in r.diagnostics}.values(),
                              key=lambda d: (d.path, d.line, d.column))
-    findings = combine(results, codes)
+    findings = combine(results, codes, roots)
     if opts.use_suppressions:
         findings, out.suppressed = apply_suppressions(findings)
     if opts.baseline:

@@ -29,6 +29,10 @@ class Rule:
         """JSON-able facts for finish(); None when the rule has no project-wide step."""
         return None
 
+    def check_files(self, roots: list[str]) -> list[Finding]:
+        """Findings from non-C project files (setup.py, CMakeLists.txt ...), read as text, once per scan."""
+        return []
+
     def finish(self, facts: list[Any], findings: list[Finding]) -> list[Finding]:
         """Project-wide findings from every TU's facts (and, for runs_last rules, all findings)."""
         return []
