@@ -37,3 +37,20 @@ def codes(result) -> list[str]:
 
 def symbols(result, code: str | None = None) -> list[str]:
     return sorted(f.symbol for f in result.findings if code is None or f.code == code)
+
+
+def find_ft_python() -> str | None:
+    """A free-threaded interpreter: $EXTMIGRATE_FT_PYTHON or python3.14t on PATH."""
+    import os
+    import shutil
+
+    cand = os.environ.get("EXTMIGRATE_FT_PYTHON") or shutil.which("python3.14t")
+    return cand if cand and os.access(cand, os.X_OK) else None
+
+
+@pytest.fixture
+def ft_python() -> str:
+    exe = find_ft_python()
+    if exe is None:
+        pytest.skip("no free-threaded interpreter: put python3.14t on PATH or set EXTMIGRATE_FT_PYTHON")
+    return exe

@@ -1,0 +1,1 @@
+"""Runtime gates: what a maintainer checks before trusting a free-threaded build."""
