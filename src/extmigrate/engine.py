@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from extmigrate.fix.base import propose_fixes
 from extmigrate.flags import TUSpec
 from extmigrate.model import Diagnostic, Finding
 from extmigrate.parse import diagnostics, parse
@@ -55,7 +56,9 @@ def analyse(spec: TUSpec, rule_codes: list[str], roots: list[str],
     result.files = sorted(view.files)
     for code in rule_codes:
         rule = get_rule(code)()
-        result.findings.extend(rule.check(view))
+        found = rule.check(view)
+        propose_fixes(view, found)  # remedies need the live TU; cheap (local text edits)
+        result.findings.extend(found)
         facts = rule.collect(view)
         if facts is not None:
             result.facts[code] = facts

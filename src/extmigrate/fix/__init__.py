@@ -1,0 +1,1 @@
+"""`extmigrate fix`: remedies per rule (in the worker), patches, compat header (in the parent)."""
