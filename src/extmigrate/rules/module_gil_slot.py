@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 
+from clang.cindex import LinkageKind, TypeKind
+
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.tree import K, TUView
+from extmigrate.rules.module_gil_common import API, blanked, word
+from extmigrate.tree import K, Node, TUView
 
-_PY_MOD_GIL = re.compile(r"\bPy_mod_gil\b")
+_PY_MOD_GIL = word(API["slot"])
+_M_SLOTS = re.compile(r"\bm_slots\s*=\s*[^;,}]*")
+_ARRAYS = (TypeKind.CONSTANTARRAY, TypeKind.INCOMPLETEARRAY)
 
 
 @register
@@ -25,8 +30,10 @@ class ModuleGilSlot(Rule):
     action = ("Once the module's code is thread-safe, add {Py_mod_gil, Py_MOD_GIL_NOT_USED} to the "
               "PyModuleDef_Slot array (guarded by #ifdef Py_mod_gil for Pythons before 3.13).")
     doc = """
-    Checks every `PyModuleDef_Slot` array. An entry for `Py_mod_gil` in any preprocessor branch
-    counts, so `#ifdef Py_GIL_DISABLED` guarded declarations are recognised.
+    Checks every `PyModuleDef_Slot` array that a `PyModuleDef` of the project uses as `m_slots`
+    (in the same file, or, for an array with external linkage, in another scanned file). An entry for
+    `Py_mod_gil` in any preprocessor branch counts, so `#ifdef Py_GIL_DISABLED` guarded declarations
+    are recognised. Reported at the array's name.
 
     Before:
 
@@ -47,17 +54,60 @@ class ModuleGilSlot(Rule):
     """
 
     def check(self, tu: TUView) -> list[Finding]:
-        out = []
-        for var in tu.of_kind(K.VAR_DECL):
-            if var.func is not None or "PyModuleDef_Slot" not in var.cursor.type.spelling:
+        found, self._unbound = [], []
+        defs = module_def_texts(tu)
+        for var in slot_arrays(tu):
+            text = blanked(tu, var.path)
+            if _PY_MOD_GIL.search(text, var.start, var.end):
                 continue
-            if not var.cursor.is_definition():
-                continue
-            if _PY_MOD_GIL.search(tu.node_text(var)):
-                continue
-            out.append(self.finding(
-                var, var.spelling,
-                f"module slot array '{var.spelling}' has no Py_mod_gil entry: importing the module "
-                "re-enables the GIL on free-threaded Python",
-                data={"slots": var.spelling}))
-        return out
+            name = var.spelling
+            if any(word(name).search(t) for t in defs):
+                found.append(self._at_name(var))
+            elif var.cursor.linkage == LinkageKind.EXTERNAL:  # its PyModuleDef may be in another TU
+                self._unbound.append({"name": name, "finding": self._at_name(var).to_dict()})
+        return found
+
+    def collect(self, tu: TUView) -> dict:
+        return {"unbound": getattr(self, "_unbound", []), "defs": module_def_texts(tu)}
+
+    def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
+        defs = [t for f in facts for t in f["defs"]]
+        return [Finding.from_dict(u["finding"]) for f in facts for u in f["unbound"]
+                if any(word(u["name"]).search(t) for t in defs)]
+
+    def _at_name(self, var: Node) -> Finding:
+        """Reported at the variable's name; data start/end keep the whole declaration (for the fix)."""
+        path, start, end = var.extent()[:3]
+        loc = var.cursor.location
+        name = var.spelling
+        where = (path, loc.offset, loc.offset + len(name), loc.line, loc.column, loc.line,
+                 loc.column + len(name))
+        return self.finding(
+            where, name,
+            f"module slot array '{name}' has no Py_mod_gil entry: importing the module "
+            "re-enables the GIL on free-threaded Python",
+            function=None, data={"slots": name, "start": start, "end": end})
+
+
+def slot_arrays(tu: TUView) -> list[Node]:
+    """File-scope array definitions of PyModuleDef_Slot in the project's files."""
+    out = []
+    for var in tu.of_kind(K.VAR_DECL):
+        t = var.cursor.type
+        if var.func is not None or t.kind not in _ARRAYS or not var.cursor.is_definition():
+            continue
+        if t.element_type.get_canonical().spelling.replace("struct ", "") == "PyModuleDef_Slot":
+            out.append(var)
+    return out
+
+
+def module_def_texts(tu: TUView) -> list[str]:
+    """Texts that can name a slot array: PyModuleDef definitions and `x.m_slots = ...` assignments."""
+    out = []
+    for var in tu.of_kind(K.VAR_DECL):
+        if var.cursor.type.get_canonical().spelling.replace("struct ", "") == "PyModuleDef" \
+                and var.cursor.is_definition():
+            out.append(blanked(tu, var.path)[var.start:var.end])
+    for path in tu.files:
+        out += [m.group(0) for m in _M_SLOTS.finditer(blanked(tu, path))]
+    return out

@@ -1,0 +1,172 @@
+"""Shared helpers of the module-gil rules (FT2xx); defines no rule.
+
+Module declarations are often preprocessor-guarded (`#ifdef Py_GIL_DISABLED`) or come from binding
+macros whose headers are not installed, so they are found in the comment-free source text, where
+inactive branches and unexpanded macros are still visible.  Text is decoded as latin-1 so that string
+offsets are byte offsets, as in libclang.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from importlib import resources
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from extmigrate.regions import blank_comments
+from extmigrate.tree import TUView, split_args
+
+API = tomllib.loads(resources.files("extmigrate").joinpath("data/module_gil.toml").read_text("utf-8"))
+
+
+def word(name: str) -> re.Pattern:
+    return re.compile(rf"\b{re.escape(name)}\b")
+
+
+def blanked(tu: TUView, path: str) -> str:
+    """The file's text with comments and literals blanked (cached on the view)."""
+    cache = tu.__dict__.setdefault("_blanked", {})
+    text = cache.get(path)
+    if text is None:
+        text = cache[path] = blank_comments(tu.source(path).decode("latin-1"))
+    return text
+
+
+def line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def extent(path: str, text: str, start: int, end: int) -> tuple:
+    """An extent tuple for Rule.finding from text offsets."""
+    return (path, start, end, *line_col(text, start), *line_col(text, end))
+
+
+@dataclass
+class MacroCall:
+    """`NAME(args...)` found in blanked source text."""
+
+    path: str
+    name: str
+    start: int  # offset of the name
+    close: int  # offset of the closing parenthesis
+    args: list[str]
+
+
+def _close_paren(text: str, open_at: int) -> int:
+    depth = 0
+    for i in range(open_at, len(text)):
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def macro_calls(tu: TUView, names: list[str]) -> list[MacroCall]:
+    """Every `NAME(...)` of the names in the TU's project files (at the start of a line or statement)."""
+    pattern = re.compile(r"(?:^|(?<=[;{}\s]))(" + "|".join(map(re.escape, names)) + r")\s*\(", re.M)
+    out = []
+    for path in sorted(tu.files):
+        text = blanked(tu, path)
+        if not any(n in text for n in names):
+            continue
+        for m in pattern.finditer(text):
+            if text[:m.start()].rstrip().endswith("define"):
+                continue  # the macro's own #define
+            close = _close_paren(text, m.end() - 1)
+            if close < 0:
+                continue
+            out.append(MacroCall(path, m.group(1), m.start(1), close,
+                                 split_args(text[m.end() - 1:close + 1])))
+    return out
+
+
+# -- nanobind build files --------------------------------------------------------------------------
+NB = API["nanobind"]
+_NB_CALL = re.compile(rf"\b{NB['cmake_function']}\s*\(([^)]*)\)", re.I)
+_CMAKE_COMMENT = re.compile(r"#[^\n]*")
+
+
+@dataclass
+class CMakeModule:
+    path: str
+    offset: int  # of the call
+    close: int  # of its closing parenthesis
+    line: int
+    target: str
+    args: list[str]
+
+    @property
+    def free_threaded(self) -> bool:
+        return NB["cmake_option"] in self.args
+
+
+def build_dirs(source: str) -> list[str]:
+    """The source's folder and its parents up to the project's top (a folder with pyproject.toml...)."""
+    out = []
+    d = os.path.dirname(os.path.abspath(source))
+    while True:
+        out.append(d)
+        if any(os.path.exists(os.path.join(d, m)) for m in NB["project_markers"]):
+            return out
+        parent = os.path.dirname(d)
+        if parent == d:
+            return out
+        d = parent
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(2_000_000).decode("latin-1")
+    except OSError:
+        return None
+
+
+def nanobind_modules(source: str) -> tuple[list[CMakeModule], list[str]]:
+    """nanobind_add_module() calls in the build files above `source`, and the build files that
+    define NB_FREE_THREADED by hand.  Build files are read as text, never run."""
+    calls, defines = [], []
+    for d in build_dirs(source):
+        for name in NB["build_files"]:
+            path = os.path.join(d, name)
+            raw = _read(path)
+            if raw is None:
+                continue
+            text = _CMAKE_COMMENT.sub(lambda m: " " * len(m.group(0)), raw)
+            if word(NB["define"]).search(text):
+                defines.append(path)
+            for m in _NB_CALL.finditer(text):
+                args = m.group(1).split()
+                if args:
+                    calls.append(CMakeModule(path, m.start(), m.end() - 1, text.count("\n", 0, m.start()) + 1,
+                                             args[0], args[1:]))
+    return calls, defines
+
+
+def nanobind_verdict(source: str, module: str) -> tuple[bool, CMakeModule | None, str]:
+    """(declared free-threaded?, the deciding build call, why) for NB_MODULE(module, ...) in source."""
+    calls, defines = nanobind_modules(source)
+    if defines:
+        return True, None, f"{NB['define']} is defined in {defines[0]}"
+    base = os.path.basename(source)
+    mine = [c for c in calls if any(os.path.basename(a) == base for a in c.args)]
+    mine = mine or [c for c in calls if c.target == module]
+    if mine:
+        c = mine[0]
+        return c.free_threaded, c, f"{NB['cmake_function']}({c.target} ...) in {c.path}:{c.line}"
+    if calls and all(c.free_threaded for c in calls):
+        return True, calls[0], "every nanobind_add_module() call passes FREE_THREADED"
+    if calls:
+        return False, calls[0], f"no {NB['cmake_function']}() call for '{module}' passes FREE_THREADED"
+    return False, None, f"no build file calls {NB['cmake_function']}(... FREE_THREADED)"
