@@ -49,12 +49,14 @@ class FixProposal:
     description: str
     edits: list[Edit]
     apis: list[str] = field(default_factory=list)  # newer APIs used -> compat header fallbacks
+    # Declares the module GIL-free (FT201/FT202): proposed only once nothing else blocks it.
+    declaration: bool = False
 
     def to_dict(self, hashes: dict[str, str]) -> dict[str, Any]:
         assert self.applicability in APPLICABILITY, self.applicability
         return {"applicability": self.applicability, "description": self.description,
                 "edits": [e.to_dict() for e in self.edits], "apis": sorted(set(self.apis)),
-                "hashes": hashes}
+                "declaration": self.declaration, "hashes": hashes}
 
 
 @dataclass

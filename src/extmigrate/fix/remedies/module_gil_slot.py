@@ -27,4 +27,4 @@ def declare_slot(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix
         pos = at
         snippet = "\n" + ctx.render("module_gil_slot", indent="") + ctx.indent(f.path, at)
     return FixProposal("safe", f"declare '{f.symbol}' free-threading compatible (Py_MOD_GIL_NOT_USED)",
-                       [Edit(f.path, pos, pos, snippet)])
+                       [Edit(f.path, pos, pos, snippet)], declaration=True)

@@ -1,0 +1,103 @@
+"""`extmigrate fix`: print the fixes as a unified diff; --apply writes them."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from extmigrate.commands.common import add_scan_options, progress_printer, scan_options
+from extmigrate.fileio import StaleFile, replace_if_unchanged
+from extmigrate.fix import compat
+from extmigrate.fix.compilecheck import check
+from extmigrate.fix.patch import PlanOptions, plan, unified_diff
+from extmigrate.flags import ConfigError
+from extmigrate.scan import scan
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("fix", help="propose (and with --apply, write) fixes as a unified diff",
+                       description="Print the fixes for the findings as a unified diff (a dry run) or "
+                                   "write them with --apply. Exit 0: nothing left to fix, 1: diffs "
+                                   "proposed or findings remain, 2: usage or configuration error.")
+    add_scan_options(p)
+    p.add_argument("--apply", action="store_true", help="write the changes (atomically, per file)")
+    p.add_argument("--unsafe-fixes", action="store_true", help="also the fixes that need review")
+    p.add_argument("--declare", action="store_true",
+                   help="declare modules GIL-free even while other findings remain")
+    p.add_argument("--min-python", metavar="X.Y",
+                   help="oldest supported Python (default: requires-python of the project)")
+    p.add_argument("--root", metavar="DIR", help="diff paths are relative to this folder (default: .)")
+    p.add_argument("--check-compile", action="store_true",
+                   help="compile every patched file against the oldest and newest Python headers")
+    p.add_argument("--cc", metavar="COMPILER", help="compiler for --check-compile (default: $CC or cc)")
+    p.add_argument("--python-headers", action="append", metavar="DIR",
+                   help="Python include dir for --check-compile (repeatable; default: found ones)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(run=run)
+
+
+def _min_python(args, settings) -> tuple[tuple[int, int] | None, str]:
+    for value, where in ((args.min_python, "--min-python"), (settings.get("min-python"), "min-python")):
+        if value:
+            v = compat.parse_version(value)
+            if v is None:
+                raise ConfigError(f"{where} {value!r}: expected X.Y, e.g. 3.9")
+            return v, where
+    return compat.project_min_python(args.paths[0] if args.paths else ".")
+
+
+def _rel(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def run(args) -> int:
+    opts, settings = scan_options(args)
+    for p in opts.paths:
+        if not os.path.exists(p):
+            raise ConfigError(f"{p}: no such file or directory")
+    root = os.path.abspath(args.root or ".")
+    min_py, source = _min_python(args, settings)
+    result = scan(opts, progress=progress_printer(not args.no_progress))
+    popts = PlanOptions(unsafe=args.unsafe_fixes, declare=args.declare, min_python=min_py,
+                        min_python_source=source, for_write=args.apply)
+    pl = plan(result.findings, popts)
+    err = sys.stderr
+    for path, msg in result.problems:
+        print(f"{_rel(path)}: skipped: {msg}", file=err)
+    for path, msg in pl.problems:
+        print(f"{_rel(path)}: not changed: {msg}", file=err)
+    failures: list[str] = []
+    if args.check_compile and pl.patches:
+        checked, failures = check(pl.patches, result.specs, min_py, args.cc, args.python_headers)
+        for c in checked:
+            print(f"compiled: {_rel(c)}", file=err)
+        for fail in failures:
+            print(f"compile check failed: {fail}", file=err)
+    written = 0
+    if args.apply:
+        if failures:
+            print("nothing written: the compile check failed", file=err)
+        else:
+            for p in pl.patches:
+                try:
+                    replace_if_unchanged(p.path, None if p.is_new else p.old, p.new)
+                    written += 1
+                except StaleFile as e:
+                    print(f"not changed: {e}", file=err)
+                    failures.append(str(e))
+                except OSError as e:
+                    print(f"{_rel(p.path)}: not changed: {e.strerror or e}", file=err)
+                    failures.append(str(e))
+    else:
+        sys.stdout.write("".join(unified_diff(p, root) for p in pl.patches))
+    for f, why in pl.skipped:
+        print(f"{_rel(f.path)}:{f.line}:{f.column}: {f.code} not fixed: {why}", file=err)
+    verb = "fixed" if args.apply else "fixable"
+    tail = f"; compat header {_rel(pl.compat_header)} ({' '.join(pl.compat_apis)}, oldest Python " \
+           f"{'.'.join(map(str, min_py)) if min_py else 'unknown'} from {source})" if pl.compat_header else ""
+    files = f"{written} file(s) written" if args.apply else f"{len(pl.patches)} file(s) to change"
+    print(f"{len(pl.fixed)} finding(s) {verb}, {len(pl.skipped)} left; {files}{tail}.", file=err)
+    if failures or pl.skipped or pl.problems:
+        return 1
+    return 0 if args.apply or not pl.patches else 1

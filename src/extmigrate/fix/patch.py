@@ -1,0 +1,268 @@
+"""Turn findings' fixes into per-file patches: merge, refuse conflicts and stale files, diff."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+
+from extmigrate.fix import compat
+from extmigrate.fix.base import Edit, file_hash, reason_without_fix
+from extmigrate.model import Finding
+
+
+@dataclass
+class FilePatch:
+    path: str
+    old: bytes
+    new: bytes
+
+    @property
+    def is_new(self) -> bool:
+        return not self.old and not os.path.exists(self.path)
+
+
+@dataclass
+class PlanOptions:
+    unsafe: bool = False  # --unsafe-fixes
+    declare: bool = False  # --declare: declare GIL-free even with unresolved findings
+    min_python: tuple[int, int] | None = None
+    min_python_source: str = ""
+    for_write: bool = False  # --apply: also refuse read-only files
+
+
+@dataclass
+class Plan:
+    patches: list[FilePatch] = field(default_factory=list)
+    fixed: list[Finding] = field(default_factory=list)
+    skipped: list[tuple[Finding, str]] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+    compat_apis: list[str] = field(default_factory=list)
+    compat_header: str | None = None
+
+
+def _read(path: str, cache: dict) -> bytes | str:
+    """File bytes, or a reason the file is left alone."""
+    if path not in cache:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            cache[path] = f"cannot read: {e.strerror or e}"
+            return cache[path]
+        if b"\0" in data:
+            cache[path] = "binary file; left alone"
+        else:
+            try:
+                data.decode("utf-8")
+                cache[path] = data
+            except UnicodeDecodeError:
+                cache[path] = "not UTF-8; left alone"
+    return cache[path]
+
+
+def writable(path: str) -> str | None:
+    """None, or why the file cannot be replaced."""
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return "read-only file; not changed"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"folder {folder} is not writable; not changed"
+    return None
+
+
+def _overlaps(a: Edit, b: Edit) -> bool:
+    if a.start == a.end or b.start == b.end:  # an insertion conflicts only strictly inside a range
+        p, r = (a, b) if a.start == a.end else (b, a)
+        return r.start < p.start < r.end
+    return a.start < b.end and b.start < a.end
+
+
+def newline_of(data: bytes) -> str:
+    crlf = data.count(b"\r\n")
+    return "\r\n" if crlf and crlf >= data.count(b"\n") - crlf else "\n"
+
+
+def apply_edits(data: bytes, edits: list[Edit]) -> bytes:
+    """Edits (non-overlapping, texts with "\n") applied in order, in the file's newline style."""
+    nl = newline_of(data)
+    out, pos = [], 0
+    for e in sorted(edits, key=lambda e: (e.start, e.end)):  # stable: insertions keep their order
+        text = re.sub(r"(?<!\r)\n", "\r\n", e.text) if nl == "\r\n" else e.text
+        out.append(data[pos:e.start])
+        out.append(text.encode("utf-8"))
+        pos = max(pos, e.end)
+    out.append(data[pos:])
+    return b"".join(out)
+
+
+class _Merger:
+    """Accept fixes one at a time; a fix is all-or-nothing across its edits."""
+
+    def __init__(self):
+        self.edits: dict[str, list[Edit]] = {}
+        self.owner: dict[Edit, Finding] = {}
+
+    def conflict(self, edits: list[Edit]) -> str | None:
+        for e in edits:
+            for old in self.edits.get(e.path, []):
+                if old != e and _overlaps(old, e):
+                    f = self.owner[old]
+                    return f"conflicts with the fix for {f.code} at line {f.line}"
+        return None
+
+    def add(self, f: Finding, edits: list[Edit]) -> None:
+        for e in edits:
+            have = self.edits.setdefault(e.path, [])
+            if e not in have:  # identical edits from two fixes merge
+                have.append(e)
+                self.owner[e] = f
+
+
+def _module_dir(f: Finding) -> str:
+    return os.path.dirname(os.path.abspath(f.path)) + os.sep
+
+
+def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
+    out = Plan()
+    cache: dict[str, bytes | str] = {}
+    merger = _Merger()
+    declarations: list[Finding] = []
+    bad_files: dict[str, str] = {}
+
+    def file_problem(path: str, hashes: dict[str, str]) -> str | None:
+        if path in bad_files:
+            return bad_files[path]
+        data = _read(path, cache)
+        why = data if isinstance(data, str) else None
+        if why is None and hashes.get(path) and file_hash(data) != hashes[path]:
+            why = "changed since it was scanned; scan again"
+        if why is None and opts.for_write:
+            why = writable(path)
+        if why:
+            bad_files[path] = why
+            out.problems.append((path, why))
+        return why
+
+    for f in findings:
+        fix = f.fix
+        if fix is None:
+            out.skipped.append((f, reason_without_fix(f)))
+            continue
+        if fix["applicability"] != "safe" and not opts.unsafe:
+            out.skipped.append((f, f"unsafe fix ({fix['description']}): review it with --unsafe-fixes"))
+            continue
+        if fix.get("declaration"):
+            declarations.append(f)
+            continue
+        _accept(f, merger, out, file_problem)
+
+    for f in declarations:
+        blockers = [b for b in out.skipped if b[0].category != "module-gil"
+                    and os.path.abspath(b[0].path).startswith(_module_dir(f))]
+        if blockers and not opts.declare:
+            names = ", ".join(f"{b.code} {os.path.basename(b.path)}:{b.line}" for b, _ in blockers[:8])
+            more = f" and {len(blockers) - 8} more" if len(blockers) > 8 else ""
+            out.skipped.append((f, f"not declared GIL-free: {len(blockers)} finding(s) remain unresolved "
+                                   f"({names}{more}); fix them or force with --declare"))
+            continue
+        _accept(f, merger, out, file_problem)
+
+    _add_compat(out, merger, opts, cache, file_problem)
+    for path in sorted(merger.edits):
+        data = _read(path, cache)
+        old = data if isinstance(data, bytes) else b""
+        new = apply_edits(old, merger.edits[path])
+        if new != old:
+            out.patches.append(FilePatch(path, old, new))
+    return out
+
+
+def _accept(f: Finding, merger: _Merger, out: Plan, file_problem) -> None:
+    edits = [Edit.from_dict(e) for e in f.fix["edits"]]
+    for path in sorted({e.path for e in edits}):
+        why = file_problem(path, f.fix.get("hashes", {}))
+        if why:
+            out.skipped.append((f, f"{os.path.basename(path)}: {why}"))
+            return
+    why = merger.conflict(edits)
+    if why:
+        out.skipped.append((f, why))
+        return
+    merger.add(f, edits)
+    out.fixed.append(f)
+
+
+def _add_compat(out: Plan, merger: _Merger, opts: PlanOptions, cache: dict, file_problem) -> None:
+    """One header with fallbacks for the newer APIs used; its #include in every file using them."""
+    users: dict[str, set[str]] = {}
+    for f in out.fixed:
+        need = compat.needed(set(f.fix.get("apis", [])), opts.min_python)
+        for e in f.fix["edits"]:
+            if need:
+                users.setdefault(e["path"], set()).update(need)
+    if not users:
+        return
+    folder = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in users])
+    header = os.path.join(folder, compat.HEADER_NAME)
+    apis = set().union(*users.values())
+    existing = _read(header, cache) if os.path.exists(header) else b""
+    if isinstance(existing, str) or (existing and compat.existing_apis(existing) is None):
+        why = existing if isinstance(existing, str) else "exists and was not written by extmigrate"
+        out.problems.append((header, why))
+        _drop_users(out, merger, users, f"needs {compat.HEADER_NAME}, which {why}")
+        return
+    if existing:
+        apis |= compat.existing_apis(existing) or set()
+    if not existing:
+        cache[header] = b""
+    elif file_problem(header, {}):
+        _drop_users(out, merger, users, f"{compat.HEADER_NAME} cannot be updated")
+        return
+    out.compat_apis = sorted(apis)
+    out.compat_header = header
+    text = compat.header_text(out.compat_apis)
+    if text.encode() != existing:
+        merger.edits[header] = [Edit(header, 0, len(existing), text)]
+    for path in sorted(users):
+        data = cache[path]
+        edit = compat.include_edit(path, data, header)
+        if isinstance(edit, str):
+            out.problems.append((path, edit))
+        elif edit is not None and merger.conflict([edit]) is None:
+            merger.edits.setdefault(path, []).append(edit)
+
+
+def _drop_users(out: Plan, merger: _Merger, users: dict, why: str) -> None:
+    for f in list(out.fixed):
+        if any(e["path"] in users for e in f.fix["edits"]) and compat.needed(
+                set(f.fix.get("apis", [])), None):
+            out.fixed.remove(f)
+            out.skipped.append((f, why))
+            for e in f.fix["edits"]:
+                edits = merger.edits.get(e["path"], [])
+                if Edit.from_dict(e) in edits:
+                    edits.remove(Edit.from_dict(e))
+
+
+def _lines(data: bytes) -> list[str]:
+    """Lines split at "\n" only (str.splitlines would also split at form feeds and the like)."""
+    parts = data.decode("utf-8").split("\n")
+    return [x + "\n" for x in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def unified_diff(p: FilePatch, root: str) -> str:
+    """A diff `git apply` and `patch -p1` accept: a/ b/ paths relative to root."""
+    rel = os.path.relpath(p.path, root).replace(os.sep, "/")
+    old_lines, new_lines = _lines(p.old), _lines(p.new)
+    old_name = "/dev/null" if p.is_new else f"a/{rel}"
+    head = f"diff --git a/{rel} b/{rel}\n" + ("new file mode 100644\n" if p.is_new else "")
+    out = [head]
+    for line in difflib.unified_diff(old_lines, new_lines, old_name, f"b/{rel}", n=3):
+        if line.startswith(("---", "+++")):
+            line = line.rstrip("\n") + "\n"
+        out.append(line)
+        if not line.endswith("\n"):
+            out.append("\n\\ No newline at end of file\n")
+    return "".join(out)
