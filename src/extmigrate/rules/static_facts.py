@@ -1,0 +1,407 @@
+"""Shared analysis of the static-state rules (FT301, FT302, FT303); defines no rule itself.
+
+Per TU, `tu_facts(tu)` finds every variable of static storage duration the project defines and every
+write to it: assignments, compound assignments, ++/--, stores into its elements and members, and its
+address (or its decayed array) handed to a function that writes through it (memcpy, sprintf, a
+non-const pointer parameter, PyArg_ParseTuple outputs).  Each write carries its enclosing function
+and whether a lock, a critical section or an atomic operation guards it.  It also finds the
+check-then-set shape (`if (cache == NULL) cache = ...`).  `classify(facts_list)` joins the TUs with
+the call graph, drops writes made only during module initialisation, and decides per variable which
+one rule reports it: lazy-init race (FT302) before static buffer (FT303) before the rest (FT301).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from clang.cindex import BinaryOperator, Cursor, LinkageKind, StorageClass, TLSKind, TypeKind
+
+from extmigrate import callgraph, regions
+from extmigrate.model import Finding, Site
+from extmigrate.tree import K, Node, TUView
+
+_ARRAYS = {TypeKind.CONSTANTARRAY, TypeKind.INCOMPLETEARRAY, TypeKind.VARIABLEARRAY,
+           TypeKind.DEPENDENTSIZEDARRAY}
+_CHARS = {TypeKind.CHAR_S, TypeKind.CHAR_U, TypeKind.SCHAR, TypeKind.UCHAR, TypeKind.WCHAR,
+          TypeKind.CHAR16, TypeKind.CHAR32}
+_COPY_HOWS = ("copy",)
+
+
+def _cfg(section: str, key: str) -> Any:
+    return callgraph.data(section)[key]
+
+
+# -- variables ---------------------------------------------------------------------------------------
+def _static_var(cur: Cursor | None) -> bool:
+    if cur is None or cur.kind != K.VAR_DECL:
+        return False
+    return cur.linkage in (LinkageKind.INTERNAL, LinkageKind.EXTERNAL) or \
+        cur.storage_class == StorageClass.STATIC
+
+
+def _var_key(decl: Cursor, path: str) -> tuple[str, str, str | None]:
+    """(key, scope, owning function) of a static-storage variable."""
+    parent = decl.semantic_parent
+    if parent is not None and parent.kind in (K.FUNCTION_DECL, K.CXX_METHOD):
+        return f"{path}:{parent.spelling}:{decl.spelling}", "function", parent.spelling
+    if decl.linkage == LinkageKind.INTERNAL:
+        return f"{path}:{decl.spelling}", "file", None
+    return decl.spelling, "global", None
+
+
+def _skip_reason(tu: TUView, decl: Cursor) -> str | None:
+    t = decl.type
+    spelling = t.spelling
+    if any(s in spelling for s in _cfg("skip_types", "types")):
+        return "definition-or-lock"
+    if any(s in spelling for s in _cfg("atomics", "type_markers")):
+        return "atomic"
+    if decl.tls_kind != TLSKind.NONE:
+        return "thread-local"
+    ext = decl.extent
+    head = tu.text(ext.start.file.name, ext.start.offset, ext.end.offset) if ext.start.file else ""
+    head = head.split("=", 1)[0]
+    if any(re.search(rf"(?<!\w){re.escape(k)}(?!\w)", head) for k in _cfg("thread_local", "keywords")):
+        return "thread-local"
+    elem = t.element_type if t.kind in _ARRAYS else t
+    if elem.is_const_qualified() and t.kind != TypeKind.POINTER:
+        return "const"
+    return None
+
+
+def _var_info(tu: TUView, decl: Cursor) -> tuple[str, dict] | None:
+    d = decl.get_definition()
+    # `static int n;` and `int n;` are (tentative) definitions too; only `extern int n;` is not
+    defined = d is not None or decl.storage_class != StorageClass.EXTERN
+    d = d or decl
+    loc = d.extent.start
+    if loc.file is None or not tu.is_project_file(loc.file.name):
+        return None
+    path = loc.file.name
+    key, scope, owner = _var_key(d, path)
+    t = d.type
+    array = t.kind in _ARRAYS
+    end = d.extent.end
+    return key, {
+        "name": d.spelling, "path": path, "start": loc.offset, "end": end.offset, "line": loc.line,
+        "column": loc.column, "end_line": end.line, "end_column": end.column, "scope": scope,
+        "owner": owner, "type": t.spelling, "array": array,
+        "chars": array and t.element_type.get_canonical().kind in _CHARS,
+        "pointer": t.get_canonical().kind == TypeKind.POINTER,
+        "defined": defined, "skip": _skip_reason(tu, d),
+    }
+
+
+# -- writes ------------------------------------------------------------------------------------------
+def _atomic_name(name: str) -> bool:
+    return name.startswith(tuple(_cfg("atomics", "prefixes")))
+
+
+def _call_write(tu: TUView, call: Node, arg: Node) -> str | None:
+    """How a call writes through the pointer argument `arg`: 'atomic', 'copy', 'call' or None."""
+    name = call.spelling or ""
+    text = tu.node_text(call).lstrip()
+    if _atomic_name(name) or _atomic_name(text):
+        return "atomic"
+    kids = tu.children_of(call)
+    idx = next((i for i, k in enumerate(kids) if k is arg), 0) - 1
+    if idx < 0:
+        return None
+    if idx == 0 and name in _cfg("writes", "copy_into_first"):
+        return "copy"
+    ref = callgraph.referenced(tu, call)
+    if ref is None or ref.kind not in (K.FUNCTION_DECL, K.CXX_METHOD):
+        return None
+    ftype = ref.type
+    if ftype.kind != TypeKind.FUNCTIONPROTO:
+        return None  # undeclared or K&R: unknown, so not counted
+    params = list(ftype.argument_types())
+    if idx >= len(params):
+        return "call" if ftype.is_function_variadic() and name in _cfg("writes", "varargs_out") else None
+    p = params[idx].get_canonical()
+    if p.kind == TypeKind.POINTER and not p.get_pointee().is_const_qualified():
+        return "call"
+    return None
+
+
+def _unary_op(tu: TUView, op: Node, operand: Node) -> str:
+    text = tu.node_text(op).strip()
+    for sym in ("++", "--"):
+        if text.startswith(sym) or text.endswith(sym):
+            return sym
+    return text[:1] if text and text[:1] in "&*" and op.start < operand.start else ""
+
+
+def write_kind(tu: TUView, node: Node) -> str | None:
+    """How the expression around a reference to a variable writes to that variable's storage."""
+    cur, ptr, part = node, False, ""
+    while True:
+        p = cur.parent
+        if p is None:
+            return None
+        k = p.kind
+        kids = tu.children_of(p)
+        first = bool(kids) and kids[0] is cur
+        if k == K.PAREN_EXPR:
+            pass
+        elif k == K.UNEXPOSED_EXPR:
+            if _atomic_name(tu.node_text(p).lstrip()):
+                return "atomic"
+            if not ptr and cur.cursor.type.kind in _ARRAYS:
+                ptr = True  # array decays to a pointer into the variable
+            elif not ptr:
+                return None  # the value is read
+        elif k == K.CSTYLE_CAST_EXPR:
+            if not ptr:
+                return None
+        elif k == K.MEMBER_REF_EXPR:
+            if ptr or cur.cursor.type.get_canonical().kind == TypeKind.POINTER:
+                return None  # p->field writes what the pointer points to, not the variable
+            part = "member"
+        elif k == K.ARRAY_SUBSCRIPT_EXPR:
+            if not (ptr and first):
+                return None
+            ptr, part = False, "index"
+        elif k == K.UNARY_OPERATOR:
+            op = _unary_op(tu, p, cur)
+            if op in ("++", "--"):
+                return None if ptr else "incdec"
+            if op == "&" and not ptr:
+                ptr = True
+            elif op == "*" and ptr:
+                ptr, part = False, "index"
+            else:
+                return None
+        elif k == K.BINARY_OPERATOR:
+            op = p.cursor.binary_operator
+            if op == BinaryOperator.Assign and first and not ptr:
+                return part or "assign"
+            if not (ptr and op in (BinaryOperator.Add, BinaryOperator.Sub)):
+                return None
+        elif k == K.COMPOUND_ASSIGNMENT_OPERATOR:
+            return "compound" if first and not ptr else None
+        elif k == K.CALL_EXPR:
+            return _call_write(tu, p, cur) if ptr else None
+        else:
+            return None
+        cur = p
+
+
+def _site(node_or_use: Any, func: Node | None, how: str, tu: TUView, var: str,
+          guard: str | None) -> dict:
+    if isinstance(node_or_use, Node):
+        path, start, end, line, col = node_or_use.extent()[:5]
+    else:
+        u = node_or_use
+        path, start, end, line, col = u.path, u.start, u.end, u.line, u.column
+    return {"var": var, "path": path, "start": start, "end": end, "line": line, "column": col,
+            "func": callgraph.node_key(tu, func), "function": func.spelling if func else None,
+            "how": how, "guard": guard}
+
+
+def _guard(tu: TUView, func: Node | None, offset: int, how: str) -> str | None:
+    if how == "atomic":
+        return "atomic"
+    region = regions.guard_at(tu, func, offset)
+    return region.kind if region is not None else None
+
+
+# -- lazy initialisation -----------------------------------------------------------------------------
+def _null_test(cond: str, name: str) -> str | None:
+    """'neg' for `!v` / `v == NULL`, 'pos' for `v` / `v != NULL`, else None."""
+    v = rf"\b{re.escape(name)}\b(?:\s*\[[^\]]*\])?"
+    null = r"(?:NULL|0|nullptr|Py_None)"
+    c = cond.strip()
+    while c.startswith("(") and c.endswith(")"):
+        c = c[1:-1].strip()
+    c = re.sub(r"^(?:_?Py_)?(?:UN)?LIKELY\((.*)\)$", r"\1", c)
+    if re.fullmatch(rf"!\s*\(?\s*{v}\s*\)?", c) or re.fullmatch(rf"{v}\s*==\s*{null}", c) or \
+            re.fullmatch(rf"{null}\s*==\s*{v}", c):
+        return "neg"
+    if re.fullmatch(v, c) or re.fullmatch(rf"{v}\s*!=\s*{null}", c) or \
+            re.fullmatch(rf"{null}\s*!=\s*{v}", c):
+        return "pos"
+    return None
+
+
+def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -> list[dict]:
+    by_var = defaultdict(list)
+    for w in writes:
+        if w["guard"] is None and w["how"] in ("assign", "index", "member"):
+            by_var[w["var"]].append(w)
+    if not by_var:
+        return []
+    out = []
+    for stmt in tu.of_kind(K.IF_STMT):
+        kids = tu.children_of(stmt)
+        if len(kids) < 2 or stmt.func is None:
+            continue
+        cond, then = kids[0], kids[1]
+        cpath, cstart, cend = cond.extent()[:3]
+        ctext = regions.blank_comments(tu.text(cpath, cstart, cend))
+        seen = set()
+        for ref, var in refs:
+            if var in seen or var not in by_var or ref.path != cpath or not cstart <= ref.start < cend:
+                continue
+            seen.add(var)
+            test = _null_test(ctext, ref.spelling)
+            if test is None:
+                continue
+            if test == "neg":
+                lo, hi = then.start, then.end
+            elif any(n.kind == K.RETURN_STMT for n in [then, *tu.children_of(then)]):
+                lo, hi = stmt.end, stmt.func.end
+            else:
+                continue
+            hits = [w for w in by_var[var] if w["path"] == cpath and lo <= w["start"] < hi
+                    and w["func"] == callgraph.node_key(tu, stmt.func)]
+            if hits and regions.guard_at(tu, stmt.func, stmt.start) is None:
+                path, start, end, line, col, eline, ecol = stmt.extent()
+                out.append({"var": var, "path": path, "start": start, "end": end, "line": line,
+                            "column": col, "end_line": eline, "end_column": ecol, "func": hits[0]["func"], "function": stmt.func.spelling,
+                            "writes": [w["start"] for w in hits], "shape": test})
+    return out
+
+
+def tu_facts(tu: TUView) -> dict[str, Any]:
+    """Variables, writes and lazy-init shapes of one TU, plus its call-graph facts (cached)."""
+    cached = tu.__dict__.get("_static_facts")
+    if cached is not None:
+        return cached
+    variables: dict[str, dict] = {}
+    decl_keys: dict[int, str | None] = {}
+    refs: list[tuple[Node, str]] = []
+    writes: list[dict] = []
+    for node in tu.of_kind(K.DECL_REF_EXPR):
+        decl = callgraph.referenced(tu, node)
+        if not _static_var(decl):
+            continue
+        h = decl.hash
+        if h not in decl_keys:
+            info = _var_info(tu, decl)
+            decl_keys[h] = info[0] if info else None
+            if info:
+                old = variables.get(info[0])
+                if old is None or (info[1]["defined"] and not old["defined"]):
+                    variables[info[0]] = info[1]
+        var = decl_keys[h]
+        if var is None:
+            continue
+        refs.append((node, var))
+        if node.func is None:
+            continue
+        how = write_kind(tu, node)
+        if how is not None:
+            writes.append(_site(node, node.func, how, tu, var, _guard(tu, node.func, node.start, how)))
+    seen = {(w["var"], w["start"]) for w in writes}
+    for use in tu.uses_of(*_cfg("writes", "assigning_macros")):
+        if not use.macro or use.func is None or not use.args:
+            continue
+        name = use.args[0].strip("()& \t")
+        for node, var in refs:
+            if node.spelling == name and node.path == use.path and use.start <= node.start <= use.end:
+                if (var, use.start) not in seen and (var, node.start) not in seen:
+                    seen.add((var, use.start))
+                    writes.append(_site(use, use.func, "assign", tu, var,
+                                        _guard(tu, use.func, use.start, "assign")))
+                break
+    facts = {"vars": variables, "writes": writes, "lazy": _lazy_shapes(tu, refs, writes),
+             "calls": callgraph.collect(tu)}
+    tu.__dict__["_static_facts"] = facts
+    return facts
+
+
+# -- project-wide ------------------------------------------------------------------------------------
+def classify(facts_list: list[dict]) -> list[dict]:
+    """One report per racing variable: {"code", "var", "info", "writes", "lazy", "kind"}."""
+    graph = callgraph.CallGraph([f["calls"] for f in facts_list])
+    variables: dict[str, dict] = {}
+    writes: dict[str, dict[tuple, dict]] = defaultdict(dict)
+    lazy: dict[str, dict[tuple, dict]] = defaultdict(dict)
+    for f in facts_list:
+        for key, info in f["vars"].items():
+            old = variables.get(key)
+            if old is None or (info["defined"] and not old["defined"]):
+                variables[key] = info
+        for w in f["writes"]:
+            writes[w["var"]].setdefault((w["path"], w["start"], w["how"]), w)
+        for lz in f["lazy"]:
+            lazy[lz["var"]].setdefault((lz["path"], lz["start"]), lz)
+    out = []
+    for key, info in sorted(variables.items()):
+        if not info["defined"] or info["skip"]:
+            continue
+        late = [w for w in writes[key].values() if graph.runs_after_init(w["func"])]
+        racy = sorted((w for w in late if w["guard"] is None), key=lambda w: (w["path"], w["start"]))
+        if not racy:
+            continue
+        lz = sorted((x for x in lazy[key].values() if graph.runs_after_init(x["func"])),
+                    key=lambda x: (x["path"], x["start"]))
+        if lz:
+            code, kind = "FT302", "cache"
+        elif info["array"] and (info["chars"] or any(w["how"] in _COPY_HOWS for w in racy)):
+            code, kind = "FT303", "buffer"
+        else:
+            code = "FT301"
+            if all(w["how"] in ("incdec", "compound") for w in racy):
+                kind = "counter"
+            elif info["pointer"]:
+                kind = "cache"
+            else:
+                kind = "other"
+        out.append({"code": code, "var": key, "info": info, "writes": racy, "lazy": lz,
+                    "kind": kind, "guarded": [w for w in late if w["guard"] is not None]})
+    return out
+
+
+def where(info: dict) -> tuple:
+    """The finding extent of a variable's declaration."""
+    return (info["path"], info["start"], info["end"], info["line"], info["column"],
+            info["end_line"], info["end_column"])
+
+
+def describe(w: dict) -> str:
+    how = {"assign": "assigned", "compound": "updated", "incdec": "incremented/decremented",
+           "index": "element stored", "member": "member written", "copy": "filled by a copy/format call",
+           "call": "passed by address to a function that writes it", "atomic": "atomic"}[w["how"]]
+    fn = f" in {w['function']}()" if w["function"] else ""
+    return f"{how}{fn}"
+
+
+def sites(report: dict) -> list[Site]:
+    return [Site(w["path"], w["line"], w["column"], describe(w) + " without a lock")
+            for w in report["writes"]]
+
+
+def finding_data(report: dict) -> dict:
+    info = report["info"]
+    return {
+        "variable": info["name"], "key": report["var"], "kind": report["kind"],
+        "scope": info["scope"], "type": info["type"],
+        "decl": {k: info[k] for k in ("path", "start", "end", "line", "column")},
+        "writes": [{k: w[k] for k in ("path", "start", "end", "line", "column", "function", "how")}
+                   for w in report["writes"]],
+        "lazy": [{k: x[k] for k in ("path", "start", "end", "line", "column", "function", "writes")}
+                 for x in report["lazy"]],
+    }
+
+
+def findings_for(rule: Any, facts_list: list[dict], message) -> list[Finding]:
+    """Build the findings of one rule code from the joined facts (message(report) -> str)."""
+    out = []
+    for report in classify(facts_list):
+        if report["code"] != rule.code:
+            continue
+        info = report["info"]
+        at, function, related = where(info), info["owner"], sites(report)
+        if report["lazy"]:  # a lazy-init race is shown at its check, the declaration comes along
+            first = report["lazy"][0]
+            at = tuple(first[k] for k in ("path", "start", "end", "line", "column", "end_line",
+                                          "end_column"))
+            function = first["function"]
+            related = [Site(info["path"], info["line"], info["column"], "declared here")] + related
+        out.append(rule.finding(at, info["name"], message(report), function=function,
+                                related=related, data=finding_data(report)))
+    return out
