@@ -95,6 +95,9 @@ def macro_calls(tu: TUView, names: list[str]) -> list[MacroCall]:
 NB = API["nanobind"]
 _NB_CALL = re.compile(rf"\b{NB['cmake_function']}\s*\(([^)]*)\)", re.I)
 _CMAKE_COMMENT = re.compile(r"#[^\n]*")
+# The define set by hand: -DNB_FREE_THREADED, add_compile_definitions(NB_FREE_THREADED) ...
+_NB_DEFINE = re.compile(rf"-D{NB['define']}\b|compile_definitions\s*\([^)]*\b{NB['define']}\b", re.I)
+SOURCE_DEFINE = re.compile(rf"^\s*#\s*define\s+{NB['define']}\b", re.M)
 
 
 @dataclass
@@ -144,7 +147,7 @@ def nanobind_modules(source: str) -> tuple[list[CMakeModule], list[str]]:
             if raw is None:
                 continue
             text = _CMAKE_COMMENT.sub(lambda m: " " * len(m.group(0)), raw)
-            if word(NB["define"]).search(text):
+            if _NB_DEFINE.search(text):
                 defines.append(path)
             for m in _NB_CALL.finditer(text):
                 args = m.group(1).split()
@@ -164,7 +167,7 @@ def nanobind_verdict(source: str, module: str) -> tuple[bool, CMakeModule | None
     mine = mine or [c for c in calls if c.target == module]
     if mine:
         c = mine[0]
-        return c.free_threaded, c, f"{NB['cmake_function']}({c.target} ...) in {c.path}:{c.line}"
+        return c.free_threaded, c, f"{NB['cmake_function']}({c.target} ...) has no {NB['cmake_option']}"
     if calls and all(c.free_threaded for c in calls):
         return True, calls[0], "every nanobind_add_module() call passes FREE_THREADED"
     if calls:
