@@ -1,0 +1,92 @@
+"""FT510 object-state-mutation: a type's method writes fields of self without a critical section."""
+
+from __future__ import annotations
+
+from extmigrate.model import Finding, Site
+from extmigrate.regions import guard_at
+from extmigrate.rules import register
+from extmigrate.rules.base import Rule
+from extmigrate.selfwrites import aliases, field_writes, params
+from extmigrate.tree import TUView
+from extmigrate.typeslots import object_methods
+
+
+@register
+class ObjectStateMutation(Rule):
+    code = "FT510"
+    name = "object-state-mutation"
+    category = "other"
+    severity = "warning"
+    summary = "a type's method writes fields of self without a critical section"
+    explanation = ("Without the GIL two threads can call methods on the same object at once. Plain "
+                   "stores to the object's fields (counters, cursors, buffers, cached references) then "
+                   "race: updates are lost, readers see torn state, and replaced references are "
+                   "released twice.")
+    action = ("Wrap the method body (or the stretch that reads and writes the fields) in "
+              "Py_BEGIN_CRITICAL_SECTION(self) ... Py_END_CRITICAL_SECTION() (with a compat shim "
+              "for Pythons before 3.13), or guard the fields with a PyMutex.")
+    doc = """
+    Checks every function Python calls on a live object: functions in a type's `tp_methods`,
+    `tp_getset` getters and setters, number/sequence/mapping/async/buffer tables, `tp_iter`,
+    `tp_iternext`, `tp_call`, `tp_richcompare`, `tp_hash`, `tp_setattro`... in static type objects
+    and in `PyType_Slot` arrays. A store to a field of the first parameter (`self->x = ...`,
+    `self->n++`, `self->buf[i] = ...`, `memcpy(self->buf, ...)`, `Py_XSETREF(self->x, ...)`, also
+    through a local alias of self) outside a critical section on self or a held lock is reported,
+    one finding per method naming the fields. Construction and destruction slots (`tp_new`,
+    `tp_init`, `tp_dealloc`, `tp_traverse`, `tp_clear`, `tp_finalize`) are skipped: there the object
+    is not shared yet or no longer. Stores to `_Atomic` fields are skipped.
+
+    Before:
+
+        static PyObject *
+        counter_next(CounterObject *self)
+        {
+            if (self->i >= self->n)
+                return NULL;
+            return PyLong_FromSsize_t(self->i++);
+        }
+
+    After:
+
+        static PyObject *
+        counter_next(CounterObject *self)
+        {
+            PyObject *res = NULL;
+            Py_BEGIN_CRITICAL_SECTION(self);
+            if (self->i < self->n)
+                res = PyLong_FromSsize_t(self->i++);
+            Py_END_CRITICAL_SECTION();
+            return res;
+        }
+    """
+
+    def check(self, tu: TUView) -> list[Finding]:
+        methods = object_methods(tu)
+        out = []
+        for fn in tu.functions:
+            slots = methods.get(fn.spelling)
+            if not slots:
+                continue
+            ps = params(tu, fn)
+            if not ps:
+                continue
+            self_name = ps[0].spelling
+            names = aliases(tu, fn, self_name)
+            writes = [w for w in field_writes(tu, fn, names)
+                      if not any(guard_at(tu, fn, w.start, n) for n in names)]
+            if not writes:
+                continue
+            fields = list(dict.fromkeys(w.field for w in writes))
+            shown = ", ".join(f"{self_name}->{f}" for f in fields)
+            first = writes[0]
+            line_end = len(tu.line_text(fn.path, first.line)) + 1
+            out.append(self.finding(
+                (fn.path, first.start, first.start, first.line, first.column, first.line, line_end),
+                fn.spelling,
+                f"'{fn.spelling}' ({', '.join(sorted(slots))}) writes {shown} without a critical "
+                f"section on {self_name}: two threads using the same object race",
+                function=fn.spelling,
+                related=[Site(fn.path, w.line, w.column, f"writes {w.via}->{w.field}") for w in writes],
+                data={"self": self_name, "fields": fields, "slots": sorted(slots),
+                      "func_start": fn.start, "func_end": fn.end}))
+        return out

@@ -1,0 +1,137 @@
+"""Writes a function makes to the fields of the object its first parameter points to.
+
+`self->n = 1`, `self->n++`, `self->buf[i] = c`, `*self->p = v`, `memcpy(self->buf, ...)`,
+`Py_XSETREF(self->x, v)`, also through a local alias such as `FooObject *f = (FooObject *)self;`.
+Stores to fields whose type is atomic are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from clang.cindex import BinaryOperator
+
+from extmigrate.callgraph import data as state_data
+from extmigrate.tree import K, Node, TUView
+from extmigrate.typeslots import strip
+
+_ASSIGN_OPS = {BinaryOperator.Assign}
+_CAST = re.compile(r"\(\s*(?:struct\s+|const\s+)*\w+\s*\*+\s*\)")
+_SELF_FIELD = re.compile(r"^&?\(*(\w+)\)*->(\w+)")
+
+
+@dataclass(frozen=True)
+class Write:
+    field: str
+    via: str  # the name written through: the parameter or its alias
+    start: int
+    line: int
+    column: int
+
+
+def params(tu: TUView, fn: Node) -> list[Node]:
+    return [k for k in tu.children_of(fn) if k.kind == K.PARM_DECL]
+
+
+def by_function(tu: TUView, kinds: tuple) -> dict[int, list[Node]]:
+    """Nodes of the kinds grouped by enclosing function (cached per kind set)."""
+    cache = tu.__dict__.setdefault("_by_function", {})
+    if kinds not in cache:
+        groups: dict[int, list[Node]] = {}
+        for n in tu.of_kind(*kinds):
+            if n.func is not None:
+                groups.setdefault(id(n.func), []).append(n)
+        cache[kinds] = groups
+    return cache[kinds]
+
+
+def _refers_to(tu: TUView, node: Node, names: set[str]) -> bool:
+    target = strip(tu, node)
+    return target.kind == K.DECL_REF_EXPR and target.spelling in names
+
+
+def aliases(tu: TUView, fn: Node, name: str) -> set[str]:
+    """The parameter's name and the locals assigned from it (through casts)."""
+    names = {name}
+    for var in by_function(tu, (K.VAR_DECL,)).get(id(fn), []):
+        kids = tu.children_of(var)
+        if kids and _refers_to(tu, kids[-1], names):
+            names.add(var.spelling)
+    for op in by_function(tu, (K.BINARY_OPERATOR,)).get(id(fn), []):
+        kids = tu.children_of(op)
+        if (len(kids) == 2 and op.cursor.binary_operator in _ASSIGN_OPS
+                and kids[0].kind == K.DECL_REF_EXPR and _refers_to(tu, kids[1], names)):
+            names.add(kids[0].spelling)
+    return names
+
+
+def _atomic(field_cursor) -> bool:
+    spelling = field_cursor.type.spelling if field_cursor is not None else ""
+    return any(m in spelling for m in state_data("atomics")["type_markers"])
+
+
+def _field_of(tu: TUView, lhs: Node, names: set[str]) -> tuple[str, str] | None:
+    """(field, name) when the stored-to lvalue is a field of `name->` (or inside one)."""
+    node, member = lhs, None
+    while True:
+        kids = tu.children_of(node)
+        if node.kind == K.MEMBER_REF_EXPR and kids:
+            member, node = node, kids[0]
+        elif node.kind in (K.ARRAY_SUBSCRIPT_EXPR, K.UNARY_OPERATOR) and kids:
+            node = kids[0]
+        elif node.kind in (K.PAREN_EXPR, K.UNEXPOSED_EXPR, K.CSTYLE_CAST_EXPR) and kids:
+            node = kids[-1]
+        else:
+            break
+    if member is None or node.kind != K.DECL_REF_EXPR or node.spelling not in names:
+        return None
+    if _atomic(member.cursor.referenced):
+        return None
+    return member.spelling, node.spelling
+
+
+def _is_increment(tu: TUView, op: Node) -> bool:
+    text = tu.node_text(op).strip()
+    return text.startswith(("++", "--")) or text.endswith(("++", "--"))
+
+
+def arg_field(arg: str, names: set[str]) -> tuple[str, str] | None:
+    """'(char *)&((Foo *)self)->buf[2]' -> ('buf', 'self') when self is one of the names."""
+    text = re.sub(r"\s+", "", _CAST.sub("", arg))
+    m = _SELF_FIELD.match(text)
+    if m and m.group(1) in names:
+        return m.group(2), m.group(1)
+    return None
+
+
+def field_writes(tu: TUView, fn: Node, names: set[str]) -> list[Write]:
+    """Every store into a field reached through one of the names, in source order."""
+    found: dict[tuple[str, int], Write] = {}
+
+    def add(field: str, via: str, where) -> None:
+        if isinstance(where, Node):
+            _, start, _, line, col = where.extent()[:5]
+        else:
+            start, line, col = where.start, where.line, where.column
+        found.setdefault((field, start), Write(field, via, start, line, col))
+
+    kinds = (K.BINARY_OPERATOR, K.COMPOUND_ASSIGNMENT_OPERATOR, K.UNARY_OPERATOR)
+    for op in by_function(tu, kinds).get(id(fn), []):
+        kids = tu.children_of(op)
+        if not kids:
+            continue
+        if op.kind == K.BINARY_OPERATOR and op.cursor.binary_operator not in _ASSIGN_OPS:
+            continue
+        if op.kind == K.UNARY_OPERATOR and not _is_increment(tu, op):
+            continue
+        hit = _field_of(tu, kids[0], names)
+        if hit:
+            add(hit[0], hit[1], op)
+    w = state_data("writes")
+    for use in tu.uses_of(*w["copy_into_first"], *w["assigning_macros"]):
+        if use.func is fn and use.args:
+            hit = arg_field(use.args[0], names)
+            if hit:
+                add(hit[0], hit[1], use)
+    return sorted(found.values(), key=lambda x: x.start)

@@ -1,0 +1,177 @@
+"""Which C functions a TU exposes to Python, and through which slot.
+
+Read from the initialisers of static type objects, PyType_Slot arrays, method tables (PyMethodDef,
+PyGetSetDef) and the number/sequence/mapping/async/buffer tables, positional or designated, plus runtime
+assignments such as `FooType.tp_iternext = f`.  A PyMethodDef array counts as a type's when a type
+refers to it; other PyMethodDef arrays are module functions.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import lru_cache
+from importlib import resources
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from extmigrate.tree import K, Node, TUView
+
+_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR, K.CSTYLE_CAST_EXPR}
+_TYPE_WORDS = re.compile(r"\b(?:const|volatile|struct|static)\b|\[[^\]]*\]")
+MODULE_METHODS = "module"  # slot name of a function in a module's PyMethodDef table
+
+
+@lru_cache(maxsize=None)
+def data(section: str) -> dict:
+    text = resources.files("extmigrate").joinpath("data/other.toml").read_text("utf-8")
+    return tomllib.loads(text)[section]
+
+
+def type_name(node: Node) -> str:
+    """'static const PyMethodDef[4]' -> 'PyMethodDef'; 'struct _typeobject' -> '_typeobject'."""
+    return _TYPE_WORDS.sub("", node.cursor.type.spelling).strip()
+
+
+def strip(tu: TUView, node: Node) -> Node:
+    """Skip casts, parentheses, implicit conversions and '&' down to the expression itself."""
+    while True:
+        kids = tu.children_of(node)
+        if node.kind in _THROUGH and kids:
+            node = kids[-1]
+        elif node.kind == K.UNARY_OPERATOR and kids and tu.node_text(node).lstrip().startswith("&"):
+            node = kids[0]
+        else:
+            return node
+
+
+def _fields(tu: TUView, node: Node) -> tuple[str, ...]:
+    """Field names of the variable's struct type (of its element type for an array)."""
+    t = node.cursor.type
+    if t.spelling.rstrip().endswith("]"):
+        t = t.get_array_element_type()
+    t = t.get_canonical()
+    cache = tu.__dict__.setdefault("_struct_fields", {})
+    if t.spelling not in cache:
+        decl = t.get_declaration()
+        decl = decl.get_definition() or decl
+        cache[t.spelling] = tuple(c.spelling for c in decl.get_children() if c.kind == K.FIELD_DECL)
+    return cache[t.spelling]
+
+
+def _entries(tu: TUView, init: Node, fields: tuple[str, ...]):
+    """(field name, value node) of a struct initialiser, positional and designated."""
+    pos = 0
+    for child in tu.children_of(init):
+        kids = tu.children_of(child)
+        if child.kind == K.UNEXPOSED_EXPR and kids and kids[0].kind == K.MEMBER_REF:
+            name = kids[0].spelling
+            pos = fields.index(name) if name in fields else len(fields)
+            value = kids[-1]
+        else:
+            value = child
+        yield (fields[pos] if pos < len(fields) else None), value
+        pos += 1
+
+
+class _Collector:
+    def __init__(self, tu: TUView):
+        self.tu = tu
+        self.vars: dict[str, Node] = {}
+        for v in tu.of_kind(K.VAR_DECL):
+            if v.func is None and v.cursor.is_definition():
+                self.vars.setdefault(v.spelling, v)
+        self.out: dict[str, set[str]] = {}
+        self.done: set[str] = set()
+        self.structs = set(data("type_slots")["structs"])
+
+    def add(self, func: str, slot: str) -> None:
+        self.out.setdefault(func, set()).add(slot)
+
+    def value(self, node: Node, slot: str) -> None:
+        target = strip(self.tu, node)
+        if target.kind != K.DECL_REF_EXPR:
+            return
+        ref = target.cursor.referenced
+        if ref is None:
+            return
+        if ref.kind == K.FUNCTION_DECL:
+            self.add(ref.spelling, slot)
+        elif ref.kind == K.VAR_DECL and ref.spelling in self.vars:
+            self.table(self.vars[ref.spelling], slot)
+
+    def table(self, var: Node, slot: str | None = None) -> None:
+        """A method/getset/number... table or a type object; slot: how the type refers to it."""
+        key = f"{var.spelling}:{slot}"
+        if key in self.done:
+            return
+        self.done.add(key)
+        tname = type_name(var)
+        inits = [k for k in self.tu.children_of(var) if k.kind == K.INIT_LIST_EXPR]
+        if not inits:
+            return
+        fields = _fields(self.tu, var)
+        is_array = var.cursor.type.spelling.rstrip().endswith("]")
+        rows = [r for r in self.tu.children_of(inits[0]) if r.kind == K.INIT_LIST_EXPR] \
+            if is_array else [inits[0]]
+        for row in rows:
+            if tname == "PyType_Slot":
+                kids = self.tu.children_of(row)
+                if len(kids) >= 2:
+                    name = self.tu.node_text(kids[0]).strip()
+                    self.value(kids[1], name[3:] if name.startswith("Py_") else name)
+                continue
+            for field, value in _entries(self.tu, row, fields):
+                if field is None:
+                    continue
+                if tname == "PyMethodDef":
+                    if field == "ml_meth":
+                        self.value(value, slot or MODULE_METHODS)
+                elif tname == "PyGetSetDef":
+                    if field in ("get", "set"):
+                        self.value(value, f"tp_getset.{field}")
+                else:
+                    self.value(value, field)
+
+    def runtime(self) -> None:
+        """`Type.tp_iternext = f;` and `Type.tp_methods = table;` in function bodies."""
+        for op in self.tu.of_kind(K.BINARY_OPERATOR):
+            kids = self.tu.children_of(op)
+            if len(kids) != 2 or kids[0].kind != K.MEMBER_REF_EXPR:
+                continue
+            field = kids[0].spelling
+            if field.startswith(("tp_", "nb_", "sq_", "mp_", "am_", "bf_")):
+                self.value(kids[1], field)
+
+
+def exposed(tu: TUView) -> dict[str, set[str]]:
+    """Function name -> the slots it is bound to ('tp_iternext', 'tp_methods', 'nb_add', 'module'...)."""
+    cached = tu.__dict__.get("_exposed")
+    if cached is not None:
+        return cached
+    c = _Collector(tu)
+    for var in c.vars.values():
+        tname = type_name(var)
+        if tname in c.structs and tname != "PyMethodDef":
+            c.table(var)
+    c.runtime()
+    for var in c.vars.values():  # method tables no type refers to: module functions
+        if type_name(var) == "PyMethodDef" and not any(k.startswith(var.spelling + ":")
+                                                        for k in c.done):
+            c.table(var, MODULE_METHODS)
+    tu.__dict__["_exposed"] = c.out
+    return c.out
+
+
+def object_methods(tu: TUView) -> dict[str, set[str]]:
+    """Functions Python calls on a live, shared object (construction and destruction slots left out)."""
+    private = set(data("type_slots")["private_slots"])
+    out = {}
+    for func, slots in exposed(tu).items():
+        shared = {s for s in slots if s != MODULE_METHODS and s not in private}
+        if shared:
+            out[func] = shared
+    return out

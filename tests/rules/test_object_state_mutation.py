@@ -1,0 +1,142 @@
+"""FT510 object-state-mutation on real C through a real scan."""
+
+from __future__ import annotations
+
+HEAD = """
+#include <Python.h>
+#include <string.h>
+typedef struct { PyObject_HEAD Py_ssize_t i, n; char buf[16]; PyObject *cache; } CounterObject;
+"""
+
+STATIC_TYPE = HEAD + """
+static PyObject *counter_next(CounterObject *self) {
+    if (self->i >= self->n) return NULL;
+    return PyLong_FromSsize_t(self->i++);
+}
+static PyObject *counter_reset(PyObject *op, PyObject *arg) {
+    CounterObject *c = (CounterObject *)op;
+    c->i = 0;
+    memcpy(c->buf, "reset", 6);
+    Py_XSETREF(c->cache, Py_NewRef(arg));
+    Py_RETURN_NONE;
+}
+static PyObject *counter_peek(CounterObject *self, PyObject *unused) {
+    return PyLong_FromSsize_t(self->i);
+}
+static PyObject *counter_new(PyTypeObject *t, PyObject *a, PyObject *k) {
+    CounterObject *self = (CounterObject *)t->tp_alloc(t, 0);
+    if (self) { self->i = 0; self->n = 10; }
+    return (PyObject *)self;
+}
+static int counter_init(CounterObject *self, PyObject *a, PyObject *k) { self->n = 5; return 0; }
+static void counter_dealloc(CounterObject *self) { Py_CLEAR(self->cache); Py_TYPE(self)->tp_free(self); }
+static PyMethodDef counter_methods[] = {
+    {"reset", (PyCFunction)counter_reset, METH_O, NULL},
+    {"peek", (PyCFunction)counter_peek, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyTypeObject CounterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    "m.Counter",
+    sizeof(CounterObject),
+    0,
+    (destructor)counter_dealloc,
+    .tp_iternext = (iternextfunc)counter_next,
+    .tp_methods = counter_methods,
+    .tp_new = counter_new,
+    .tp_init = (initproc)counter_init,
+};
+static PyObject *module_func(PyObject *module, PyObject *arg) {
+    CounterObject *c = (CounterObject *)arg;
+    c->n = 3;
+    Py_RETURN_NONE;
+}
+static PyMethodDef module_methods[] = {{"f", module_func, METH_O, NULL}, {NULL}};
+"""
+
+
+def test_static_type_methods_that_write_self(scan_c):
+    res = scan_c(STATIC_TYPE, select=["FT510"])
+    by_func = {f.symbol: f for f in res.findings}
+    assert sorted(by_func) == ["counter_next", "counter_reset"]
+    nxt = by_func["counter_next"]
+    assert nxt.data["fields"] == ["i"] and "tp_iternext" in nxt.message
+    assert nxt.line == 8
+    reset = by_func["counter_reset"]
+    # the alias c of self, a memcpy into a field and a reference swap all count
+    assert reset.data["fields"] == ["i", "buf", "cache"]
+    assert [s.line for s in reset.related] == [12, 13, 14]
+    assert "c->cache" in reset.related[2].note
+
+
+def test_critical_section_and_lock_guard_the_writes(scan_c):
+    code = HEAD + """
+#ifndef Py_BEGIN_CRITICAL_SECTION
+#define Py_BEGIN_CRITICAL_SECTION(op) {
+#define Py_END_CRITICAL_SECTION() }
+#endif
+static PyMutex lock;
+static PyObject *next_cs(CounterObject *self) {
+    PyObject *res = NULL;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    if (self->i < self->n) res = PyLong_FromSsize_t(self->i++);
+    Py_END_CRITICAL_SECTION();
+    return res;
+}
+static PyObject *next_other_cs(CounterObject *self, PyObject *other) {
+    Py_BEGIN_CRITICAL_SECTION(other);
+    self->i++;
+    Py_END_CRITICAL_SECTION();
+    return NULL;
+}
+static PyObject *next_lock(CounterObject *self, PyObject *o) {
+    PyMutex_Lock(&lock);
+    self->i++;
+    PyMutex_Unlock(&lock);
+    return NULL;
+}
+static PyType_Slot slots[] = {
+    {Py_tp_iternext, next_cs},
+    {Py_nb_add, next_other_cs},
+    {Py_sq_concat, next_lock},
+    {0, NULL},
+};
+"""
+    res = scan_c(code, select=["FT510"])
+    # a critical section on another object does not protect self
+    assert [f.symbol for f in res.findings] == ["next_other_cs"]
+
+
+def test_spec_slots_getset_and_atomic_fields(scan_c):
+    code = """
+#include <Python.h>
+#include <stdatomic.h>
+typedef struct { PyObject_HEAD _Atomic long hits; long size; PyObject *name; } Obj;
+static PyObject *obj_get_name(Obj *self, void *c) { self->hits++; return Py_NewRef(self->name); }
+static int obj_set_name(Obj *self, PyObject *v, void *c) {
+    Py_SETREF(self->name, Py_NewRef(v));
+    return 0;
+}
+static Py_ssize_t obj_len(Obj *self) { return self->size; }
+static PyObject *obj_copy(Obj *self, PyObject *unused) {
+    Obj *fresh = PyObject_New(Obj, Py_TYPE(self));
+    fresh->size = self->size;
+    fresh->name = Py_NewRef(self->name);
+    return (PyObject *)fresh;
+}
+static int obj_clear(Obj *self) { Py_CLEAR(self->name); return 0; }
+static PyGetSetDef obj_getset[] = {{"name", (getter)obj_get_name, (setter)obj_set_name, NULL, NULL}, {NULL}};
+static PyMethodDef obj_methods[] = {{"copy", (PyCFunction)obj_copy, METH_NOARGS, NULL}, {NULL}};
+static PyType_Slot obj_slots[] = {
+    {Py_tp_getset, obj_getset},
+    {Py_tp_methods, obj_methods},
+    {Py_sq_length, obj_len},
+    {Py_tp_clear, obj_clear},
+    {0, NULL},
+};
+static PyType_Spec obj_spec = {"m.Obj", sizeof(Obj), 0, Py_TPFLAGS_DEFAULT, obj_slots};
+"""
+    res = scan_c(code, select=["FT510"])
+    # the _Atomic counter, the fresh copy and tp_clear are not findings
+    assert [(f.symbol, f.data["fields"]) for f in res.findings] == [("obj_set_name", ["name"])]
+    assert "tp_getset.set" in res.findings[0].message
