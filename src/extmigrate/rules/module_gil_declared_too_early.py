@@ -1,0 +1,148 @@
+"""FT205 module-gil-declared-too-early: Py_MOD_GIL_NOT_USED declared while the module still races."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+
+from clang.cindex import LinkageKind
+
+from extmigrate.model import Finding, Site
+from extmigrate.rules import register
+from extmigrate.rules.base import Rule
+from extmigrate.rules.module_gil_common import (API, NB, SOURCE_DEFINE, blanked, extent, macro_calls,
+                                                nanobind_verdict, word)
+from extmigrate.rules.module_gil_pybind11 import PB, _NOT_USED
+from extmigrate.suppress import apply_suppressions
+from extmigrate.tree import K, TUView
+
+_DECLARED = word(API["not_used"])
+MAX_RELATED = 50
+
+
+@register
+class ModuleGilDeclaredTooEarly(Rule):
+    code = "FT205"
+    name = "module-gil-declared-too-early"
+    category = "module-gil"
+    severity = "warning"
+    runs_last = True
+    summary = "module declares Py_MOD_GIL_NOT_USED while its code still has free-threading hazards"
+    explanation = ("Declaring Py_MOD_GIL_NOT_USED tells a free-threaded interpreter to keep the GIL off "
+                   "while the module runs. The hazards this scan still finds in the module's sources then "
+                   "become real data races and crashes instead of staying serialised by the GIL.")
+    action = ("Fix the listed findings first, or keep the GIL (drop the declaration, or use "
+              "Py_MOD_GIL_USED) until they are fixed.")
+    doc = """
+    A module's sources are the files of the translation unit that declares it, the headers they
+    include and, transitively, the translation units defining the external functions they call.
+    Findings of the other categories (borrowed-ref, static-state, allocator, other) in those files
+    block the declaration; inline-suppressed findings do not. Reported once at the declaration, with
+    the blocking findings as related locations.
+
+    Before (declared, but the cache below is still a race):
+
+        static PyObject *cache;
+        static PyObject *get(PyObject *self, PyObject *arg) {
+            Py_XSETREF(cache, Py_NewRef(arg));
+            ...
+        }
+        static PyModuleDef_Slot slots[] = {
+            {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+            {0, NULL},
+        };
+
+    After: fix the race first (a PyMutex, a critical section, per-module state), then declare.
+    """
+
+    def collect(self, tu: TUView) -> dict:
+        defined = {f.spelling for f in tu.functions}
+        external = sorted({f.spelling for f in tu.functions if f.cursor.linkage == LinkageKind.EXTERNAL})
+        calls = sorted(name for name, uses in tu.uses.items()
+                       if name not in defined and any(u.node is not None for u in uses))
+        return {"decls": declarations(tu), "files": sorted(tu.files), "defines": external, "calls": calls}
+
+    def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
+        decls = {}
+        for i, fact in enumerate(facts):
+            for d in fact["decls"]:
+                decls.setdefault((d["path"], d["start"]), (d, set()))[1].add(i)
+        if not decls:
+            return []
+        definers: dict[str, set[int]] = {}
+        for i, fact in enumerate(facts):
+            for name in fact["defines"]:
+                definers.setdefault(name, set()).add(i)
+        hazards = [f for f in findings if f.category != self.category and f.severity != "note"]
+        hazards, _ = apply_suppressions(hazards)
+        out = []
+        for d, tus in decls.values():
+            files = {os.path.realpath(p) for i in module_tus(tus, facts, definers) for p in facts[i]["files"]}
+            blocking = [f for f in hazards if os.path.realpath(f.path) in files]
+            if blocking:
+                out.append(self._report(d, blocking))
+        return out
+
+    def _report(self, d: dict, blocking: list[Finding]) -> Finding:
+        counts = Counter(f.code for f in blocking)
+        listed = ", ".join(f"{code} x{n}" for code, n in sorted(counts.items()))
+        related = [Site(f.path, f.line, f.column, f"{f.code} {f.name}: {f.message}")
+                   for f in sorted(blocking, key=lambda f: f.sort_key)[:MAX_RELATED]]
+        where = (d["path"], d["start"], d["end"], d["line"], d["column"], d["end_line"], d["end_column"])
+        return self.finding(
+            where, d["symbol"],
+            f"{d['what']} declares the module free-threading compatible, but {len(blocking)} "
+            f"free-threading hazard(s) remain in its sources ({listed})",
+            function=d["function"], related=related,
+            data={"declaration": d["kind"], "blocking": [f"{f.code}:{f.path}:{f.line}" for f in blocking]})
+
+
+def module_tus(start: set[int], facts: list, definers: dict[str, set[int]]) -> set[int]:
+    """The TUs a declaring TU links with: follow calls to external functions defined elsewhere."""
+    seen, todo = set(start), list(start)
+    while todo:
+        i = todo.pop()
+        for name in facts[i]["calls"]:
+            for j in definers.get(name, ()):
+                if j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+    return seen
+
+
+def _decl(tu: TUView, path: str, start: int, end: int, kind: str, what: str, symbol: str) -> dict:
+    ext = extent(path, blanked(tu, path), start, end)
+    fn = tu.function_at(path, start)
+    return {"path": path, "start": start, "end": end, "line": ext[3], "column": ext[4],
+            "end_line": ext[5], "end_column": ext[6], "kind": kind, "what": what, "symbol": symbol,
+            "function": fn.spelling if fn is not None else None}
+
+
+def declarations(tu: TUView) -> list[dict]:
+    """Every place the TU's project files declare Py_MOD_GIL_NOT_USED (slot, SetGIL, binding tags)."""
+    out = []
+    arrays = [v for v in tu.of_kind(K.VAR_DECL) if v.func is None]
+    for path in sorted(tu.files):
+        text = blanked(tu, path)
+        for m in _DECLARED.finditer(text):
+            if re.search(r"#\s*define\s+\w*\s*$", text[max(0, m.start() - 80):m.start()]):
+                continue  # a macro defining the constant itself (a compat header)
+            var = next((v for v in arrays if v.path == path and v.start <= m.start() < v.end), None)
+            fn = tu.function_at(path, m.start())
+            if var is not None:
+                out.append(_decl(tu, path, m.start(), m.end(), "slot", f"slot array '{var.spelling}'",
+                                 var.spelling))
+            elif fn is not None:
+                out.append(_decl(tu, path, m.start(), m.end(), "set-gil", f"'{fn.spelling}'", fn.spelling))
+    for call in macro_calls(tu, PB["module_macros"]):
+        if _NOT_USED.search(" ".join(call.args[2:])):
+            module = call.args[0] if call.args else "?"
+            out.append(_decl(tu, call.path, call.start, call.start + len(call.name), "pybind11",
+                             f"pybind11 module '{module}'", module))
+    for call in macro_calls(tu, NB["module_macros"]):
+        module = call.args[0] if call.args else "?"
+        if SOURCE_DEFINE.search(blanked(tu, call.path)) or nanobind_verdict(call.path, module)[0]:
+            out.append(_decl(tu, call.path, call.start, call.start + len(call.name), "nanobind",
+                             f"nanobind module '{module}' (built FREE_THREADED)", module))
+    return out

@@ -1,0 +1,134 @@
+"""FT205 module-gil-declared-too-early: the declaration against other rules' findings in the module."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
+PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+
+MOD = """
+#include <Python.h>
+
+extern PyObject *helper_store(PyObject *x);
+
+static PyObject *cache = NULL;
+
+static PyObject *remember(PyObject *self, PyObject *arg) {
+    Py_XSETREF(cache, Py_NewRef(arg));   /* RACE */
+    return helper_store(arg);
+}
+
+static PyMethodDef methods[] = {
+    {"remember", remember, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyModuleDef_Slot slots[] = {
+#ifdef Py_mod_gil
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "mod", NULL, 0, methods, slots};
+PyMODINIT_FUNC PyInit_mod(void) { return PyModuleDef_Init(&moddef); }
+"""
+
+HELPER = """
+#include <Python.h>
+static long counter;
+PyObject *helper_store(PyObject *x) {
+    counter++;
+    return Py_NewRef(x);
+}
+"""
+
+OTHER = """
+#include <Python.h>
+static long unrelated;
+static PyObject *bump(PyObject *self, PyObject *arg) { unrelated++; Py_RETURN_NONE; }
+static PyMethodDef methods[] = {{"bump", bump, METH_O, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "other", NULL, 0, methods, NULL};
+PyMODINIT_FUNC PyInit_other(void) { return PyModuleDef_Init(&moddef); }
+"""
+
+SELECT = ["FT205", "FT301"]
+
+
+def _names(sites):
+    return sorted((os.path.basename(s.path), s.line) for s in sites)
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_declaration_with_races_in_the_module_and_a_linked_file(scan_c, python):
+    res = scan_c({"mod.c": MOD, "helper.c": HELPER, "other.c": OTHER}, select=SELECT, python=python)
+    races = [f for f in res.findings if f.code == "FT301"]
+    assert {f.symbol for f in races} == {"cache", "counter", "unrelated"}
+    [f] = [f for f in res.findings if f.code == "FT205"]
+    assert (os.path.basename(f.path), f.line, f.symbol) == ("mod.c", 20, "slots")
+    assert f.data["declaration"] == "slot"
+    # the races of mod.c and of helper.c (linked through helper_store), not other.c's
+    assert _names(f.related) == sorted((os.path.basename(r.path), r.line) for r in races
+                                       if r.symbol in ("cache", "counter"))
+    assert "2 free-threading hazard(s)" in f.message
+
+
+def test_set_gil_declaration_and_suppressed_hazard(scan_c):
+    single = """
+#include <Python.h>
+static PyObject *cache = NULL;
+static PyObject *remember(PyObject *self, PyObject *arg) {
+    Py_XSETREF(cache, Py_NewRef(arg));
+    Py_RETURN_NONE;
+}
+static PyMethodDef methods[] = {{"remember", remember, METH_O, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_m(void) {
+    PyObject *m = PyModule_Create(&moddef);
+    if (m == NULL) return NULL;
+#ifdef Py_GIL_DISABLED
+    PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED);
+#endif
+    return m;
+}
+"""
+    res = scan_c(single, select=SELECT)
+    [f] = [f for f in res.findings if f.code == "FT205"]
+    assert (f.symbol, f.function, f.data["declaration"]) == ("PyInit_m", "PyInit_m", "set-gil")
+    assert [(s.line) for s in f.related] == [r.line for r in res.findings if r.code == "FT301"]
+
+    # once the race is marked as reviewed, the declaration is no longer too early
+    quiet = single.replace("static PyObject *cache = NULL;",
+                           "static PyObject *cache = NULL;  /* extmigrate: ignore[FT301] guarded by caller */")
+    res = scan_c(quiet, select=SELECT)
+    assert res.findings == [] and res.suppressed == 1
+
+
+def test_no_declaration_or_no_hazard(scan_c):
+    # declared, and nothing races
+    clean = MOD.replace("Py_XSETREF(cache, Py_NewRef(arg));   /* RACE */", "(void)cache;")
+    res = scan_c({"mod.c": clean, "helper.c": "#include <Python.h>\n"
+                  "PyObject *helper_store(PyObject *x) { return Py_NewRef(x); }\n"}, select=SELECT)
+    assert res.findings == []
+    # races, but the module keeps the GIL: nothing declared too early
+    res = scan_c({"mod.c": MOD.replace("Py_MOD_GIL_NOT_USED", "Py_MOD_GIL_USED")}, select=SELECT)
+    assert [f.code for f in res.findings] == ["FT301"]
+
+
+def test_pybind11_declaration(scan_c):
+    res = scan_c({"ext.cpp": """
+        #include <Python.h>
+        #include <pybind11/pybind11.h>
+        static long calls;
+        static PyObject *count(PyObject *self, PyObject *arg) { calls++; Py_RETURN_NONE; }
+        static PyMethodDef methods[] = {{"count", count, METH_O, NULL}, {NULL, NULL, 0, NULL}};
+        PYBIND11_MODULE(ext, m, pybind11::mod_gil_not_used()) {
+            PyModule_AddFunctions(m.ptr(), methods);
+        }
+    """}, select=SELECT)
+    assert [f.symbol for f in res.findings if f.code == "FT301"] == ["calls"]
+    [f] = [f for f in res.findings if f.code == "FT205"]
+    assert (f.symbol, f.data["declaration"], f.line) == ("ext", "pybind11", 7)
