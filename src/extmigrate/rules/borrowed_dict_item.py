@@ -1,0 +1,41 @@
+"""FT102 borrowed-dict-item: PyDict_GetItem* on a dict other threads can mutate."""
+
+from __future__ import annotations
+
+from extmigrate.rules import register
+from extmigrate.rules._borrowed import BorrowedRule, replace_message
+
+
+@register
+class BorrowedDictItem(BorrowedRule):
+    code = "FT102"
+    name = "borrowed-dict-item"
+    fixable = False
+    summary = "borrowed dict value from a dict other threads can mutate"
+    explanation = ("PyDict_GetItem, PyDict_GetItemWithError, PyDict_GetItemString (and the private "
+                   "_PyDict_GetItem* variants) return a borrowed reference. Without the GIL another "
+                   "thread can delete or overwrite the key and free the value while it is in use.")
+    action = ("Use PyDict_GetItemRef / PyDict_GetItemStringRef (3.13+, pythoncapi-compat shim for "
+              "older Pythons): they return 1/0/-1 and a new reference through the last argument.")
+    doc = """
+    Not reported: the keyword-arguments dict of the call (a fresh dict per call), dicts the function
+    created itself and has not published yet, accesses inside a critical section on the dict or
+    under a lock, and results only compared with NULL (a membership test).
+
+    Before:
+
+        PyObject *v = PyDict_GetItemWithError(self->cache, key);
+        if (v == NULL && PyErr_Occurred()) return NULL;
+        use(v);
+
+    After:
+
+        PyObject *v;
+        if (PyDict_GetItemRef(self->cache, key, &v) < 0) return NULL;
+        use(v);
+        Py_XDECREF(v);
+    """
+
+    def message(self, api, container, args):
+        return replace_message(api, args, f"another thread can delete or replace the value in "
+                               f"'{container}' and free it")

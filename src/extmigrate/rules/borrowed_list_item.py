@@ -1,0 +1,44 @@
+"""FT101 borrowed-list-item: PyList_GetItem / PyList_GET_ITEM on a list other threads can mutate."""
+
+from __future__ import annotations
+
+from extmigrate.rules import register
+from extmigrate.rules._borrowed import BorrowedRule, replace_message
+
+
+@register
+class BorrowedListItem(BorrowedRule):
+    code = "FT101"
+    name = "borrowed-list-item"
+    fixable = False
+    summary = "borrowed list item from a list other threads can mutate"
+    explanation = ("PyList_GetItem and PyList_GET_ITEM return a borrowed reference. Without the GIL "
+                   "another thread can remove or replace the item (list.pop, del, slice assignment) "
+                   "and free it while this thread still uses it; PyList_GET_ITEM also reads the item "
+                   "array without locking while it may be reallocated.")
+    action = ("Use PyList_GetItemRef (3.13+, pythoncapi-compat shim for older Pythons) and release "
+              "the reference, or hold Py_BEGIN_CRITICAL_SECTION(list) around the access and the use.")
+    doc = """
+    Not reported: lists the function created itself (PyList_New, PySequence_List, ...) and has not
+    yet stored, passed on or returned; tuples; accesses inside a critical section on the list (or
+    on the object whose field the list is) or under a lock; results only compared with NULL.
+
+    Before:
+
+        PyObject *item = PyList_GetItem(self->items, i);
+        if (item == NULL) return NULL;
+        Py_INCREF(item);
+        return item;
+
+    After:
+
+        PyObject *item = PyList_GetItemRef(self->items, i);  /* new reference */
+        if (item == NULL) return NULL;
+        return item;
+    """
+
+    def message(self, api, container, args):
+        tail = (f", or hold Py_BEGIN_CRITICAL_SECTION({container}) around the access"
+                if api.kind == "macro" else "")
+        return replace_message(api, args, f"another thread can remove the item from "
+                               f"'{container}' and free it", tail)
