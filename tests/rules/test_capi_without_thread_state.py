@@ -1,0 +1,92 @@
+"""FT511 capi-without-thread-state on real C through a real scan."""
+
+from __future__ import annotations
+
+CODE = """
+#include <Python.h>
+#include <unistd.h>
+#define MY_DECREF(o) Py_DECREF(o)
+
+static PyObject *bad_read(PyObject *self, PyObject *arg) {
+    char buf[64];
+    ssize_t n;
+    Py_BEGIN_ALLOW_THREADS
+    n = read(0, buf, sizeof buf);
+    if (n < 0)
+        PyErr_SetFromErrno(PyExc_OSError);
+    MY_DECREF(arg);
+    Py_END_ALLOW_THREADS
+    return PyBytes_FromStringAndSize(buf, n);
+}
+
+static PyObject *good_write(PyObject *self, PyObject *data) {
+    ssize_t n;
+    void *tmp;
+    Py_BEGIN_ALLOW_THREADS
+    tmp = PyMem_RawMalloc(16);
+    n = write(1, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
+    PyMem_RawFree(tmp);
+    Py_END_ALLOW_THREADS
+    if (n < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
+static PyObject *block_in_error_branch(PyObject *self, PyObject *unused) {
+    ssize_t n;
+    char c;
+    Py_BEGIN_ALLOW_THREADS
+    n = read(0, &c, 1);
+    if (n < 0) {
+        Py_BLOCK_THREADS
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
+    n = PyLong_AsLong(self);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromSsize_t(n);
+}
+
+static PyObject *manual_save(PyObject *self, PyObject *unused) {
+    PyThreadState *ts = PyEval_SaveThread();
+    Py_INCREF(self);
+    PyEval_RestoreThread(ts);
+    Py_DECREF(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *returns_inside(PyObject *self, PyObject *unused) {
+    Py_BEGIN_ALLOW_THREADS
+    if (self == Py_None) Py_RETURN_NONE;
+    Py_END_ALLOW_THREADS
+    return NULL;
+}
+"""
+
+
+def test_calls_in_detached_stretches(scan_c):
+    res = scan_c(CODE, select=["FT511"])
+    got = [(f.function, f.symbol, f.line) for f in res.findings]
+    assert got == [
+        ("bad_read", "PyErr_SetFromErrno", 12),
+        ("bad_read", "MY_DECREF (uses Py_DECREF)", 13),
+        ("block_in_error_branch", "PyLong_AsLong", 41),
+        ("manual_save", "Py_INCREF", 48),
+        ("returns_inside", "Py_RETURN_NONE", 56),
+    ]
+    assert all(f.severity == "error" for f in res.findings)
+    assert res.findings[0].related[0].line == 9  # where the thread state was released
+
+
+def test_nothing_outside_detached_stretches(scan_c):
+    code = """
+#include <Python.h>
+static PyObject *f(PyObject *self, PyObject *arg) {
+    /* Py_BEGIN_ALLOW_THREADS in a comment does not count */
+    Py_INCREF(arg);
+    Py_BEGIN_ALLOW_THREADS
+    Py_END_ALLOW_THREADS
+    return arg;
+}
+"""
+    assert scan_c(code, select=["FT511"]).findings == []
