@@ -1,0 +1,148 @@
+"""FT403 mismatched-free: memory from one allocator family freed or resized by another."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from extmigrate.model import Finding, Site
+from extmigrate.rules import register
+from extmigrate.rules.alloc_common import (FAMILIES, AllocCall, alloc_calls, call_args, call_data,
+                                           compatible, decl_key, destination, is_null, strip)
+from extmigrate.rules.base import Rule
+from extmigrate.tree import K, TUView
+
+
+@dataclass
+class Source:
+    offset: int
+    family: str | None  # None: assigned from something that is not an allocation
+    call: AllocCall | None
+
+
+@register
+class MismatchedFree(Rule):
+    code = "FT403"
+    name = "mismatched-free"
+    category = "allocator"
+    severity = "error"
+    fixable = True
+    summary = "memory freed or resized by a different allocator family than the one that allocated it"
+    explanation = (
+        "Memory must be released by the family that allocated it: the C API makes any other free "
+        "undefined behaviour. libc against Python allocators crashes on every build; PyMem against "
+        "PyObject memory only worked while both were pymalloc: free-threaded builds serve each domain "
+        "from its own mimalloc heaps, and PYTHONMALLOC=debug (used to test free-threaded ports) "
+        "aborts on the mismatch.")
+    action = "Release (or resize) the memory with the function of the family that allocated it."
+    doc = """
+    Follows a pointer from its allocation to its release: a local variable within one function (the
+    last assignment before the free must be an allocation of another family, with no allocation of a
+    matching family before it), and a struct field or global across the functions of the file (every
+    allocation stored into the field is of another family, e.g. allocated in tp_new and freed in
+    tp_dealloc). Families: malloc/calloc/realloc/free, PyMem_Raw*, PyMem_* (with PyMem_New,
+    PyMem_Resize, PyMem_Del), PyObject_Malloc/Free (with PyObject_Del), PyObject_New,
+    PyObject_GC_New/PyObject_GC_Del, and the tp_alloc/tp_free slots (tp_free also releases
+    PyObject_New and PyObject_GC_New objects; PyObject_Free and PyObject_GC_Del release tp_alloc
+    objects of non-GC and GC types).
+
+    Before:
+
+        self->name = strdup(name);            /* in tp_new */
+        ...
+        PyMem_Free(self->name);               /* in tp_dealloc */
+
+    After:
+
+        self->name = strdup(name);
+        ...
+        free(self->name);
+    """
+
+    def check(self, tu: TUView) -> list[Finding]:
+        calls = alloc_calls(tu)
+        sources: dict[str, list[Source]] = defaultdict(list)
+        released = []
+        for a in calls:
+            if a.role != "free":
+                dest = destination(tu, a.node)
+                if dest.key:
+                    sources[dest.key].append(Source(a.use.start, a.family, a))
+            if a.role != "alloc":
+                args = call_args(tu, a.node)
+                target = decl_key(strip(tu, args[0])) if args else None
+                if target is not None:
+                    released.append((a, target))
+        locals_ = {key for _, (key, _, local) in released if local}
+        if locals_:
+            self._other_assignments(tu, locals_, sources)
+        out = []
+        for a, (key, name, local) in released:
+            srcs = sources.get(key, [])
+            if local:
+                srcs = [s for s in srcs if s.offset < a.use.start
+                        and (s.call is None or s.call.node.func is a.node.func)]
+                if not srcs or srcs[-1].family is None:
+                    continue
+                allocs = [s for s in srcs if s.family is not None]
+                mine = [srcs[-1]]
+            else:
+                allocs = mine = [s for s in srcs if s.family is not None]
+            if not mine or any(compatible(s.family, a.family) for s in allocs):
+                continue
+            out.append(self._finding(tu, a, name, local, mine))
+        return out
+
+    def _other_assignments(self, tu: TUView, keys: set[str], sources: dict) -> None:
+        """Assignments of locals from anything but an allocation, and `&var` (an out parameter)."""
+        found: list[tuple[str, int, int]] = []  # key, extent of the assigned value
+        for op in tu.of_kind(K.BINARY_OPERATOR):
+            kids = tu.children_of(op)
+            if op.func is None or len(kids) != 2:
+                continue
+            ref = decl_key(strip(tu, kids[0]))
+            if ref and ref[0] in keys and tu.text(op.path, kids[0].end, kids[1].start).strip() == "=":
+                if not is_null(tu, kids[1]):
+                    found.append((ref[0], kids[1].start, kids[1].end))
+        for var in tu.of_kind(K.VAR_DECL):
+            key = var.cursor.get_usr() or var.spelling
+            if var.func is None or key not in keys:
+                continue
+            init = [k for k in tu.children_of(var) if k.kind != K.TYPE_REF]
+            if init and not is_null(tu, init[-1]):
+                found.append((key, init[-1].start, init[-1].end))
+        for op in tu.of_kind(K.UNARY_OPERATOR):
+            kids = tu.children_of(op)
+            if op.func is None or len(kids) != 1 or not tu.node_text(op).startswith("&"):
+                continue
+            ref = decl_key(strip(tu, kids[0]))
+            if ref and ref[0] in keys:
+                found.append((ref[0], op.start, op.start))
+        for key, start, end in found:
+            srcs = sources[key]
+            if not any(s.call is not None and start <= s.offset <= end for s in srcs):
+                srcs.append(Source(start, None, None))
+        for key in keys:
+            sources[key].sort(key=lambda s: s.offset)
+
+    def _finding(self, tu: TUView, a: AllocCall, name: str, local: bool, mine: list[Source]) -> Finding:
+        fams = sorted({s.family for s in mine})
+        first = mine[0].call
+        how = ", ".join(f"{s.call.name}()" for s in mine[:3])
+        what = "resized" if a.role == "realloc" else "released"
+        fix_key = "resize" if a.role == "realloc" else "release"
+        right = FAMILIES[fams[0]].get(fix_key, "")
+        elsewhere = sorted({s.call.use.function_name or "file scope" for s in mine
+                            if s.call.node.func is not a.node.func})
+        scope = f" in {', '.join(elsewhere)}" if elsewhere else ""
+        related = [Site(s.call.use.path, s.call.use.line, s.call.use.column,
+                        f"allocated with {s.call.name}()") for s in mine[:5]]
+        return self.finding(
+            a.use, name,
+            f"'{name}' is allocated with {how}{scope} but {what} with {a.name}(): mismatched "
+            f"allocator families" + (f"; use {right}()" if right and len(fams) == 1 else ""),
+            related=related,
+            data={**call_data(tu, a), "alloc_family": fams[0], "alloc_families": fams,
+                  "alloc_call": first.name, "alloc_start": first.use.start,
+                  "replacement": right if len(fams) == 1 else "", "target": name,
+                  "target_kind": "local" if local else "shared"})

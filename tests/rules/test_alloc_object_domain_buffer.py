@@ -1,0 +1,91 @@
+"""FT401 object-domain-buffer on real C files, against 3.11 and 3.13 headers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
+PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+
+CODE = """
+#include <Python.h>
+
+typedef struct { PyObject_HEAD char *buf; double *vals; PyObject **items; } Obj;
+typedef struct { PyObject ob_base; int x; } Headed;
+typedef struct { Obj base; int y; } Derived;
+typedef struct { int a; double b; } Plain;
+
+static char *make_text(size_t n) { return PyObject_Malloc(n); }
+static void *make_any(size_t n) { return PyObject_Malloc(n); }
+
+static PyObject *custom_alloc(PyTypeObject *type, Py_ssize_t n) {
+    PyObject *o = (PyObject *)PyObject_Malloc(type->tp_basicsize);
+    Headed *h = PyObject_MALLOC(sizeof(Headed));
+    Derived *d = PyObject_Calloc(1, sizeof(Derived));
+    char *mem = PyObject_Malloc(64);
+    PyObject_Init((PyObject *)mem, type);
+    return o;
+}
+
+static void fill(Obj *self, size_t n) {
+    self->buf = PyObject_Malloc(n);
+    self->vals = (double *)PyObject_Calloc(n, sizeof(double));
+    self->items = PyObject_Realloc(self->items, n * sizeof(PyObject *));
+    Plain *p = PyObject_MALLOC(sizeof(Plain));
+    char *fine = PyMem_Malloc(n);
+    PyObject_Free(p);
+    PyMem_Free(fine);
+}
+"""
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_buffers_in_the_object_domain(scan_c, python):
+    res = scan_c(CODE, select=["FT401"], python=python)
+    assert res.findings, res.diagnostics
+    text = open(res.findings[0].path).read().splitlines()
+    line = lambda site: text[site.line - 1].strip()  # noqa: E731
+    found = sorted((line(f), f.symbol, f.data["call"], f.data["replacement"]) for f in res.findings)
+    assert found == sorted([
+        # returned as char *
+        ("static char *make_text(size_t n) { return PyObject_Malloc(n); }", "PyObject_Malloc", "PyObject_Malloc", "PyMem_Malloc"),
+        ("self->buf = PyObject_Malloc(n);", "buf", "PyObject_Malloc", "PyMem_Malloc"),
+        ("self->vals = (double *)PyObject_Calloc(n, sizeof(double));", "vals", "PyObject_Calloc", "PyMem_Calloc"),
+        # an array of pointers is a buffer
+        ("self->items = PyObject_Realloc(self->items, n * sizeof(PyObject *));", "items", "PyObject_Realloc", "PyMem_Realloc"),
+        # the macro is reported as written
+        ("Plain *p = PyObject_MALLOC(sizeof(Plain));", "p", "PyObject_MALLOC", "PyMem_Malloc"),
+    ])
+    assert {f.code for f in res.findings} == {"FT401"}
+
+
+def test_fix_data_points_at_the_call(scan_c):
+    res = scan_c(CODE, select=["FT401"])
+    assert len(res.findings) == 5
+    for f in res.findings:
+        d = f.data
+        assert d["call_written"] is True
+        with open(f.path, "rb") as fh:
+            raw = fh.read().decode()
+        assert raw[d["call_start"]:d["call_end"]] == d["call"]
+        assert d["replacement_free"] == "PyMem_Free"
+
+
+def test_objects_and_unknown_memory_are_not_reported(scan_c):
+    code = """
+    #include <Python.h>
+    typedef struct { PyObject_VAR_HEAD int items[1]; } VarObj;
+    struct opaque;
+    static PyObject *alloc_obj(PyTypeObject *t, Py_ssize_t n) {
+        VarObj *v = (VarObj *)PyObject_Malloc(t->tp_basicsize + n * t->tp_itemsize);
+        struct opaque *q = PyObject_Malloc(16);   /* incomplete here: cannot tell */
+        void *raw = PyObject_Malloc(32);
+        char *pre = PyObject_Malloc(t->tp_basicsize + 16);
+        PyObject *obj = (PyObject *)(pre + 16);
+        return PyObject_Init((PyObject *)v, t);
+    }
+    """
+    res = scan_c(code, select=["FT401"])
+    assert res.findings == []
