@@ -6,6 +6,7 @@ never the source tree. ``ftsample.legacy._lru`` is always built;
 """
 
 import importlib
+import os
 import sys
 
 import pytest
@@ -27,6 +28,9 @@ MODULES = _built_modules()
 # Checked after the imports above: importing a module that does not declare
 # free-threading support turns the GIL back on unless PYTHON_GIL=0.
 GIL_ENABLED = getattr(sys, "_is_gil_enabled", lambda: True)()
+# FTSAMPLE_STRESS_LEGACY=1 runs the legacy stress tests with the GIL off anyway,
+# to watch them fail (or crash): the races the migration removes.
+STRESS_LEGACY = os.environ.get("FTSAMPLE_STRESS_LEGACY") == "1"
 
 
 def pytest_configure(config):
@@ -48,7 +52,7 @@ def pytest_generate_tests(metafunc):
     params = []
     for ident, module in MODULES:
         marks = []
-        if stress and ident == "legacy" and not GIL_ENABLED:
+        if stress and ident == "legacy" and not (GIL_ENABLED or STRESS_LEGACY):
             marks.append(pytest.mark.skip(reason="legacy module relies on the GIL"))
         params.append(pytest.param(module, id=ident, marks=marks))
     metafunc.parametrize("mod", params)
