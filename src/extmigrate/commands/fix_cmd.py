@@ -9,6 +9,7 @@ from extmigrate.commands.common import add_scan_options, progress_printer, scan_
 from extmigrate.fileio import StaleFile, replace_if_unchanged
 from extmigrate.fix import compat
 from extmigrate.fix.compilecheck import check
+from extmigrate.fix.late import propose_late
 from extmigrate.fix.patch import PlanOptions, plan, unified_diff
 from extmigrate.flags import ConfigError
 from extmigrate.scan import scan
@@ -59,6 +60,7 @@ def run(args) -> int:
     root = os.path.abspath(args.root or ".")
     min_py, source = _min_python(args, settings)
     result = scan(opts, progress=progress_printer(not args.no_progress))
+    propose_late(result, opts)
     popts = PlanOptions(unsafe=args.unsafe_fixes, declare=args.declare, min_python=min_py,
                         min_python_source=source, for_write=args.apply)
     pl = plan(result.findings, popts)

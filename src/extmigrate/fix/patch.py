@@ -64,8 +64,12 @@ def _read(path: str, cache: dict) -> bytes | str:
 
 def writable(path: str) -> str | None:
     """None, or why the file cannot be replaced."""
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        return "read-only file; not changed"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and (not mode & 0o222 or not os.access(path, os.W_OK)):
+        return "read-only file; not changed"  # no write bit counts, even for root
     folder = os.path.dirname(os.path.abspath(path))
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"folder {folder} is not writable; not changed"

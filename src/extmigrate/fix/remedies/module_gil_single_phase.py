@@ -35,8 +35,9 @@ def set_gil(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix:
         start, end = d["create_stmt"]
         stmt = ctx.text(f.path, start, end)
         m = re.fullmatch(r"return\s+(.*?)\s*;", stmt, re.S)
-        if m is None:
-            return NoFix("the return statement creating the module has an unexpected shape")
+        if m is None or m.group(1) != ctx.text(f.path, d["start"], d["end"]):
+            return NoFix("the created module is passed on before it is returned: call "
+                         "PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) on it by hand")
         func = tu.function_at(f.path, start)
         body = ctx.text(f.path, func.start, func.end) if func else ""
         name = "module" if not re.search(r"\bmodule\b", body) else "extmigrate_module"

@@ -1,0 +1,92 @@
+"""FT301: counters -> atomic adds; other state -> a static PyMutex held around every write."""
+
+from __future__ import annotations
+
+import re
+
+from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
+from extmigrate.fix.stmt import Stmt, jumps_out, node_at, statement_of, wrap
+from extmigrate.model import Finding
+from extmigrate.regions import blank_comments
+from extmigrate.tree import TUView
+
+TEMPLATE = "static_mutable_global"
+_INTEGER = re.compile(r"(?:(?:static|volatile|unsigned|signed|const)\s+)*(?:char|short|int|long|"
+                      r"long\s+long|long\s+int|size_t|Py_ssize_t|ssize_t|u?int(?:8|16|32|64|ptr|max)_t|"
+                      r"Py_hash_t|Py_uhash_t)")
+_CALL = re.compile(r"\b[A-Za-z_]\w*\s*\(")
+
+
+def write_statements(tu: TUView, ctx: FixContext, f: Finding) -> list[Stmt] | NoFix:
+    """The statements holding the finding's write sites (one per statement), or why not."""
+    name = f.data["variable"]
+    stmts: dict[int, Stmt] = {}
+    for w in f.data["writes"]:
+        if w["path"] != f.data["decl"]["path"]:
+            return NoFix(f"'{name}' is written in another file too ({w['path']}): fix it by hand")
+        site = ctx.text(w["path"], w["start"], max(w["end"], ctx.line_end(w["path"], w["start"])))
+        if not re.search(rf"\b{re.escape(name)}\b", site):
+            return NoFix("the file changed since it was scanned; scan again")
+        node = node_at(tu, w["path"], w["start"])
+        s = statement_of(tu, ctx, node) if node is not None else None
+        if s is None or not s.expression:
+            line = w["line"]
+            return NoFix(f"the write at line {line} is part of a condition, declaration or return: "
+                         "wrapping it in a lock needs a hand-written change")
+        if jumps_out(ctx, w["path"], s.start, s.end):
+            return NoFix(f"the write at line {w['line']} jumps out of its statement")
+        stmts.setdefault(s.start, s)
+    return [stmts[k] for k in sorted(stmts)]
+
+
+def _counter_edits(ctx: FixContext, f: Finding, stmts: list[Stmt]) -> list[Edit] | None:
+    """`n++;`, `--n;`, `n += e;`, `n -= e;` -> EXTMIGRATE_ATOMIC_ADD(&n, delta); None if not all so."""
+    name = re.escape(f.data["variable"])
+    if f.data.get("kind") != "counter" or not _INTEGER.fullmatch(f.data.get("type", "").strip()):
+        return None
+    out = []
+    for s in stmts:
+        text = blank_comments(ctx.text(f.path, s.start, s.end)).strip()
+        m = re.fullmatch(rf"(?:(\+\+|--)\s*{name}|{name}\s*(\+\+|--))\s*;", text)
+        if m:
+            delta = "1" if "+" in (m.group(1) or m.group(2)) else "-1"
+        else:
+            m = re.fullmatch(rf"{name}\s*([+-])=\s*(.+?)\s*;", text, re.S)
+            if m is None or _CALL.search(m.group(2)):
+                return None
+            delta = m.group(2) if m.group(1) == "+" else f"-({m.group(2)})"
+        out.append(Edit(f.path, s.start, s.end, ctx.macro(TEMPLATE, "atomic_add", var=f.data["variable"],
+                                                          delta=delta)))
+    return out
+
+
+def _lock_name(ctx: FixContext, f: Finding) -> str:
+    text = ctx.source(f.path).decode("utf-8", "replace")
+    base = f"{f.data['variable']}_lock"
+    name, n = base, 2
+    while re.search(rf"\b{re.escape(name)}\b", text):
+        name, n = f"{base}{n}", n + 1
+    return name
+
+
+@remedy("FT301")
+def guard_writes(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix:
+    stmts = write_statements(tu, ctx, f)
+    if isinstance(stmts, NoFix):
+        return stmts
+    var = f.data["variable"]
+    atomic = _counter_edits(ctx, f, stmts)
+    if atomic:
+        return FixProposal("safe", f"make the updates of counter '{var}' atomic", atomic,
+                           apis=["EXTMIGRATE_ATOMIC"])
+    lock = _lock_name(ctx, f)
+    decl = f.data["decl"]
+    at = ctx.line_start(f.path, decl["start"])
+    edits = [Edit(f.path, at, at, ctx.macro(TEMPLATE, "lock_decl", lock=lock, var=var,
+                                            indent=ctx.indent(f.path, decl["start"])))]
+    for s in stmts:
+        for start, end, text in wrap(ctx, f.path, s, ctx.macro(TEMPLATE, "lock", lock=lock),
+                                     ctx.macro(TEMPLATE, "unlock", lock=lock)):
+            edits.append(Edit(f.path, start, end, text))
+    return FixProposal("unsafe", f"guard every write of '{var}' with a PyMutex (reads stay unguarded: "
+                                 "review them)", edits, apis=["PyMutex"])

@@ -1,0 +1,88 @@
+"""Statements around a node, for remedies that wrap or rewrite a statement."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from extmigrate.fix.base import FixContext
+from extmigrate.regions import blank_comments
+from extmigrate.tree import K, Node, TUView
+
+_EXPR_STMT = {K.BINARY_OPERATOR, K.COMPOUND_ASSIGNMENT_OPERATOR, K.UNARY_OPERATOR, K.CALL_EXPR,
+              K.PAREN_EXPR, K.UNEXPOSED_EXPR, K.CSTYLE_CAST_EXPR}
+_MACRO_STMT = re.compile(r"[A-Za-z_]\w*\s*\(")
+_KEYWORD = re.compile(r"(if|while|for|switch|return|do|sizeof)\b")
+_JUMP = re.compile(r"\b(return|goto|break|continue|longjmp)\b")
+
+
+@dataclass
+class Stmt:
+    node: Node
+    start: int
+    end: int  # just past its `;` (or closing brace)
+    braced: bool  # the statement sits in a { } block (else: the lone body of an if/else)
+    expression: bool  # an expression statement
+
+
+def node_at(tu: TUView, path: str, start: int) -> Node | None:
+    """The variable reference at `start`, else the outermost node starting there (a macro use)."""
+    for n in tu.of_kind(K.DECL_REF_EXPR):
+        if n.start == start and n.path == path:
+            return n
+    best = None
+    for n in tu.nodes:
+        if n.start == start and n.path == path and n.func is not None:
+            if best is None or n in best.ancestors() or best.parent is None:
+                best = n if best is None or n in best.ancestors() else best
+    return best
+
+
+def statement_of(tu: TUView, ctx: FixContext, node: Node) -> Stmt | None:
+    """The statement holding node: a child of a block, or the unbraced body of an if/else."""
+    cur = node
+    while cur.parent is not None:
+        p = cur.parent
+        if p.kind == K.COMPOUND_STMT:
+            braced = True
+            break
+        if p.kind == K.IF_STMT and tu.children_of(p)[:1] != [cur]:
+            braced = False
+            break
+        cur = p
+    else:
+        return None
+    text = ctx.source(cur.path)
+    end = cur.end
+    if text[end - 1:end] not in (b";", b"}"):
+        m = re.compile(rb"\s*;").match(text, end)
+        if m is None:
+            return None
+        end = m.end()
+    head = ctx.text(cur.path, cur.start, end)
+    macro_stmt = bool(_MACRO_STMT.match(head)) and not _KEYWORD.match(head)
+    return Stmt(cur, cur.start, end, braced, cur.kind in _EXPR_STMT or macro_stmt)
+
+
+def jumps_out(ctx: FixContext, path: str, start: int, end: int) -> bool:
+    return bool(_JUMP.search(blank_comments(ctx.text(path, start, end))))
+
+
+def wrap(ctx: FixContext, path: str, s: Stmt, before: str, after: str) -> list[tuple[int, int, str]]:
+    """(start, end, text) edits putting `before` / `after` lines around the statement, keeping
+    indentation; an unbraced if/else body gets braces."""
+    if not s.braced:
+        return [(s.start, s.start, "{ " + before + " "), (s.end, s.end, " " + after + " }")]
+    out = []
+    if ctx.only_space_before(path, s.start):
+        ls = ctx.line_start(path, s.start)
+        out.append((ls, ls, ctx.indent(path, s.start) + before + "\n"))
+    else:
+        out.append((s.start, s.start, before + " "))
+    le = ctx.line_end(path, s.end)
+    rest = ctx.source(path)[s.end:le]
+    if not rest.strip() and rest.endswith(b"\n"):
+        out.append((le, le, ctx.indent(path, s.start) + after + "\n"))
+    else:
+        out.append((s.end, s.end, " " + after))
+    return out

@@ -1,0 +1,87 @@
+"""Fix tests: write real C into a temp project, run `extmigrate fix` in-process, compile the result."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from extmigrate.cli import main
+from extmigrate.fix.compilecheck import header_dirs
+
+HEADER_VERSIONS = [(3, 11), (3, 13)]
+
+
+def python_headers(version: tuple[int, int]) -> str | None:
+    """A GIL build's include dir for that version (pyenv here; CI may have others or none)."""
+    for v, d in header_dirs():
+        if v == version and not d.rstrip("/").endswith("t"):
+            return d
+    return None
+
+
+class Project:
+    def __init__(self, root: Path, capsys):
+        self.root = root
+        self._capsys = capsys
+
+    def write(self, files: dict[str, str], newline: str = "\n") -> "Project":
+        for name, code in files.items():
+            p = self.root / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(textwrap.dedent(code).replace("\n", newline).encode())
+        return self
+
+    def read(self, name: str) -> str:
+        return (self.root / name).read_bytes().decode()
+
+    def fix(self, *args: str) -> tuple[int, str, str]:
+        """Run `extmigrate fix -j1 --no-config ARGS .` in the project folder."""
+        self._capsys.readouterr()
+        rc = main(["fix", "-j", "1", "--no-config", "--no-progress", *args, "."])
+        out, err = self._capsys.readouterr()
+        return rc, out, err
+
+    def scan(self, *args: str) -> tuple[int, str]:
+        self._capsys.readouterr()
+        rc = main(["scan", "-j", "1", "--no-config", "--no-progress", "--color", "never", *args, "."])
+        return rc, self._capsys.readouterr().out
+
+    def compile(self, name: str, version: tuple[int, int], gil_disabled: bool = False) -> str | None:
+        """gcc -fsyntax-only against that Python's headers: None when it compiles, else the errors."""
+        inc = python_headers(version)
+        if inc is None or shutil.which("gcc") is None:
+            pytest.skip(f"no gcc or no Python {version[0]}.{version[1]} headers here")
+        cmd = ["gcc", "-fsyntax-only", "-Werror=implicit-function-declaration", "-I", inc]
+        cmd += ["-DPy_GIL_DISABLED=1"] if gil_disabled else []
+        r = subprocess.run(cmd + [str(self.root / name)], capture_output=True, text=True)
+        return None if r.returncode == 0 else r.stderr
+
+    def compiles_everywhere(self, name: str) -> None:
+        for v in HEADER_VERSIONS:
+            for gil_disabled in (False, True):
+                assert self.compile(name, v, gil_disabled) is None, (v, gil_disabled)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, capsys) -> Project:
+    root = tmp_path / "proj"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    return Project(root, capsys)
+
+
+def git_apply_check(root: Path, diff: str) -> None:
+    """The diff applies with `git apply --check` and `patch -p1 --dry-run` in root."""
+    if shutil.which("git"):
+        r = subprocess.run(["git", "apply", "--check", "-"], input=diff, text=True, cwd=root,
+                           capture_output=True)
+        assert r.returncode == 0, r.stderr
+    if shutil.which("patch"):
+        r = subprocess.run(["patch", "-p1", "--dry-run"], input=diff, text=True, cwd=root,
+                           capture_output=True)
+        assert r.returncode == 0, r.stdout + r.stderr

@@ -1,0 +1,120 @@
+"""The patch layer: merging, conflicts, stale / read-only / non-UTF-8 files, diffs that apply."""
+
+from __future__ import annotations
+
+import copy
+import os
+import stat
+
+import pytest
+
+from extmigrate.fileio import StaleFile, atomic_write, replace_if_unchanged
+from extmigrate.fix.patch import PlanOptions, apply_edits, plan, unified_diff
+from extmigrate.fix.base import Edit
+from extmigrate.scan import ScanOptions, scan
+from tests.fix.conftest import git_apply_check
+from tests.fix.test_module_gil_slot import MODULE
+
+
+def _scan(root):
+    return scan(ScanOptions(paths=[str(root)], select=["FT201"], jobs=1)).findings
+
+
+def test_file_changed_after_the_scan_is_refused(project):
+    project.write({"spam.c": MODULE})
+    findings = _scan(project.root)
+    assert findings and findings[0].fix
+    (project.root / "spam.c").write_text(project.read("spam.c") + "/* edited meanwhile */\n")
+    pl = plan(findings, PlanOptions())
+    assert pl.patches == []
+    assert any("changed since it was scanned" in why for _, why in pl.skipped)
+
+
+def test_file_changed_between_plan_and_write_is_refused(project):
+    project.write({"spam.c": MODULE})
+    pl = plan(_scan(project.root), PlanOptions(for_write=True))
+    (project.root / "spam.c").write_text("/* rewritten */\n")
+    with pytest.raises(StaleFile):
+        replace_if_unchanged(pl.patches[0].path, pl.patches[0].old, pl.patches[0].new)
+    assert project.read("spam.c") == "/* rewritten */\n"
+
+
+def test_read_only_file_is_refused_with_a_message(project):
+    project.write({"spam.c": MODULE})
+    path = project.root / "spam.c"
+    path.chmod(0o444)
+    before = project.read("spam.c")
+    rc, out, err = project.fix("--apply")
+    assert rc == 1
+    assert "read-only" in err
+    assert project.read("spam.c") == before
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+
+
+def test_non_utf8_file_is_left_alone(project):
+    project.write({"spam.c": MODULE})
+    path = project.root / "spam.c"
+    path.write_bytes(b"/* caf\xe9 (latin-1) */\n" + path.read_bytes())
+    rc, diff, err = project.fix()
+    assert diff == ""
+    assert "not UTF-8" in err
+
+
+def test_identical_edits_merge_and_conflicting_ones_are_refused(project):
+    project.write({"spam.c": MODULE})
+    f = _scan(project.root)[0]
+    twin = copy.deepcopy(f)
+    rival = copy.deepcopy(f)
+    rival.fix["edits"][0]["end"] += 3  # overlaps the same place with a different change
+    rival.fix["declaration"] = False
+    pl = plan([f, twin], PlanOptions())
+    assert len(pl.fixed) == 2 and len(pl.patches) == 1
+    assert pl.patches[0].new.count(b"Py_MOD_GIL_NOT_USED") == 1
+    rival.fix["edits"][0]["start"] -= 1
+    pl = plan([rival, f], PlanOptions())
+    assert [why for _, why in pl.skipped] == [f"conflicts with the fix for FT201 at line {f.line}"]
+
+
+def test_missing_final_newline_and_subfolder_diff_applies(project):
+    code = MODULE.rstrip("\n").replace("PyMODINIT_FUNC", "/* end */\nPyMODINIT_FUNC")
+    project.write({"src/spam.c": code})
+    p = project.root / "src" / "spam.c"
+    p.write_bytes(p.read_bytes().rstrip(b"\n"))
+    rc, diff, err = project.fix()
+    assert "--- a/src/spam.c" in diff
+    git_apply_check(project.root, diff)
+    rc, diff2, err = project.fix("--root", "src")
+    assert "--- a/spam.c" in diff2
+    git_apply_check(project.root / "src", diff2)
+
+
+def test_diff_when_the_edit_touches_the_last_line(project, tmp_path):
+    path = tmp_path / "x.c"
+    path.write_bytes(b"int a;\nint b;")
+    old = path.read_bytes()
+    new = apply_edits(old, [Edit(str(path), len(old), len(old), " /* end */")])
+    from extmigrate.fix.patch import FilePatch
+    diff = unified_diff(FilePatch(str(path), old, new), str(tmp_path))
+    assert diff.endswith("-int b;\n\\ No newline at end of file\n+int b; /* end */\n"
+                         "\\ No newline at end of file\n")
+    git_apply_check(tmp_path, diff)
+
+
+def test_crlf_inserted_text_follows_the_file(tmp_path):
+    data = b"a\r\nb\r\n"
+    assert apply_edits(data, [Edit("x", 3, 3, "x\ny\n")]) == b"a\r\nx\r\ny\r\nb\r\n"
+    assert apply_edits(b"a\nb\n", [Edit("x", 2, 2, "x\n")]) == b"a\nx\nb\n"
+
+
+def test_atomic_write_keeps_the_mode(tmp_path):
+    path = tmp_path / "f.c"
+    path.write_bytes(b"old")
+    path.chmod(0o640)
+    atomic_write(str(path), b"new")
+    assert path.read_bytes() == b"new"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["f.c"]  # no temp file left behind
+    replace_if_unchanged(str(tmp_path / "g.h"), None, b"fresh")
+    with pytest.raises(StaleFile):
+        replace_if_unchanged(str(tmp_path / "g.h"), None, b"again")
+    assert os.path.exists(tmp_path / "g.h")
