@@ -116,6 +116,8 @@ def scan(opts: ScanOptions, progress=None) -> ScanResult:
     covered = {os.path.realpath(f) for r in results for f in r.files}
     alone = [h for h in found.headers if os.path.realpath(h) not in covered]
     collect(alone, len(found.sources))  # a header no TU includes is parsed on its own
+    if progress:
+        progress(total, total)  # headers that a TU covered were never run on their own
     out.files_scanned = len(found.sources) + len(found.headers)
     out.diagnostics = sorted({(d.path, d.line, d.column, d.message): d
                               for r in results for d in r.diagnostics}.values(),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
+from extmigrate.fileio import atomic_write
 from extmigrate.model import Finding
 
 _MARK = re.compile(rb"extmigrate:\s*ignore(?:\[([A-Za-z0-9_,\s-]*)\])?")
@@ -24,14 +26,21 @@ def _codes_on(line: bytes) -> set[str] | None:
 
 
 def _matches(f: Finding, codes: set[str]) -> bool:
-    return "*" in codes or f.code in codes or f.name in codes or f.category in codes
+    """`ignore[FT301]`, `ignore[static-mutable-global]`, `ignore[static-state]`, `ignore[ALL]`."""
+    return bool({c.upper() for c in codes} & {"*", "ALL", f.code}) or bool({f.name, f.category} & codes)
+
+
+_COMMENT_LINE = re.compile(rb"^\s*(//|/\*|\*)")
 
 
 def is_suppressed(f: Finding, lines: list[bytes]) -> bool:
-    """A finding is suppressed by a marker on its own line or on the line before."""
+    """Suppressed by a marker on the finding's line, or on a comment line right before it."""
     for ln in (f.line, f.line - 1):
         if 0 < ln <= len(lines):
-            codes = _codes_on(lines[ln - 1])
+            text = lines[ln - 1]
+            if ln != f.line and not _COMMENT_LINE.match(text):
+                continue  # code on the line before carries its own marker, not this line's
+            codes = _codes_on(text)
             if codes and _matches(f, codes):
                 return True
     return False
@@ -60,19 +69,16 @@ class BaselineError(Exception):
     pass
 
 
-def _key(f: Finding, root: str) -> str:
-    import os
-
+def baseline_key(f: Finding, root: str) -> str:
+    """Rule, file, function and symbol: no line number, so edits above a finding keep its key."""
     rel = os.path.relpath(f.path, root) if root else f.path
     return f"{f.code}:{rel.replace(os.sep, '/')}:{f.function or ''}:{f.symbol}"
 
 
 def write_baseline(path: str, findings: list[Finding], root: str) -> None:
-    from extmigrate.fileio import atomic_write
-
     counts: dict[str, int] = {}
     for f in findings:
-        counts[_key(f, root)] = counts.get(_key(f, root), 0) + 1
+        counts[baseline_key(f, root)] = counts.get(baseline_key(f, root), 0) + 1
     doc = {"version": 1, "tool": "extmigrate", "findings": [
         {"key": k, "count": n} for k, n in sorted(counts.items())]}
     atomic_write(path, (json.dumps(doc, indent=2) + "\n").encode())
@@ -93,7 +99,7 @@ def apply_baseline(findings: list[Finding], baseline: dict[str, int], root: str)
     budget = dict(baseline)
     kept, dropped = [], 0
     for f in findings:
-        k = _key(f, root)
+        k = baseline_key(f, root)
         if budget.get(k, 0) > 0:
             budget[k] -= 1
             dropped += 1

@@ -80,19 +80,35 @@ def scan_options(args: argparse.Namespace) -> tuple[ScanOptions, dict]:
     return opts, settings
 
 
-def progress_printer(enabled: bool):
-    """A one-line progress bar on stderr, only on a terminal and for more than a few files."""
+class Progress:
+    """A one-line progress bar on stderr: `[####....] 12/40 files`, cleared when the scan ends."""
+
+    MIN_FILES = 5  # fewer files finish before a bar would be worth seeing
+    WIDTH = 30
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.MIN_FILES:
+            return
+        filled = int(self.WIDTH * done / total)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} files")
+        self.stream.flush()
+        self.shown = True
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * (self.WIDTH + 30) + "\r")
+            self.stream.flush()
+            self.shown = False
+
+
+def progress_printer(enabled: bool) -> Progress | None:
+    """A progress bar on stderr, only when stderr is a terminal."""
     if not enabled or not sys.stderr.isatty():
         return None
-
-    def show(done: int, total: int) -> None:
-        if total <= 4:
-            return
-        width = 30
-        filled = int(width * done / total)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files")
-        if done == total:
-            sys.stderr.write("\r" + " " * (width + 30) + "\r")
-        sys.stderr.flush()
-
-    return show
+    return Progress(sys.stderr)

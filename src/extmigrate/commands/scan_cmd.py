@@ -9,6 +9,7 @@ from extmigrate.commands.common import add_scan_options, progress_printer, scan_
 from extmigrate.fileio import atomic_write
 from extmigrate.flags import ConfigError
 from extmigrate.reporters import FORMATS
+from extmigrate.reporters.text import summary
 from extmigrate.scan import baseline_root, scan
 from extmigrate.suppress import BaselineError, write_baseline
 
@@ -31,12 +32,17 @@ def run(args) -> int:
     for p in opts.paths:
         if not os.path.exists(p) and not os.path.islink(p):
             raise ConfigError(f"{p}: no such file or directory")
+    progress = progress_printer(not args.no_progress)
     try:
-        result = scan(opts, progress=progress_printer(not args.no_progress and args.format == "text"))
+        result = scan(opts, progress=progress)
     except BaselineError as e:
         raise ConfigError(str(e)) from None
+    finally:
+        if progress:
+            progress.close()
     if args.write_baseline:
-        write_baseline(args.write_baseline, result.findings, baseline_root(args.write_baseline))
+        _write(args.write_baseline, lambda: write_baseline(args.write_baseline, result.findings,
+                                                           baseline_root(args.write_baseline)))
         print(f"wrote {len(result.findings)} finding(s) to baseline {args.write_baseline}", file=sys.stderr)
         return 0
     to_file = bool(args.output)
@@ -44,10 +50,15 @@ def run(args) -> int:
                                         and not os.environ.get("NO_COLOR"))
     report = FORMATS[args.format](result, colour=colour, verbose=args.verbose)
     if to_file:
-        atomic_write(args.output, report.encode("utf-8"))
-        if args.format != "text":
-            from extmigrate.reporters.text import summary
-            print(summary(result), file=sys.stderr)
+        _write(args.output, lambda: atomic_write(args.output, report.encode("utf-8")))
+        print(summary(result), file=sys.stderr)
     else:
         sys.stdout.write(report)
     return 1 if result.findings else 0
+
+
+def _write(path: str, write) -> None:
+    try:
+        write()
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None

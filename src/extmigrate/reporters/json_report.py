@@ -1,11 +1,14 @@
-"""`--format json`: the stable schema documented in docs/json-schema.md."""
+"""`--format json`: the stable schema documented in docs/json-schema.md (schema_version 1)."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
 
 from extmigrate import __version__
 from extmigrate.scan import ScanResult
+from extmigrate.suppress import baseline_key
 
 SCHEMA_VERSION = 1
 FIELDS = ("code", "name", "category", "severity", "path", "line", "column", "end_line",
@@ -13,26 +16,30 @@ FIELDS = ("code", "name", "category", "severity", "path", "line", "column", "end
           "fixable", "fix")
 
 
-def finding_dict(f) -> dict:
+def finding_dict(f, root: str) -> dict:
     d = f.to_dict()
-    d["rule"] = f.code
-    return {"rule": f.code, **{k: d[k] for k in FIELDS}}
+    out = {k: d[k] for k in FIELDS}
+    out["fingerprint"] = baseline_key(f, root)
+    return out
 
 
-def render(result: ScanResult, **_: object) -> str:
+def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
+    root = os.path.abspath(root or os.getcwd())
     doc = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "extmigrate", "version": __version__},
         "summary": {
             "findings": len(result.findings),
+            "by_rule": dict(sorted(Counter(f.code for f in result.findings).items())),
             "files_scanned": result.files_scanned,
             "files_with_parse_errors": len(result.files_with_errors),
             "suppressed": result.suppressed,
             "baselined": result.baselined,
+            "rules": list(result.rule_codes),
         },
-        "findings": [finding_dict(f) for f in result.findings],
+        "findings": [finding_dict(f, root) for f in result.findings],
         "problems": [{"path": p, "message": m} for p, m in result.problems],
         "diagnostics": [d.to_dict() for d in result.diagnostics],
-        "cython_skipped": result.cython,
+        "cython_skipped": list(result.cython),
     }
     return json.dumps(doc, indent=2) + "\n"

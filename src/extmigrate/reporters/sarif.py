@@ -9,9 +9,12 @@ from pathlib import Path
 from extmigrate import __version__
 from extmigrate.rules import all_rules
 from extmigrate.scan import ScanResult
+from extmigrate.suppress import baseline_key
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"error": "error", "warning": "warning", "note": "note"}
+# GitHub code scanning's own severity property for non-security rules.
+_PROBLEM = {"error": "error", "warning": "warning", "note": "recommendation"}
 
 
 def _uri(path: str, root: str) -> tuple[str, dict]:
@@ -35,7 +38,8 @@ def _rule_meta(rule) -> dict:
         "fullDescription": {"text": rule.explanation},
         "help": {"text": f"{rule.explanation}\n\nFix: {rule.action}", "markdown": help_md},
         "defaultConfiguration": {"level": _LEVEL[rule.severity]},
-        "properties": {"category": rule.category, "tags": ["free-threading", rule.category]},
+        "properties": {"category": rule.category, "tags": ["free-threading", rule.category],
+                       "precision": "high", "problem.severity": _PROBLEM[rule.severity]},
     }
 
 
@@ -60,7 +64,10 @@ def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
     rules = [r for r in all_rules() if r.code in set(result.rule_codes)] or all_rules()
     index = {r.code: i for i, r in enumerate(rules)}
     results = []
+    seen: dict[str, int] = {}
     for f in result.findings:
+        key = baseline_key(f, root)
+        seen[key] = seen.get(key, 0) + 1  # same rule/file/function/symbol twice: keep both alerts
         region = {"startLine": f.line, "startColumn": f.column,
                   "endLine": max(f.end_line, f.line), "endColumn": max(f.end_column, 1)}
         res = {
@@ -70,7 +77,7 @@ def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
             "message": {"text": f"{f.message} Why: {f.explanation} Fix: {f.action}"},
             "locations": [{"physicalLocation": {"artifactLocation": _artifact(f.path, root),
                                                 "region": region}}],
-            "partialFingerprints": {"extmigrate/v1": f.fingerprint.replace(f.path, os.path.relpath(f.path, root))},
+            "partialFingerprints": {"extmigrate/v1": f"{key}:{seen[key]}"},
         }
         if f.function:
             res["locations"][0]["logicalLocations"] = [{"name": f.function, "kind": "function"}]
@@ -92,7 +99,6 @@ def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "extmigrate", "version": __version__,
-                                "informationUri": "https://github.com/extmigrate/extmigrate",
                                 "rules": [_rule_meta(r) for r in rules]}},
             "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(root).as_uri() + "/"}},
             "invocations": [{"executionSuccessful": True,

@@ -24,21 +24,33 @@ def _rel(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def _frame(path: str, line: int, col: int, end_line: int, end_col: int, cache: dict) -> list[str]:
+def _lines(path: str, cache: dict) -> list[bytes]:
     lines = cache.get(path)
     if lines is None:
         try:
             with open(path, "rb") as f:
-                lines = f.read().decode("utf-8", errors="replace").split("\n")
+                lines = f.read().split(b"\n")
         except OSError:
             lines = []
         cache[path] = lines
+    return lines
+
+
+def _shown(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").rstrip("\r").expandtabs(4)
+
+
+def _frame(path: str, line: int, col: int, end_line: int, end_col: int, cache: dict) -> list[str]:
+    """The source line with a caret under the finding (columns are byte columns, as clang's)."""
+    lines = _lines(path, cache)
     if not 0 < line <= len(lines):
         return []
-    src = lines[line - 1].rstrip("\r").expandtabs(4)
-    width = max(1, (end_col - col) if end_line == line and end_col > col else 1)
+    raw = lines[line - 1]
+    lead = len(_shown(raw[:max(col - 1, 0)]))
+    stop = end_col - 1 if end_line == line and end_col > col else len(raw.rstrip(b"\r"))
+    width = max(1, len(_shown(raw[:stop])) - lead) if end_line == line and end_col > col else 1
     gutter = f"{line:>5} | "
-    return [gutter + src, " " * (len(gutter) + col - 1) + "^" + "~" * (width - 1)]
+    return [gutter + _shown(raw), " " * len(gutter) + " " * lead + "^" + "~" * (width - 1)]
 
 
 def render(result: ScanResult, *, colour: bool = False, verbose: bool = False,
@@ -46,9 +58,9 @@ def render(result: ScanResult, *, colour: bool = False, verbose: bool = False,
     paint = _paint(colour)
     out: list[str] = []
     cache: dict = {}
+    explained: set[str] = set()
     for f in result.findings:
-        head = (f"{paint(_rel(f.path), 'path')}:{f.line}:{f.column}: {paint(f.code, 'code')} "
-                f"{paint(f.severity, f.severity)}: {f.message}")
+        head = f"{paint(_rel(f.path), 'path')}:{f.line}:{f.column}: {paint(f.code, f.severity)} {f.message}"
         if f.fix is not None:
             head += paint(f" [fix: {f.fix.get('applicability', 'safe')}]", "dim")
         out.append(head)
@@ -56,8 +68,10 @@ def render(result: ScanResult, *, colour: bool = False, verbose: bool = False,
             out += _frame(f.path, f.line, f.column, f.end_line, f.end_column, cache)
         for s in f.related:
             out.append(paint(f"      {_rel(s.path)}:{s.line}:{s.column}: note: {s.note}", "dim"))
-        out.append(paint(f"      why: {f.explanation}", "dim"))
-        out.append(paint(f"      fix: {f.action}", "dim"))
+        if f.code not in explained:  # the rule's why and what-to-do, once per report
+            explained.add(f.code)
+            out.append(paint(f"      why: {f.explanation}", "dim"))
+            out.append(paint(f"      fix: {f.action}", "dim"))
         out.append("")
     for path, msg in result.problems:
         out.append(f"{_rel(path)}: {paint('skipped', 'warning')}: {msg}")
@@ -79,9 +93,8 @@ def summary(result: ScanResult, paint=_paint(False)) -> str:
     lines = []
     if n:
         by_rule = Counter((f.code, f.name) for f in result.findings)
-        width = max(len(name) for _, name in by_rule)
         for (code, name), count in sorted(by_rule.items()):
-            lines.append(f"{count:>5}  {paint(code, 'code')}  {name:<{width}}")
+            lines.append(f"{count:>5}  {paint(code, 'code')}  {name}")
     extra = []
     if result.suppressed:
         extra.append(f"{result.suppressed} suppressed")
