@@ -1,0 +1,130 @@
+"""FT302 lazy-init-race on real C through a real scan."""
+
+from __future__ import annotations
+
+import pytest
+
+PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
+
+TAIL = """
+static PyMethodDef methods[] = {{"get", (PyCFunction)get, METH_O, NULL}, {NULL}};
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_m(void) { return PyModule_Create(&moddef); }
+"""
+
+INTERNED = """
+#include <Python.h>
+static PyObject *str_name = NULL;
+static PyObject *get(PyObject *self, PyObject *obj) {
+    if (str_name == NULL) {
+        str_name = PyUnicode_InternFromString("name");
+        if (str_name == NULL) return NULL;
+    }
+    return PyObject_GetAttr(obj, str_name);
+}
+""" + TAIL
+
+
+def lazy(res):
+    return [(f.symbol, f.line, f.function) for f in res.findings if f.code == "FT302"]
+
+
+@pytest.mark.parametrize("python", [None, PY313])
+def test_interned_string_cache(scan_c, tmp_path, python):
+    res = scan_c(INTERNED, select=["FT3"], python=python)
+    assert [(f.code, f.symbol) for f in res.findings] == [("FT302", "str_name")]  # not FT301 too
+    f = res.findings[0]
+    assert (f.line, f.function) == (5, "get")
+    assert "both see it unset" in f.message and "module" in f.action
+    assert f.related[0].note == "declared here" and f.related[0].line == 3
+    src = (tmp_path / "mod.c").read_text()
+    assert f.data["kind"] == "cache" and f.data["variable"] == "str_name"
+    assert src[f.data["lazy"][0]["start"]:].startswith("if (str_name == NULL)")
+    assert [src[o:o + 8] for o in f.data["lazy"][0]["writes"]] == ["str_name"]
+
+
+SHAPES = {
+    "not": "if (!mod) { PyObject *m = PyImport_ImportModule(\"json\"); mod = m; }",
+    "null_first": "if (NULL == mod) mod = PyImport_ImportModule(\"json\");",
+    "early_return": "if (mod != NULL) return Py_NewRef(mod);\n    mod = PyImport_ImportModule(\"json\");",
+    "unlikely": "if (Py_UNLIKELY(mod == NULL)) mod = PyImport_ImportModule(\"json\");",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_shapes(scan_c, shape):
+    code = ("#include <Python.h>\n#ifndef Py_UNLIKELY\n#define Py_UNLIKELY(x) (x)\n#endif\n"
+            "static PyObject *mod;\nstatic PyObject *get(PyObject *self, PyObject *o) {\n    "
+            + SHAPES[shape] + "\n    return Py_XNewRef(mod);\n}\n" + TAIL)
+    assert lazy(scan_c(code, select=["FT3"])) == [("mod", 7, "get")]
+
+
+def test_flag_shaped_lazy_init(scan_c):
+    code = """
+    #include <Python.h>
+    static int ready;
+    static void load_tables(void) {}
+    static PyObject *get(PyObject *self, PyObject *o) {
+        if (!ready) { load_tables(); ready = 1; }
+        Py_RETURN_NONE;
+    }
+    """ + TAIL
+    assert lazy(scan_c(code, select=["FT3"])) == [("ready", 6, "get")]
+
+
+NOT_LAZY = {
+    "locked": """
+        PyMutex_Lock(&mu);
+        if (str_name == NULL) str_name = PyUnicode_InternFromString("name");
+        PyMutex_Unlock(&mu);""",
+    "double_checked": """
+        if (str_name == NULL) {
+            PyMutex_Lock(&mu);
+            if (str_name == NULL) str_name = PyUnicode_InternFromString("name");
+            PyMutex_Unlock(&mu);
+        }""",
+    "other_test": """
+        if (PyErr_Occurred()) str_name = NULL;""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_LAZY))
+def test_guarded_or_other_shapes(scan_c, case):
+    code = ("#include <Python.h>\nstatic PyMutex mu;\nstatic PyObject *str_name;\n"
+            "static PyObject *get(PyObject *self, PyObject *o) {" + NOT_LAZY[case] +
+            "\n    return Py_XNewRef(str_name);\n}\n" + TAIL)
+    res = scan_c(code, select=["FT3"])
+    assert lazy(res) == []
+    assert [f.code for f in res.findings] == (["FT301"] if case == "other_test" else [])
+
+
+def test_cache_created_in_module_exec_is_fine(scan_c):
+    code = """
+    #include <Python.h>
+    static PyObject *str_name;
+    static int exec_mod(PyObject *m) {
+        if (str_name == NULL) str_name = PyUnicode_InternFromString("name");
+        return str_name ? 0 : -1;
+    }
+    static PyObject *get(PyObject *self, PyObject *obj) { return PyObject_GetAttr(obj, str_name); }
+    static PyMethodDef methods[] = {{"get", get, METH_O, NULL}, {NULL}};
+    static PyModuleDef_Slot slots[] = {{Py_mod_exec, exec_mod}, {0, NULL}};
+    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, 0, methods, slots};
+    PyMODINIT_FUNC PyInit_m(void) { return PyModuleDef_Init(&moddef); }
+    """
+    assert scan_c(code, select=["FT3"]).findings == []
+
+
+def test_pthread_once_initialiser_is_fine(scan_c):
+    code = """
+    #include <Python.h>
+    #include <pthread.h>
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    static PyObject *table;
+    static void make_table(void) { if (table == NULL) table = PyDict_New(); }
+    static PyObject *get(PyObject *self, PyObject *o) {
+        pthread_once(&once, make_table);
+        return Py_XNewRef(table);
+    }
+    """ + TAIL
+    assert scan_c(code, select=["FT3"]).findings == []

@@ -1,0 +1,250 @@
+"""FT301 static-mutable-global on real C through a real scan."""
+
+from __future__ import annotations
+
+import pytest
+
+PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
+
+METHODS = """
+static PyMethodDef methods[] = {
+    {"f", (PyCFunction)f, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_m(void) { return PyModule_Create(&moddef); }
+"""
+
+
+def ft3(res, code="FT301"):
+    return {f.symbol: f for f in res.findings if f.code == code}
+
+
+def module(body: str, head: str = "") -> str:
+    """A module whose method f (in a PyMethodDef table) runs `body`."""
+    return ("#include <Python.h>\n" + head +
+            "\nstatic PyObject *f(PyObject *self, PyObject *unused) {\n" + body +
+            "\n    Py_RETURN_NONE;\n}\n" + METHODS)
+
+
+def test_counter_in_a_method_is_one_finding_with_every_write(scan_c, tmp_path):
+    code = module("    ncalls++;\n    ncalls += 2;\n    total = ncalls;", "static long ncalls;\nlong total;")
+    res = scan_c(code, select=["FT301"])
+    found = ft3(res)
+    assert sorted(found) == ["ncalls", "total"]
+    f = found["ncalls"]
+    assert (f.line, f.column, f.function) == (2, 1, None)
+    assert [s.line for s in f.related] == [5, 6]
+    assert f.data["kind"] == "counter" and f.data["scope"] == "file"
+    src = (tmp_path / "mod.c").read_text()
+    assert [src[w["start"]:w["start"] + 6] for w in f.data["writes"]] == ["ncalls", "ncalls"]
+    assert src[f.data["decl"]["start"]:f.data["decl"]["end"]] == "static long ncalls"
+    assert found["total"].data["scope"] == "global"
+
+
+def test_reads_and_locals_are_not_findings(scan_c):
+    code = module("    long n = limit + 1; char local[8]; local[0] = 'x'; n++;\n"
+                  "    static const char *names[] = {\"a\", \"b\"};\n"
+                  "    PyObject *o = Py_None; Py_INCREF(shared); (void)o; (void)names; (void)n;",
+                  "static long limit = 10;\nstatic PyObject *shared;")
+    assert scan_c(code, select=["FT3"]).findings == []
+
+
+def test_writes_made_only_during_init_are_fine(scan_c):
+    code = """
+    #include <Python.h>
+    static int level;
+    static PyObject *error;
+    static void setup(int v) { level = v; }
+    static int exec_mod(PyObject *m) { error = PyErr_NewException("m.E", NULL, NULL); setup(2); return 0; }
+    static PyObject *get(PyObject *self, PyObject *u) { return PyLong_FromLong(level); }
+    static PyMethodDef methods[] = {{"get", get, METH_NOARGS, NULL}, {NULL}};
+    static PyModuleDef_Slot slots[] = {{Py_mod_exec, exec_mod}, {0, NULL}};
+    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, 0, methods, slots};
+    PyMODINIT_FUNC PyInit_m(void) { setup(1); return PyModuleDef_Init(&moddef); }
+    """
+    assert scan_c(code, select=["FT3"]).findings == []
+
+
+def test_helper_called_from_init_and_from_a_method_is_reported(scan_c):
+    code = """
+    #include <Python.h>
+    static int level;
+    static void setup(int v) { level = v; }
+    static PyObject *reset(PyObject *self, PyObject *u) { setup(0); Py_RETURN_NONE; }
+    static PyMethodDef methods[] = {{"reset", reset, METH_NOARGS, NULL}, {NULL}};
+    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
+    PyMODINIT_FUNC PyInit_m(void) { setup(1); return PyModule_Create(&moddef); }
+    """
+    f = ft3(scan_c(code, select=["FT301"]))["level"]
+    assert [s.note for s in f.related] == ["assigned in setup() without a lock"]
+
+
+B_C = """
+int g_count;
+void set_count(int v) { g_count = v; }
+"""
+A_HEAD = """
+#include <Python.h>
+void set_count(int v);
+"""
+
+
+def test_global_in_other_file_written_only_from_init(scan_c):
+    a = A_HEAD + """
+    static PyMethodDef methods[] = {{NULL}};
+    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
+    PyMODINIT_FUNC PyInit_m(void) { set_count(0); return PyModule_Create(&moddef); }
+    """
+    assert scan_c({"a.c": a, "b.c": B_C}, select=["FT3"]).findings == []
+
+
+def test_global_in_other_file_written_from_a_method(scan_c):
+    a = A_HEAD + """
+    static PyObject *bump(PyObject *self, PyObject *u) { set_count(1); Py_RETURN_NONE; }
+    static PyMethodDef methods[] = {{"bump", bump, METH_NOARGS, NULL}, {NULL}};
+    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
+    PyMODINIT_FUNC PyInit_m(void) { set_count(0); return PyModule_Create(&moddef); }
+    """
+    res = scan_c({"a.c": a, "b.c": B_C}, select=["FT3"])
+    assert [(f.code, f.symbol, f.path.endswith("b.c"), f.line) for f in res.findings] == \
+        [("FT301", "g_count", True, 2)]
+
+
+WRITES = {
+    "member": ("static struct { int n; char name[8]; } st;", "    st.n = 3;"),
+    "index": ("static int table[4];", "    table[1] = 5;"),
+    "deref": ("static int table[4];", "    *(table + 1) = 5;"),
+    "copy_member": ("static struct { int n; char name[8]; } st;", "    strcpy(st.name, \"x\");"),
+    "nonconst_param": ("static int v;\nstatic void put(int *p) { *p = 1; }", "    put(&v);"),
+    "parse_tuple": ("static int v;", "    PyArg_ParseTuple(unused, \"i\", &v);"),
+    "py_clear": ("static PyObject *obj;", "    Py_CLEAR(obj);"),
+}
+
+
+@pytest.mark.parametrize("python", [None, PY313])
+@pytest.mark.parametrize("shape", sorted(WRITES))
+def test_write_forms(scan_c, shape, python):
+    head, body = WRITES[shape]
+    res = scan_c(module(body, "#include <string.h>\n" + head), select=["FT301"], python=python)
+    assert len(ft3(res)) == 1, res.findings
+
+
+NOT_WRITES = {
+    "const_param": ("static char name[8];", "    (void)strlen(name); (void)strchr(name, 'a');"),
+    "pointee": ("typedef struct { int n; } S;\nstatic S *cur;", "    cur->n = 1;"),
+    "value_arg": ("static PyObject *obj;", "    PyObject_Repr(obj);"),
+    "alias_only": ("static int v;", "    int *p = &v; (void)p;"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(NOT_WRITES))
+def test_not_writes(scan_c, shape):
+    head, body = NOT_WRITES[shape]
+    res = scan_c(module(body, "#include <string.h>\n" + head), select=["FT3"])
+    assert res.findings == []
+
+
+GUARDS = {
+    "pymutex": ("static PyMutex mu;", "PyMutex_Lock(&mu);", "PyMutex_Unlock(&mu);"),
+    "pthread": ("#include <pthread.h>\nstatic pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;",
+                "pthread_mutex_lock(&mu);", "pthread_mutex_unlock(&mu);"),
+    "pythread": ("#include <pythread.h>\nstatic PyThread_type_lock lk;",
+                 "PyThread_acquire_lock(lk, WAIT_LOCK);", "PyThread_release_lock(lk);"),
+    "critical_section_mutex": ("static PyMutex mu;", "Py_BEGIN_CRITICAL_SECTION_MUTEX(&mu);",
+                               "Py_END_CRITICAL_SECTION();"),
+    "critical_section": ("", "Py_BEGIN_CRITICAL_SECTION(self);", "Py_END_CRITICAL_SECTION();"),
+}
+
+
+@pytest.mark.parametrize("python", [None, PY313])
+@pytest.mark.parametrize("guard", sorted(GUARDS))
+def test_lock_guards(scan_c, guard, python):
+    head, lock, unlock = GUARDS[guard]
+    guarded = module(f"    {lock}\n    hits++;\n    {unlock}", head + "\nstatic long hits;")
+    assert ft3(scan_c(guarded, select=["FT301"], python=python)) == {}
+
+
+@pytest.mark.parametrize("guard", sorted(GUARDS))
+def test_write_outside_the_lock_is_still_reported(scan_c, guard):
+    head, lock, unlock = GUARDS[guard]
+    code = module(f"    {lock}\n    hits++;\n    {unlock}\n    hits = 0;", head + "\nstatic long hits;")
+    f = ft3(scan_c(code, select=["FT301"]))["hits"]
+    assert [s.note for s in f.related] == ["assigned in f() without a lock"]
+
+
+ATOMICS = {
+    "c11_type": ("#include <stdatomic.h>\nstatic _Atomic long hits;", "hits++; hits += 2;"),
+    "c11_typedef": ("#include <stdatomic.h>\nstatic atomic_long hits;",
+                    "atomic_fetch_add(&hits, 1);"),
+    "gcc_atomic": ("static long hits;", "__atomic_fetch_add(&hits, 1, __ATOMIC_RELAXED);"),
+    "gcc_sync": ("static long hits;", "__sync_fetch_and_add(&hits, 1);"),
+    "msvc": ("static long hits;", "InterlockedIncrement(&hits);"),
+    "py_atomic": ("static int hits;", "_Py_atomic_add_int(&hits, 1);"),
+    "thread_local_c11": ("static _Thread_local long hits;", "hits++;"),
+    "thread_local_gnu": ("static __thread long hits;", "hits++;"),
+    "thread_local_declspec": ("static __declspec(thread) long hits;", "hits++;"),
+    "thread_local_py": ("static Py_thread_local long hits;", "hits++;"),
+}
+
+
+@pytest.mark.parametrize("python", [None, PY313])
+@pytest.mark.parametrize("form", sorted(ATOMICS))
+def test_atomic_and_thread_local_writes_are_fine(scan_c, form, python):
+    head, body = ATOMICS[form]
+    assert scan_c(module("    " + body, head), select=["FT3"], python=python).findings == []
+
+
+UNGUARDED_TWIN = {  # the same variable without the qualifier / with a plain write beside the atomic one
+    "c11_type": ("static long hits;", "hits++; hits += 2;"),
+    "c11_typedef": ("static long hits;", "hits++;"),
+    "gcc_atomic": ("static long hits;", "__atomic_fetch_add(&hits, 1, __ATOMIC_RELAXED); hits = 0;"),
+    "gcc_sync": ("static long hits;", "__sync_fetch_and_add(&hits, 1); hits = 0;"),
+    "msvc": ("static long hits;", "InterlockedIncrement(&hits); hits = 0;"),
+    "py_atomic": ("static int hits;", "_Py_atomic_add_int(&hits, 1); hits = 0;"),
+    "thread_local_c11": ("static long hits;", "hits++;"),
+    "thread_local_gnu": ("static long hits;", "hits++;"),
+    "thread_local_declspec": ("static long hits;", "hits++;"),
+    "thread_local_py": ("static long hits;", "hits++;"),
+}
+
+
+@pytest.mark.parametrize("form", sorted(UNGUARDED_TWIN))
+def test_unguarded_twin_of_each_atomic_form_is_reported(scan_c, form):
+    head, body = UNGUARDED_TWIN[form]
+    f = ft3(scan_c(module("    " + body, head), select=["FT301"]))["hits"]
+    assert all("without a lock" in s.note for s in f.related)
+    assert len(f.related) == (1 if "= 0" in body else body.count("hits"))
+
+
+def test_cxx_atomic_and_thread_local(scan_c):
+    code = """
+    #include <Python.h>
+    #include <atomic>
+    static std::atomic<long> hits;
+    static thread_local long mine;
+    static long plain;
+    static PyObject *f(PyObject *self, PyObject *u) { hits++; mine++; plain++; Py_RETURN_NONE; }
+    static PyMethodDef methods[] = {{"f", f, METH_NOARGS, NULL}, {NULL}};
+    """
+    res = scan_c({"mod.cpp": code}, select=["FT3"])
+    assert [f.symbol for f in res.findings] == ["plain"]
+
+
+def test_type_objects_and_tables_are_not_findings(scan_c):
+    code = """
+    #include <Python.h>
+    static PyTypeObject Foo_Type = {PyVarObject_HEAD_INIT(NULL, 0) "m.Foo"};
+    static PyMethodDef extra[] = {{NULL}};
+    static PyObject *f(PyObject *self, PyObject *u) {
+        Foo_Type.tp_doc = "x"; extra[0].ml_name = "y"; Py_RETURN_NONE;
+    }
+    static PyMethodDef methods[] = {{"f", f, METH_NOARGS, NULL}, {NULL}};
+    """
+    assert scan_c(code, select=["FT3"]).findings == []
+
+
+def test_function_static_counter(scan_c):
+    code = module("    static int calls = 0;\n    calls++;")
+    f = ft3(scan_c(code, select=["FT301"]))["calls"]
+    assert f.function == "f" and f.data["scope"] == "function" and f.data["kind"] == "counter"

@@ -1,0 +1,75 @@
+"""The project call graph, built from real C files parsed by libclang."""
+
+from __future__ import annotations
+
+import textwrap
+
+from extmigrate import callgraph
+from extmigrate.parse import parse
+from extmigrate.scan import ScanOptions, build_flags
+from extmigrate.tree import TUView
+
+
+def facts(tmp_path, files: dict[str, str]) -> list[dict]:
+    paths = []
+    for name, code in files.items():
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(code))
+        paths.append(str(p))
+    fs = build_flags(ScanOptions(paths=[str(tmp_path)]), paths, [])
+    out = []
+    for p in paths:
+        tu = TUView(parse(fs.spec_for(p)), p, lambda f: f.startswith(str(tmp_path)))
+        out.append(callgraph.collect(tu))
+    return out
+
+
+MOD = """
+#include <Python.h>
+#include <pthread.h>
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static void helper(void) {}
+static void init_helper(void) { helper(); }
+static void once_fn(void) {}
+static void on_exit(void) {}
+static int exec_mod(PyObject *m) { init_helper(); return Py_AtExit(on_exit); }
+static PyObject *meth(PyObject *self, PyObject *u) { helper(); pthread_once(&once, once_fn); Py_RETURN_NONE; }
+static void unused(void) {}
+static PyMethodDef methods[] = {{"meth", meth, METH_NOARGS, NULL}, {NULL}};
+static PyModuleDef_Slot slots[] = {{Py_mod_exec, exec_mod}, {0, NULL}};
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, 0, methods, slots};
+PyMODINIT_FUNC PyInit_m(void) { return PyModuleDef_Init(&moddef); }
+"""
+
+
+def test_roots_and_reachability(tmp_path):
+    (f,) = facts(tmp_path, {"m.c": MOD})
+    key = {k.rsplit(":", 1)[-1]: k for k in f["defs"]}
+    g = callgraph.CallGraph([f])
+    assert {k.rsplit(":", 1)[-1] for k in g.init} >= {"PyInit_m", "exec_mod", "once_fn"}
+    assert {k.rsplit(":", 1)[-1] for k in g.taken} >= {"meth", "on_exit"}
+    after = {n for n, k in key.items() if g.runs_after_init(k)}
+    assert after == {"meth", "helper", "on_exit", "unused"}
+    assert key["helper"].endswith("m.c:helper") and key["PyInit_m"] == "PyInit_m"
+
+
+def test_static_functions_of_two_files_stay_apart(tmp_path):
+    a = """
+    #include <Python.h>
+    void shared(void);
+    static void tidy(void) {}
+    static PyObject *meth(PyObject *s, PyObject *u) { shared(); Py_RETURN_NONE; }
+    static PyMethodDef methods[] = {{"meth", meth, METH_NOARGS, NULL}, {NULL}};
+    PyMODINIT_FUNC PyInit_m(void) { tidy(); return NULL; }
+    """
+    b = """
+    static void tidy(void) {}
+    void shared(void) { tidy(); }
+    """
+    g = callgraph.CallGraph(facts(tmp_path, {"a.c": a, "b.c": b}))
+    a_tidy = f"{tmp_path}/a.c:tidy"
+    b_tidy = f"{tmp_path}/b.c:tidy"
+    assert not g.runs_after_init(a_tidy)  # only PyInit_m calls a.c's tidy
+    assert g.runs_after_init(b_tidy)  # meth -> shared -> b.c's tidy
+    assert g.runs_after_init("shared")
+    assert g.runs_after_init("not_defined_anywhere")
