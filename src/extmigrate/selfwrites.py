@@ -96,10 +96,17 @@ def _is_increment(tu: TUView, op: Node) -> bool:
     return text.startswith(("++", "--")) or text.endswith(("++", "--"))
 
 
+def clean_expr(expr: str) -> str:
+    """'( (PyObject *) self->items )' -> 'self->items': casts, spaces and outer parentheses dropped."""
+    e = re.sub(r"\s+", "", _CAST.sub("", expr))
+    while e.startswith("(") and e.endswith(")"):
+        e = e[1:-1]
+    return e
+
+
 def arg_field(arg: str, names: set[str]) -> tuple[str, str] | None:
     """'(char *)&((Foo *)self)->buf[2]' -> ('buf', 'self') when self is one of the names."""
-    text = re.sub(r"\s+", "", _CAST.sub("", arg))
-    m = _SELF_FIELD.match(text)
+    m = _SELF_FIELD.match(clean_expr(arg))
     if m and m.group(1) in names:
         return m.group(2), m.group(1)
     return None
