@@ -20,6 +20,8 @@ else:  # pragma: no cover
 
 from clang.cindex import TypeKind
 
+from extmigrate.regions import blank_comments
+from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
 from extmigrate.tree import K, Node, TUView, Use
 
 DATA = tomllib.loads(resources.files("extmigrate").joinpath("data/allocators.toml").read_text("utf-8"))
@@ -68,7 +70,7 @@ def alloc_calls(tu: TUView) -> list[AllocCall]:
     out = []
     for name, (fam, role) in ROLE_OF.items():
         for u in tu.uses.get(name, ()):
-            if u.macro or u.node is None:
+            if u.macro or u.node is None or ft_dead(tu, u.path, u.start):
                 continue
             written = name
             for m in macro_at.get((u.path, u.start), ()):
@@ -280,3 +282,12 @@ def move_data(tu: TUView, a: AllocCall, dest: Destination, domain: str) -> dict:
     return {**call_data(tu, a), "role": role, "replacement": names[role],
             "replacement_free": names["free"], "target": dest.name, "target_kind": dest.kind,
             "target_key": dest.key, "type": type_name(dest.types)}
+
+
+def ft_dead(tu: TUView, path: str, offset: int) -> bool:
+    """Whether `offset` lies in a preprocessor branch a free-threaded build never compiles."""
+    cache = tu.__dict__.setdefault("_ft_dead", {})
+    ranges = cache.get(path)
+    if ranges is None:
+        ranges = cache[path] = dead_ranges(blank_comments(tu.source(path).decode("latin-1")))
+    return in_dead_branch(ranges, offset)
