@@ -19,6 +19,10 @@ KEYS = {
 }
 
 
+_TYPE_NAMES = {k: {list: "a list of strings", str: "a string", bool: "true or false", int: "an integer"}
+               .get(t, "a number") for k, t in KEYS.items()}
+
+
 def find_pyproject(paths: list[str]) -> str | None:
     """The nearest pyproject.toml at or above the first scanned path."""
     start = os.path.abspath(paths[0] if paths else ".")
@@ -52,8 +56,9 @@ def load(path: str | None) -> tuple[dict, str | None]:
         if want is None:
             raise ConfigError(f"{path}: unknown key [tool.extmigrate] {key!r} "
                               f"(known: {', '.join(sorted(KEYS))})")
-        if not isinstance(value, want) or (want is list and not all(isinstance(v, str) for v in value)):
-            raise ConfigError(f"{path}: [tool.extmigrate] {key} has the wrong type")
+        wrong = not isinstance(value, want) or (want is list and not all(isinstance(v, str) for v in value))
+        if wrong or (want is not bool and isinstance(value, bool)):
+            raise ConfigError(f"{path}: [tool.extmigrate] {key} must be {_TYPE_NAMES[key]}")
     settings = dict(section)
     settings["_requires_python"] = doc.get("project", {}).get("requires-python")
     return settings, path

@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     add_scan_options(p)
     p.add_argument("--format", choices=sorted(FORMATS), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
-    p.add_argument("--write-baseline", metavar="FILE", help="record the current findings as a baseline")
+    p.add_argument("--write-baseline", metavar="FILE",
+                   help="record every current finding in a baseline file (exit 0)")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(run=run)
@@ -32,6 +33,8 @@ def run(args) -> int:
     for p in opts.paths:
         if not os.path.exists(p) and not os.path.islink(p):
             raise ConfigError(f"{p}: no such file or directory")
+    if args.write_baseline:
+        opts.baseline = None  # the new baseline records every current finding
     progress = progress_printer(not args.no_progress)
     try:
         result = scan(opts, progress=progress)
