@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -61,10 +62,24 @@ class Project:
         r = subprocess.run(cmd + [str(self.root / name)], capture_output=True, text=True)
         return None if r.returncode == 0 else r.stderr
 
-    def compiles_everywhere(self, name: str) -> None:
-        for v in HEADER_VERSIONS:
+    def compiles_everywhere(self, name: str, versions=HEADER_VERSIONS) -> None:
+        for v in versions:
             for gil_disabled in (False, True):
                 assert self.compile(name, v, gil_disabled) is None, (v, gil_disabled)
+
+    def apply_and_verify(self, name: str, select: str, *args: str, versions=HEADER_VERSIONS) -> str:
+        """fix --apply; the file compiles everywhere, a rescan is clean for `select`, and a second
+        run proposes nothing.  Returns the patched text."""
+        rc, out, err = self.fix("--apply", "--select", select, *args)
+        assert re.search(r"\b[1-9]\d* finding\(s\) fixed, 0 left", err), err
+        self.compiles_everywhere(name, versions)
+        rc, report = self.scan("--select", select)
+        assert rc == 0, report
+        text = self.read(name)
+        rc, diff, err = self.fix("--select", select, *args)
+        assert (rc, diff) == (0, ""), err
+        assert self.read(name) == text
+        return text
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ TEMPLATE = "static_mutable_global"
 _INTEGER = re.compile(r"(?:(?:static|volatile|unsigned|signed|const)\s+)*(?:char|short|int|long|"
                       r"long\s+long|long\s+int|size_t|Py_ssize_t|ssize_t|u?int(?:8|16|32|64|ptr|max)_t|"
                       r"Py_hash_t|Py_uhash_t)")
-_CALL = re.compile(r"\b[A-Za-z_]\w*\s*\(")
 
 
 def write_statements(tu: TUView, ctx: FixContext, f: Finding) -> list[Stmt] | NoFix:
@@ -52,7 +51,7 @@ def _counter_edits(ctx: FixContext, f: Finding, stmts: list[Stmt]) -> list[Edit]
             delta = "1" if "+" in (m.group(1) or m.group(2)) else "-1"
         else:
             m = re.fullmatch(rf"{name}\s*([+-])=\s*(.+?)\s*;", text, re.S)
-            if m is None or _CALL.search(m.group(2)):
+            if m is None:
                 return None
             delta = m.group(2) if m.group(1) == "+" else f"-({m.group(2)})"
         out.append(Edit(f.path, s.start, s.end, ctx.macro(TEMPLATE, "atomic_add", var=f.data["variable"],
@@ -60,7 +59,7 @@ def _counter_edits(ctx: FixContext, f: Finding, stmts: list[Stmt]) -> list[Edit]
     return out
 
 
-def _lock_name(ctx: FixContext, f: Finding) -> str:
+def lock_name(ctx: FixContext, f: Finding) -> str:
     text = ctx.source(f.path).decode("utf-8", "replace")
     base = f"{f.data['variable']}_lock"
     name, n = base, 2
@@ -79,7 +78,7 @@ def guard_writes(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix
     if atomic:
         return FixProposal("safe", f"make the updates of counter '{var}' atomic", atomic,
                            apis=["EXTMIGRATE_ATOMIC"])
-    lock = _lock_name(ctx, f)
+    lock = lock_name(ctx, f)
     decl = f.data["decl"]
     at = ctx.line_start(f.path, decl["start"])
     edits = [Edit(f.path, at, at, ctx.macro(TEMPLATE, "lock_decl", lock=lock, var=var,

@@ -1,0 +1,81 @@
+"""FT301 fix: counters become atomic adds; other writes are held under a static PyMutex."""
+
+from __future__ import annotations
+
+from tests.fix.conftest import git_apply_check
+
+COUNTER = """\
+    #include <Python.h>
+
+    static long ncalls;
+
+    static PyObject *count(PyObject *self, PyObject *arg) {
+        ncalls++;
+        ncalls += PyTuple_GET_SIZE(arg) > 1 ? 2 : 1;
+        --ncalls;
+        return PyLong_FromLong(ncalls);
+    }
+
+    static PyMethodDef methods[] = {{"count", count, METH_VARARGS, NULL}, {NULL}};
+"""
+
+STATE = """\
+    #include <Python.h>
+
+    static int mode;
+    static PyObject *last;
+
+    static PyObject *set_mode(PyObject *self, PyObject *arg) {
+        if (PyLong_Check(arg))
+            mode = 1;
+        else {
+            mode = 2;
+        }
+        Py_XSETREF(last, Py_NewRef(arg));
+        Py_RETURN_NONE;
+    }
+
+    static PyMethodDef methods[] = {{"set_mode", set_mode, METH_O, NULL}, {NULL}};
+"""
+
+
+def test_counter_becomes_atomic(project):
+    project.write({"count.c": COUNTER})
+    rc, diff, err = project.fix("--select", "FT301", "--min-python", "3.9")
+    git_apply_check(project.root, diff)
+    text = project.apply_and_verify("count.c", "FT301", "--min-python", "3.9")
+    assert "    EXTMIGRATE_ATOMIC_ADD(&ncalls, 1);\n" in text
+    assert "    EXTMIGRATE_ATOMIC_ADD(&ncalls, PyTuple_GET_SIZE(arg) > 1 ? 2 : 1);\n" in text
+    assert "    EXTMIGRATE_ATOMIC_ADD(&ncalls, -1);\n" in text
+    assert '#include <Python.h>\n#include "extmigrate_compat.h"\n' in text
+    header = project.read("extmigrate_compat.h")
+    assert "EXTMIGRATE_ATOMIC_ADD" in header and "PyMutex" not in header
+
+
+def test_state_writes_are_locked_only_with_unsafe_fixes(project):
+    project.write({"state.c": STATE})
+    rc, diff, err = project.fix("--select", "FT301", "--min-python", "3.13")
+    assert diff == "" and "--unsafe-fixes" in err
+    text = project.apply_and_verify("state.c", "FT301", "--min-python", "3.13", "--unsafe-fixes",
+                                    versions=[(3, 13)])
+    assert "static PyMutex mode_lock;  /* guards mode (extmigrate) */\nstatic int mode;\n" in text
+    assert "        { PyMutex_Lock(&mode_lock); mode = 1; PyMutex_Unlock(&mode_lock); }\n" in text
+    assert "        PyMutex_Lock(&mode_lock);\n        mode = 2;\n        PyMutex_Unlock(&mode_lock);\n" in text
+    assert "    PyMutex_Lock(&last_lock);\n    Py_XSETREF(last, Py_NewRef(arg));\n" in text
+    assert "extmigrate_compat.h" not in text  # PyMutex exists in 3.13, the oldest supported here
+
+
+def test_write_inside_a_condition_is_not_rewritten(project):
+    project.write({"m.c": """\
+        #include <Python.h>
+        static long hits;
+        static PyObject *f(PyObject *self, PyObject *arg) {
+            if (++hits > 10)
+                Py_RETURN_TRUE;
+            Py_RETURN_FALSE;
+        }
+        static PyMethodDef methods[] = {{"f", f, METH_O, NULL}, {NULL}};
+    """})
+    rc, diff, err = project.fix("--select", "FT301", "--unsafe-fixes")
+    assert diff == ""
+    assert "part of a condition, declaration or return" in err
