@@ -132,3 +132,14 @@ def test_pybind11_declaration(scan_c):
     assert [f.symbol for f in res.findings if f.code == "FT301"] == ["calls"]
     [f] = [f for f in res.findings if f.code == "FT205"]
     assert (f.symbol, f.data["declaration"], f.line) == ("ext", "pybind11", 7)
+
+
+def test_declaration_through_a_project_macro(scan_c):
+    code = MOD.replace("#ifdef Py_mod_gil\n    {Py_mod_gil, Py_MOD_GIL_NOT_USED},\n#endif\n", "    GIL_FREE_SLOT\n")
+    code = code.replace("#include <Python.h>\n", "#include <Python.h>\n#ifdef Py_mod_gil\n"
+                        "#define GIL_FREE_SLOT {Py_mod_gil, Py_MOD_GIL_NOT_USED},\n#else\n"
+                        "#define GIL_FREE_SLOT\n#endif\n", 1)
+    res = scan_c({"mod.c": code, "helper.c": HELPER}, select=SELECT)
+    [f] = [f for f in res.findings if f.code == "FT205"]
+    assert (f.symbol, f.data["declaration"]) == ("slots", "slot")
+    assert open(f.path).read().splitlines()[f.line - 1].strip() == "GIL_FREE_SLOT"

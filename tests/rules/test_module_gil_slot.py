@@ -97,3 +97,20 @@ def test_slot_array_in_another_file(scan_c):
         """,
     }, select=["FT201"])
     assert [(os.path.basename(f.path), f.symbol) for f in res.findings] == [("slots.c", "shared_slots")]
+
+
+def test_entry_from_a_project_macro_counts(scan_c):
+    res = scan_c({
+        "compat.h": ("#ifdef Py_mod_gil\n#  define GIL_FREE_SLOT {Py_mod_gil, Py_MOD_GIL_NOT_USED},\n"
+                     "#else\n#  define GIL_FREE_SLOT\n#endif\n"),
+        "mod.c": """
+            #include <Python.h>
+            #include "compat.h"
+            static int exec_mod(PyObject *m) { return 0; }
+            static PyModuleDef_Slot slots[] = {{Py_mod_exec, exec_mod}, GIL_FREE_SLOT {0, NULL}};
+            static PyModuleDef_Slot other[] = {{Py_mod_exec, exec_mod}, {0, NULL}};
+            static PyModuleDef a = {PyModuleDef_HEAD_INIT, "a", NULL, 0, NULL, slots};
+            static PyModuleDef b = {PyModuleDef_HEAD_INIT, "b", NULL, 0, NULL, other};
+        """,
+    }, select=["FT201"])
+    assert [f.symbol for f in res.findings] == ["other"]

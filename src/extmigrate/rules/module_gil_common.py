@@ -48,6 +48,20 @@ def extent(path: str, text: str, start: int, end: int) -> tuple:
     return (path, start, end, *line_col(text, start), *line_col(text, end))
 
 
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)((?:[^\n]*\\\n)*[^\n]*)", re.M)
+
+
+def gil_macros(tu: TUView, names: tuple[str, ...] = (API["slot"], API["not_used"])) -> set[str]:
+    """Project macros whose definition mentions one of the names, e.g.
+    `#define FT_SLOT {Py_mod_gil, Py_MOD_GIL_NOT_USED},` used inside a slot array."""
+    cache = tu.__dict__.setdefault("_gil_macros", {})
+    if names not in cache:
+        pattern = re.compile("|".join(rf"\b{n}\b" for n in names))
+        cache[names] = {m.group(1) for path in tu.files for m in _DEFINE.finditer(blanked(tu, path))
+                        if pattern.search(m.group(2)) and m.group(1) not in names}
+    return cache[names]
+
+
 @dataclass
 class MacroCall:
     """`NAME(args...)` found in blanked source text."""

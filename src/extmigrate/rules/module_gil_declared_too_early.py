@@ -11,13 +11,12 @@ from clang.cindex import LinkageKind
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.rules.module_gil_common import (API, NB, SOURCE_DEFINE, blanked, extent, macro_calls,
-                                                nanobind_verdict, word)
+from extmigrate.rules.module_gil_common import (API, NB, SOURCE_DEFINE, blanked, extent, gil_macros,
+                                                macro_calls, nanobind_verdict)
 from extmigrate.rules.module_gil_pybind11 import PB, _NOT_USED
 from extmigrate.suppress import apply_suppressions
 from extmigrate.tree import K, TUView
 
-_DECLARED = word(API["not_used"])
 MAX_RELATED = 50
 
 
@@ -123,9 +122,10 @@ def declarations(tu: TUView) -> list[dict]:
     """Every place the TU's project files declare Py_MOD_GIL_NOT_USED (slot, SetGIL, binding tags)."""
     out = []
     arrays = [v for v in tu.of_kind(K.VAR_DECL) if v.func is None]
+    declared = re.compile("|".join(rf"\b{n}\b" for n in [API["not_used"]] + sorted(gil_macros(tu, (API["not_used"],)))))
     for path in sorted(tu.files):
         text = blanked(tu, path)
-        for m in _DECLARED.finditer(text):
+        for m in declared.finditer(text):
             if re.search(r"#\s*define\s+\w*\s*$", text[max(0, m.start() - 80):m.start()]):
                 continue  # a macro defining the constant itself (a compat header)
             var = next((v for v in arrays if v.path == path and v.start <= m.start() < v.end), None)

@@ -9,7 +9,7 @@ from clang.cindex import LinkageKind, TypeKind
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.rules.module_gil_common import API, blanked, word
+from extmigrate.rules.module_gil_common import API, blanked, gil_macros, word
 from extmigrate.tree import K, Node, TUView
 
 _PY_MOD_GIL = word(API["slot"])
@@ -33,7 +33,7 @@ class ModuleGilSlot(Rule):
     Checks every `PyModuleDef_Slot` array that a `PyModuleDef` of the project uses as `m_slots`
     (in the same file, or, for an array with external linkage, in another scanned file). An entry for
     `Py_mod_gil` in any preprocessor branch counts, so `#ifdef Py_GIL_DISABLED` guarded declarations
-    are recognised. Reported at the array's name.
+    are recognised, and so does a project macro whose definition holds the entry. Reported at the array's name.
 
     Before:
 
@@ -56,9 +56,10 @@ class ModuleGilSlot(Rule):
     def check(self, tu: TUView) -> list[Finding]:
         found, self._unbound = [], []
         defs = module_def_texts(tu)
+        macros = [word(m) for m in gil_macros(tu, (API["slot"],))]
         for var in slot_arrays(tu):
             text = blanked(tu, var.path)
-            if _PY_MOD_GIL.search(text, var.start, var.end):
+            if any(p.search(text, var.start, var.end) for p in [_PY_MOD_GIL] + macros):
                 continue
             name = var.spelling
             if any(word(name).search(t) for t in defs):
