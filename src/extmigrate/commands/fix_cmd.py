@@ -99,7 +99,7 @@ def run(args) -> int:
     tail = f"; compat header {_rel(pl.compat_header)} ({' '.join(pl.compat_apis)}, oldest Python " \
            f"{'.'.join(map(str, min_py)) if min_py else 'unknown'} from {source})" if pl.compat_header else ""
     files = f"{written} file(s) written" if args.apply else f"{len(pl.patches)} file(s) to change"
-    print(f"{len(pl.fixed)} finding(s) {verb}, {len(pl.skipped)} left; {files}{tail}.", file=err)
+    print(f"{len(pl.fixed) + len(pl.along)} finding(s) {verb}, {len(pl.skipped)} left; {files}{tail}.", file=err)
     if failures or pl.skipped or pl.problems:
         return 1
     return 0 if args.apply or not pl.patches else 1

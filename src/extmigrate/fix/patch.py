@@ -36,6 +36,7 @@ class PlanOptions:
 class Plan:
     patches: list[FilePatch] = field(default_factory=list)
     fixed: list[Finding] = field(default_factory=list)
+    along: list[Finding] = field(default_factory=list)  # no fix of their own; another fix covers them
     skipped: list[tuple[Finding, str]] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     compat_apis: list[str] = field(default_factory=list)
@@ -124,6 +125,18 @@ class _Merger:
                 self.owner[e] = f
 
 
+def _covered_along(out: Plan, merger: _Merger) -> None:
+    """A finding without its own fix whose site an accepted edit rewrites is fixed along with it."""
+    for item in list(out.skipped):
+        f = item[0]
+        start, end = f.data.get("start"), f.data.get("end")
+        if f.fix is not None or start is None:
+            continue
+        if any(start <= e.start and e.end <= max(end, start + 1) for e in merger.edits.get(f.path, [])):
+            out.skipped.remove(item)
+            out.along.append(f)
+
+
 def _module_dir(f: Finding) -> str:
     return os.path.dirname(os.path.abspath(f.path)) + os.sep
 
@@ -162,6 +175,7 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
             continue
         _accept(f, merger, out, file_problem)
 
+    _covered_along(out, merger)
     for f in declarations:
         blockers = [b for b in out.skipped if b[0].category != "module-gil"
                     and os.path.abspath(b[0].path).startswith(_module_dir(f))]
