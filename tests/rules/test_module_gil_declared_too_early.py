@@ -143,3 +143,14 @@ def test_declaration_through_a_project_macro(scan_c):
     [f] = [f for f in res.findings if f.code == "FT205"]
     assert (f.symbol, f.data["declaration"]) == ("slots", "slot")
     assert open(f.path).read().splitlines()[f.line - 1].strip() == "GIL_FREE_SLOT"
+
+
+def test_modules_of_one_file_share_one_finding(scan_c):
+    second = ("static PyModuleDef_Slot more_slots[] = {\n    {Py_mod_gil, Py_MOD_GIL_NOT_USED},\n"
+              "    {0, NULL},\n};\n"
+              "static struct PyModuleDef moddef2 = {PyModuleDef_HEAD_INIT, \"mod2\", NULL, 0, methods, more_slots};\n")
+    res = scan_c({"mod.c": MOD + second, "helper.c": HELPER}, select=SELECT)
+    [f] = [f for f in res.findings if f.code == "FT205"]
+    assert f.symbol == "slots"
+    assert f.related[-1].note == "slot array 'more_slots' declares it here too"
+    assert len(f.related) == 3  # two races and the other declaration

@@ -114,3 +114,21 @@ def test_entry_from_a_project_macro_counts(scan_c):
         """,
     }, select=["FT201"])
     assert [f.symbol for f in res.findings] == ["other"]
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_unguarded_entry_counts_even_where_it_does_not_compile(scan_c, python):
+    # Py_mod_gil is unknown to 3.11 headers: clang drops the initializer from the declaration's extent
+    res = scan_c("""
+        #include <Python.h>
+        static int exec_mod(PyObject *m) { return 0; }
+        static PyModuleDef_Slot slots[] = {
+            {Py_mod_exec, exec_mod},
+            {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+            {0, NULL},
+        };
+        static PyModuleDef_Slot bare[] = {{Py_mod_exec, exec_mod}, {0, NULL}};
+        static PyModuleDef a = {PyModuleDef_HEAD_INIT, "a", NULL, 0, NULL, slots};
+        static PyModuleDef b = {PyModuleDef_HEAD_INIT, "b", NULL, 0, NULL, bare};
+    """, select=["FT201"], python=python)
+    assert [f.symbol for f in res.findings] == ["bare"]

@@ -48,6 +48,26 @@ def extent(path: str, text: str, start: int, end: int) -> tuple:
     return (path, start, end, *line_col(text, start), *line_col(text, end))
 
 
+_INIT_START = re.compile(r"\s*(?:\[[^\]]*\]\s*)*=\s*\{")
+
+
+def decl_span(tu: TUView, var) -> tuple[int, int]:
+    """(start, end) of a file-scope variable definition with its `= {...}` initializer, from the text:
+    clang drops the initializer from the extent when it does not compile against these headers
+    (e.g. an unguarded {Py_mod_gil, ...} entry parsed with Python < 3.13 headers)."""
+    text = blanked(tu, var.path)
+    name_end = var.cursor.location.offset + len(var.spelling)
+    m = _INIT_START.match(text, name_end)
+    if m is None:
+        return var.start, var.end
+    depth = 0
+    for i in range(m.end() - 1, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return var.start, i + 1  # like clang's extent: up to the closing brace
+    return var.start, var.end
+
+
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)((?:[^\n]*\\\n)*[^\n]*)", re.M)
 
 

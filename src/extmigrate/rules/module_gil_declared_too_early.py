@@ -11,8 +11,8 @@ from clang.cindex import LinkageKind
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.rules.module_gil_common import (API, NB, SOURCE_DEFINE, blanked, extent, gil_macros,
-                                                macro_calls, nanobind_verdict)
+from extmigrate.rules.module_gil_common import (API, NB, SOURCE_DEFINE, blanked, decl_span, extent,
+                                                gil_macros, macro_calls, nanobind_verdict)
 from extmigrate.rules.module_gil_pybind11 import PB, _NOT_USED
 from extmigrate.suppress import apply_suppressions
 from extmigrate.tree import K, TUView
@@ -75,19 +75,23 @@ class ModuleGilDeclaredTooEarly(Rule):
                 definers.setdefault(name, set()).add(i)
         hazards = [f for f in findings if f.category != self.category and f.severity != "note"]
         hazards, _ = apply_suppressions(hazards)
-        out = []
-        for d, tus in decls.values():
+        # several modules of one file blocked by the same hazards: one finding, the others related
+        groups: dict[tuple, tuple[list[Finding], list[dict]]] = {}
+        for d, tus in sorted(decls.values(), key=lambda v: (v[0]["path"], v[0]["start"])):
             files = {os.path.realpath(p) for i in module_tus(tus, facts, definers) for p in facts[i]["files"]}
             blocking = [f for f in hazards if os.path.realpath(f.path) in files]
             if blocking:
-                out.append(self._report(d, blocking))
-        return out
+                key = (d["path"], tuple(id(f) for f in blocking))
+                groups.setdefault(key, (blocking, []))[1].append(d)
+        return [self._report(ds[0], blocking, ds[1:]) for blocking, ds in groups.values()]
 
-    def _report(self, d: dict, blocking: list[Finding]) -> Finding:
+    def _report(self, d: dict, blocking: list[Finding], also: list[dict]) -> Finding:
         counts = Counter(f.code for f in blocking)
         listed = ", ".join(f"{code} x{n}" for code, n in sorted(counts.items()))
         related = [Site(f.path, f.line, f.column, f"{f.code} {f.name}: {f.message}")
                    for f in sorted(blocking, key=lambda f: f.sort_key)[:MAX_RELATED]]
+        related += [Site(o["path"], o["line"], o["column"], f"{o['what']} declares it here too")
+                    for o in also]
         where = (d["path"], d["start"], d["end"], d["line"], d["column"], d["end_line"], d["end_column"])
         return self.finding(
             where, d["symbol"],
@@ -121,14 +125,14 @@ def _decl(tu: TUView, path: str, start: int, end: int, kind: str, what: str, sym
 def declarations(tu: TUView) -> list[dict]:
     """Every place the TU's project files declare Py_MOD_GIL_NOT_USED (slot, SetGIL, binding tags)."""
     out = []
-    arrays = [v for v in tu.of_kind(K.VAR_DECL) if v.func is None]
+    arrays = [(v, *decl_span(tu, v)) for v in tu.of_kind(K.VAR_DECL) if v.func is None]
     declared = re.compile("|".join(rf"\b{n}\b" for n in [API["not_used"]] + sorted(gil_macros(tu, (API["not_used"],)))))
     for path in sorted(tu.files):
         text = blanked(tu, path)
         for m in declared.finditer(text):
             if re.search(r"#\s*define\s+\w*\s*$", text[max(0, m.start() - 80):m.start()]):
                 continue  # a macro defining the constant itself (a compat header)
-            var = next((v for v in arrays if v.path == path and v.start <= m.start() < v.end), None)
+            var = next((v for v, start, end in arrays if v.path == path and start <= m.start() < end), None)
             fn = tu.function_at(path, m.start())
             if var is not None:
                 out.append(_decl(tu, path, m.start(), m.end(), "slot", f"slot array '{var.spelling}'",

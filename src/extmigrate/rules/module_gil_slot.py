@@ -9,7 +9,7 @@ from clang.cindex import LinkageKind, TypeKind
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.rules.module_gil_common import API, blanked, gil_macros, word
+from extmigrate.rules.module_gil_common import API, blanked, decl_span, gil_macros, word
 from extmigrate.tree import K, Node, TUView
 
 _PY_MOD_GIL = word(API["slot"])
@@ -59,13 +59,13 @@ class ModuleGilSlot(Rule):
         macros = [word(m) for m in gil_macros(tu, (API["slot"],))]
         for var in slot_arrays(tu):
             text = blanked(tu, var.path)
-            if any(p.search(text, var.start, var.end) for p in [_PY_MOD_GIL] + macros):
+            if any(p.search(text, *decl_span(tu, var)) for p in [_PY_MOD_GIL] + macros):
                 continue
             name = var.spelling
             if any(word(name).search(t) for t in defs):
-                found.append(self._at_name(var))
+                found.append(self._at_name(tu, var))
             elif var.cursor.linkage == LinkageKind.EXTERNAL:  # its PyModuleDef may be in another TU
-                self._unbound.append({"name": name, "finding": self._at_name(var).to_dict()})
+                self._unbound.append({"name": name, "finding": self._at_name(tu, var).to_dict()})
         return found
 
     def collect(self, tu: TUView) -> dict:
@@ -76,9 +76,10 @@ class ModuleGilSlot(Rule):
         return [Finding.from_dict(u["finding"]) for f in facts for u in f["unbound"]
                 if any(word(u["name"]).search(t) for t in defs)]
 
-    def _at_name(self, var: Node) -> Finding:
+    def _at_name(self, tu: TUView, var: Node) -> Finding:
         """Reported at the variable's name; data start/end keep the whole declaration (for the fix)."""
-        path, start, end = var.extent()[:3]
+        path = var.path
+        start, end = decl_span(tu, var)
         loc = var.cursor.location
         name = var.spelling
         where = (path, loc.offset, loc.offset + len(name), loc.line, loc.column, loc.line,
@@ -108,7 +109,8 @@ def module_def_texts(tu: TUView) -> list[str]:
     for var in tu.of_kind(K.VAR_DECL):
         if var.cursor.type.get_canonical().spelling.replace("struct ", "") == "PyModuleDef" \
                 and var.cursor.is_definition():
-            out.append(blanked(tu, var.path)[var.start:var.end])
+            start, end = decl_span(tu, var)
+            out.append(blanked(tu, var.path)[start:end])
     for path in tu.files:
         out += [m.group(0) for m in _M_SLOTS.finditer(blanked(tu, path))]
     return out
