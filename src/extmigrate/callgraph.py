@@ -2,9 +2,11 @@
 
 Each TU contributes facts (`collect(tu)`): its function definitions, direct call edges, functions
 whose address is taken (method tables, type slots, callbacks: Python can call those at any time) and
-init roots (PyInit_*, Py_mod_exec / Py_mod_create slot functions, pthread_once-style callbacks).
+init roots (PyInit_*, Py_mod_exec / Py_mod_create slot functions, pthread_once-style callbacks,
+and the module's m_traverse / m_clear / m_free, which run when no thread can use the module).
 `CallGraph(facts_list)` joins them; `runs_after_init(key)` is true for every function reachable from
-an address-taken function or from a function nobody in the project calls (an unknown entry point).
+an address-taken function or from a function nobody in the project calls (an unknown entry point) in
+a file that includes Python.h.
 Functions only reachable from init roots run during initialisation only.
 
 Static functions are keyed "path:name" (two TUs may each have their own `helper`), others by name.
@@ -12,6 +14,7 @@ Static functions are keyed "path:name" (two TUs may each have their own `helper`
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections import defaultdict
@@ -26,6 +29,7 @@ else:  # pragma: no cover
 
 from clang.cindex import Cursor, LinkageKind
 
+from extmigrate import regions
 from extmigrate.tree import K, Node, TUView
 
 _PASS_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR}
@@ -83,16 +87,73 @@ def _is_callee(tu: TUView, node: Node) -> bool:
     return bool(kids) and kids[0] is top
 
 
-def _init_slot_entry(tu: TUView, node: Node) -> bool:
-    """Is the reference the function of a {Py_mod_exec, f} slot entry?"""
+def _lifecycle_entry(tu: TUView, node: Node) -> bool:
+    """Is the reference a {Py_mod_exec, f} slot entry, or m_traverse/m_clear/m_free of a PyModuleDef?"""
     slots = data("callgraph")["init_slots"]
     for anc in node.ancestors():
         if anc.kind == K.INIT_LIST_EXPR:
             text = tu.node_text(anc).lstrip("{ \t\r\n")
-            return any(re.match(rf"{s}\b", text) for s in slots)
-        if anc.kind in (K.FUNCTION_DECL, K.VAR_DECL):
+            if any(re.match(rf"{s}\b", text) for s in slots):
+                return True
+        if anc.kind == K.VAR_DECL:
+            return _lifecycle_type(anc)
+        if anc.kind == K.FUNCTION_DECL:
             return False
     return False
+
+
+def _lifecycle_type(var: Node) -> bool:
+    spelling = re.sub(r"^(const\s+)?(struct\s+)?", "", var.cursor.type.spelling)
+    return spelling in data("callgraph")["teardown_types"]
+
+
+def _uses_python(tu: TUView) -> bool:
+    return any(os.path.basename(i.include.name) == "Python.h" for i in tu.tu.get_includes()
+               if i.include is not None)
+
+
+def _declaration_text(tu: TUView, var: Node) -> str:
+    """The declaration up to its `;`: clang ends a declaration whose initializer had errors early."""
+    blanked = tu.__dict__.setdefault("_blanked", {})
+    text = blanked.get(var.path)
+    if text is None:  # latin-1 keeps byte offsets
+        text = blanked[var.path] = regions.blank_comments(tu.source(var.path).decode("latin-1"))
+    depth, i = 0, var.start
+    while i < len(text):
+        ch = text[i]
+        if ch in "{(":
+            depth += 1
+        elif ch in "})":
+            depth -= 1
+        elif ch == ";" and depth <= 0:
+            break
+        i += 1
+    return text[var.start:i]
+
+
+def _text_refs(tu: TUView, defs: dict[str, str], edges: set, taken: set[str], init: set[str]) -> None:
+    """Functions named in a file-scope initializer clang dropped (it had an error: a missing header,
+    a generated docstring macro): find them in the initializer's text instead."""
+    called = {b for _, b in edges}
+    lonely = {k.rsplit(":", 1)[-1]: k for k in defs if k not in called and k not in taken
+              and k not in init}
+    if not lonely:
+        return
+    slots = data("callgraph")["init_slots"]
+    for var in tu.of_kind(K.VAR_DECL):
+        if var.func is not None or var.parent is not None or tu.children_of(var)[-1:] and \
+                tu.children_of(var)[-1].kind == K.INIT_LIST_EXPR:
+            continue  # a parsed initializer was already seen as an AST
+        text = _declaration_text(tu, var)
+        if "=" not in text:
+            continue
+        teardown = _lifecycle_type(var)
+        for name in re.findall(r"\b[A-Za-z_]\w*\b", text.split("=", 1)[1]):
+            key = lonely.get(name)
+            if key is None:
+                continue
+            in_slot = any(re.search(rf"{s}\s*,\s*(\([^)]*\)\s*)?{name}\b", text) for s in slots)
+            (init if teardown or in_slot else taken).add(key)
 
 
 def collect(tu: TUView) -> dict[str, Any]:
@@ -130,11 +191,13 @@ def collect(tu: TUView) -> dict[str, Any]:
             _, parent = _climb(tu, parent)
         if parent is not None and parent.kind == K.CALL_EXPR and parent.spelling in once_calls:
             init.add(key)
-        elif _init_slot_entry(tu, ref_node):
+        elif _lifecycle_entry(tu, ref_node):
             init.add(key)
         else:
             taken.add(key)
-    facts = {"defs": defs, "edges": sorted(edges), "taken": sorted(taken), "init": sorted(init)}
+    _text_refs(tu, defs, edges, taken, init)
+    facts = {"defs": defs, "edges": sorted(edges), "taken": sorted(taken), "init": sorted(init),
+             "python": _uses_python(tu)}
     tu.__dict__["_callgraph_facts"] = facts
     return facts
 
@@ -148,8 +211,11 @@ class CallGraph:
         self.callers: dict[str, set[str]] = defaultdict(set)
         self.taken: set[str] = set()
         self.init: set[str] = set()
+        self.python_defs: set[str] = set()  # defined in a TU that includes Python.h
         for f in facts_list:
             self.defs.update(f["defs"])
+            if f["python"]:
+                self.python_defs.update(f["defs"])
             for a, b in f["edges"]:
                 if a != b:
                     self.callees[a].add(b)
@@ -159,8 +225,10 @@ class CallGraph:
         self.after_init = self._reach(self.roots())
 
     def roots(self) -> set[str]:
-        """Where code can start after init: address-taken functions and uncalled ones."""
-        uncalled = {k for k in self.defs if not self.callers.get(k) and k not in self.init}
+        """Where code can start after init: address-taken functions and uncalled ones (in a TU that
+        includes Python.h: an uncalled function of plain C/C++ code, a bundled library or its tests,
+        runs only when the extension calls it)."""
+        uncalled = {k for k in self.python_defs if not self.callers.get(k) and k not in self.init}
         return (self.taken - self.init) | uncalled
 
     def _reach(self, roots: set[str]) -> set[str]:

@@ -85,6 +85,9 @@ NOT_LAZY = {
         }""",
     "other_test": """
         if (PyErr_Occurred()) str_name = NULL;""",
+    "reset_not_set": """
+        if (str_name != NULL) return Py_NewRef(str_name);
+        Py_CLEAR(str_name);""",
 }
 
 
@@ -95,7 +98,8 @@ def test_guarded_or_other_shapes(scan_c, case):
             "\n    return Py_XNewRef(str_name);\n}\n" + TAIL)
     res = scan_c(code, select=["FT3"])
     assert lazy(res) == []
-    assert [f.code for f in res.findings] == (["FT301"] if case == "other_test" else [])
+    assert [f.code for f in res.findings] == (["FT301"] if case in ("other_test", "reset_not_set")
+                                              else [])
 
 
 def test_cache_created_in_module_exec_is_fine(scan_c):
@@ -128,3 +132,16 @@ def test_pthread_once_initialiser_is_fine(scan_c):
     }
     """ + TAIL
     assert scan_c(code, select=["FT3"]).findings == []
+
+
+def test_sentinel_value_check(scan_c):
+    code = """
+    #include <Python.h>
+    #include <stdlib.h>
+    static PyObject *get(PyObject *self, PyObject *o) {
+        static int enabled = -1;
+        if (-1 == enabled) enabled = getenv("DEBUG") != NULL;
+        return PyBool_FromLong(enabled);
+    }
+    """ + TAIL
+    assert lazy(scan_c(code, select=["FT3"])) == [("enabled", 6, "get")]

@@ -10,10 +10,14 @@ from extmigrate.tree import TUView
 
 
 def _message(report: dict) -> str:
-    name = report["info"]["name"]
-    return (f"lazy initialisation of static '{name}' is a check-then-set race: two threads can both "
-            f"see it unset and both create the value; one result leaks, or one thread frees the "
-            f"object the other is still using")
+    info = report["info"]
+    if info["pointer"] or info["array"]:
+        then = "both create the value; one result leaks, or one thread frees the object the other " \
+               "is still using"
+    else:
+        then = "both run the initialisation it guards, each over the other's half-built state"
+    return (f"lazy initialisation of static '{info['name']}' is a check-then-set race: two threads "
+            f"can both see it unset and {then}")
 
 
 @register

@@ -118,8 +118,10 @@ def _call_write(tu: TUView, call: Node, arg: Node) -> str | None:
     if ftype.kind != TypeKind.FUNCTIONPROTO:
         return None  # undeclared or K&R: unknown, so not counted
     params = list(ftype.argument_types())
+    if name in _cfg("writes", "varargs_out"):  # outputs are the variadic arguments only
+        return "call" if idx >= len(params) else None
     if idx >= len(params):
-        return "call" if ftype.is_function_variadic() and name in _cfg("writes", "varargs_out") else None
+        return None
     p = params[idx].get_canonical()
     if p.kind == TypeKind.POINTER and not p.get_pointee().is_const_qualified():
         return "call"
@@ -189,6 +191,22 @@ def write_kind(tu: TUView, node: Node) -> str | None:
         cur = p
 
 
+_NULL_VALUE = re.compile(r"\(*\s*(?:\(\s*void\s*\*\s*\)\s*)?(?:NULL|0|nullptr|false)\s*\)*")
+
+
+def _stores_null(tu: TUView, node: Node) -> bool:
+    """Does the assignment around `node` store NULL / 0 (a reset, not an initialisation)?"""
+    for anc in node.ancestors():
+        if anc.kind == K.BINARY_OPERATOR:
+            kids = tu.children_of(anc)
+            return len(kids) == 2 and bool(_NULL_VALUE.fullmatch(
+                regions.blank_comments(tu.node_text(kids[1])).strip()))
+        if anc.kind not in (K.PAREN_EXPR, K.UNEXPOSED_EXPR, K.MEMBER_REF_EXPR,
+                            K.ARRAY_SUBSCRIPT_EXPR):
+            return False
+    return False
+
+
 def _site(node_or_use: Any, func: Node | None, how: str, tu: TUView, var: str,
           guard: str | None) -> dict:
     if isinstance(node_or_use, Node):
@@ -210,9 +228,9 @@ def _guard(tu: TUView, func: Node | None, offset: int, how: str) -> str | None:
 
 # -- lazy initialisation -----------------------------------------------------------------------------
 def _null_test(cond: str, name: str) -> str | None:
-    """'neg' for `!v` / `v == NULL`, 'pos' for `v` / `v != NULL`, else None."""
+    """'neg' for `!v` / `v == NULL` / `v == -1`, 'pos' for `v` / `v != NULL`, else None."""
     v = rf"\b{re.escape(name)}\b(?:\s*\[[^\]]*\])?"
-    null = r"(?:NULL|0|nullptr|Py_None)"
+    null = r"(?:NULL|nullptr|Py_None|-?\s*\d+[uUlL]*|[A-Z][A-Z0-9_]*)"  # unset / sentinel values
     c = cond.strip()
     while c.startswith("(") and c.endswith(")"):
         c = c[1:-1].strip()
@@ -226,10 +244,16 @@ def _null_test(cond: str, name: str) -> str | None:
     return None
 
 
+def _just_returns(tu: TUView, then: Node) -> bool:
+    """`return v;` or `{ Py_INCREF(v); return v; }`: the early exit of `if (v) return v; v = ...`."""
+    stmts = tu.children_of(then) if then.kind == K.COMPOUND_STMT else [then]
+    return 0 < len(stmts) <= 2 and stmts[-1].kind == K.RETURN_STMT
+
+
 def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -> list[dict]:
     by_var = defaultdict(list)
     for w in writes:
-        if w["guard"] is None and w["how"] in ("assign", "index", "member"):
+        if w["guard"] is None and w["how"] in ("assign", "index", "member") and not w.get("null"):
             by_var[w["var"]].append(w)
     if not by_var:
         return []
@@ -251,7 +275,7 @@ def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -
                 continue
             if test == "neg":
                 lo, hi = then.start, then.end
-            elif any(n.kind == K.RETURN_STMT for n in [then, *tu.children_of(then)]):
+            elif _just_returns(tu, then):
                 lo, hi = stmt.end, stmt.func.end
             else:
                 continue
@@ -295,7 +319,12 @@ def tu_facts(tu: TUView) -> dict[str, Any]:
         how = write_kind(tu, node)
         if how is not None:
             writes.append(_site(node, node.func, how, tu, var, _guard(tu, node.func, node.start, how)))
+            writes[-1]["null"] = how == "assign" and _stores_null(tu, node)
     seen = {(w["var"], w["start"]) for w in writes}
+    clears = [(u.path, u.start, u.end) for u in tu.uses_of(*_cfg("writes", "clearing_macros"))]
+    for w in writes:
+        if any(p == w["path"] and a <= w["start"] <= b for p, a, b in clears):
+            w["null"] = True
     for use in tu.uses_of(*_cfg("writes", "assigning_macros")):
         if not use.macro or use.func is None or not use.args:
             continue
@@ -306,6 +335,7 @@ def tu_facts(tu: TUView) -> dict[str, Any]:
                     seen.add((var, use.start))
                     writes.append(_site(use, use.func, "assign", tu, var,
                                         _guard(tu, use.func, use.start, "assign")))
+                    writes[-1]["null"] = use.name in _cfg("writes", "clearing_macros")
                 break
     facts = {"vars": variables, "writes": writes, "lazy": _lazy_shapes(tu, refs, writes),
              "calls": callgraph.collect(tu)}
