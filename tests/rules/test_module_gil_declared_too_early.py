@@ -154,3 +154,26 @@ def test_modules_of_one_file_share_one_finding(scan_c):
     assert f.symbol == "slots"
     assert f.related[-1].note == "slot array 'more_slots' declares it here too"
     assert len(f.related) == 3  # two races and the other declaration
+
+
+def test_nanobind_module_built_free_threaded(scan_c):
+    files = {
+        "pyproject.toml": "",
+        "CMakeLists.txt": "nanobind_add_module(ext FREE_THREADED ext.cpp)\n",
+        "ext.cpp": """
+            #include <Python.h>
+            #include <nanobind/nanobind.h>
+            static long calls;
+            static PyObject *count(PyObject *self, PyObject *arg) { calls++; Py_RETURN_NONE; }
+            static PyMethodDef methods[] = {{"count", count, METH_O, NULL}, {NULL, NULL, 0, NULL}};
+            NB_MODULE(ext, m) {
+                PyModule_AddFunctions(m.ptr(), methods);
+            }
+        """,
+    }
+    res = scan_c(files, select=SELECT)
+    [f] = [f for f in res.findings if f.code == "FT205"]
+    assert (f.symbol, f.data["declaration"], f.line) == ("ext", "nanobind", 7)
+    # without FREE_THREADED the module keeps the GIL: nothing is declared too early
+    files["CMakeLists.txt"] = "nanobind_add_module(ext ext.cpp)\n"
+    assert [f.code for f in scan_c(files, select=SELECT).findings] == ["FT301"]

@@ -46,3 +46,14 @@ def test_define_by_hand_counts(scan_c):
         "fast.cpp": NB_SRC,
     }, select=["FT204"])
     assert res.findings == []
+
+
+def test_build_file_edit_is_seen_on_the_next_scan(scan_c, tmp_path):
+    files = {
+        "pyproject.toml": "",
+        "CMakeLists.txt": "nanobind_add_module(fast src/fast.cpp)\n",
+        "src/fast.cpp": NB_SRC,
+    }
+    assert [f.symbol for f in scan_c(files, select=["FT204"]).findings] == ["fast"]
+    (tmp_path / "CMakeLists.txt").write_text("nanobind_add_module(fast FREE_THREADED src/fast.cpp)\n")
+    assert scan_c({}, select=["FT204"]).findings == []

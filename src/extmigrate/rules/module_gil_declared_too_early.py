@@ -65,7 +65,7 @@ class ModuleGilDeclaredTooEarly(Rule):
     def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
         decls = {}
         for i, fact in enumerate(facts):
-            for d in fact["decls"]:
+            for d in filter(_declared, fact["decls"]):
                 decls.setdefault((d["path"], d["start"]), (d, set()))[1].add(i)
         if not decls:
             return []
@@ -144,9 +144,17 @@ def declarations(tu: TUView) -> list[dict]:
             module = call.args[0] if call.args else "?"
             out.append(_decl(tu, call.path, call.start, call.start + len(call.name), "pybind11",
                              f"pybind11 module '{module}'", module))
-    for call in macro_calls(tu, NB["module_macros"]):
+    for call in macro_calls(tu, NB["module_macros"]):  # declared or not: the build files say, in finish()
         module = call.args[0] if call.args else "?"
-        if SOURCE_DEFINE.search(blanked(tu, call.path)) or nanobind_verdict(call.path, module)[0]:
-            out.append(_decl(tu, call.path, call.start, call.start + len(call.name), "nanobind",
-                             f"nanobind module '{module}' (built FREE_THREADED)", module))
+        d = _decl(tu, call.path, call.start, call.start + len(call.name), "nanobind",
+                  f"nanobind module '{module}' (built FREE_THREADED)", module)
+        d["defined_in_source"] = bool(SOURCE_DEFINE.search(blanked(tu, call.path)))
+        out.append(d)
     return out
+
+
+def _declared(d: dict) -> bool:
+    """Slots, SetGIL and pybind11 tags are declarations; a nanobind module is one when built so."""
+    if d["kind"] != "nanobind" or d["defined_in_source"]:
+        return True
+    return nanobind_verdict(d["path"], d["symbol"])[0]

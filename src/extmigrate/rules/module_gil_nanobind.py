@@ -14,7 +14,7 @@ class ModuleGilNanobind(Rule):
     name = "module-gil-nanobind"
     category = "module-gil"
     severity = "warning"
-    fixable = True
+    fixable = False
     summary = "nanobind module is not built with FREE_THREADED"
     explanation = ("nanobind declares Py_MOD_GIL_NOT_USED only when the extension is built with "
                    "nanobind_add_module(... FREE_THREADED ...) (which defines NB_FREE_THREADED); without "
@@ -35,26 +35,40 @@ class ModuleGilNanobind(Rule):
         nanobind_add_module(example FREE_THREADED src/example.cpp)
     """
 
-    def check(self, tu) -> list[Finding]:
-        out = []
-        for call in macro_calls(tu, NB["module_macros"]):
-            if not call.args:
+    # Build files are read in finish(), which runs in every scan: per-file results may come from
+    # the result cache, and a changed CMakeLists.txt must still count.
+    def collect(self, tu) -> list[dict]:
+        return nanobind_sites(tu)
+
+    def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
+        out, seen = [], set()
+        for site in (s for sites in facts for s in sites):
+            if (site["path"], site["start"]) in seen:
                 continue
-            text = blanked(tu, call.path)
-            if SOURCE_DEFINE.search(text):  # `#define NB_FREE_THREADED` by hand
-                continue
-            module = call.args[0]
-            ok, build, why = nanobind_verdict(call.path, module)
+            seen.add((site["path"], site["start"]))
+            module = site["module"]
+            ok, build, why = nanobind_verdict(site["path"], module)
             if ok:
                 continue
-            related = [Site(build.path, build.line, 1, f"{why}")] if build else []
+            related = [Site(build.path, build.line, 1, why)] if build else []
             data = {"module": module}
             if build:
                 data.update(build_file=build.path, build_call=[build.offset, build.close],
                             target=build.target)
             out.append(self.finding(
-                extent(call.path, text, call.start, call.start + len(call.name)), module,
+                tuple(site["extent"]), module,
                 f"nanobind module '{module}' is not built FREE_THREADED ({why}): importing it "
                 "re-enables the GIL",
                 related=related, data=data))
         return out
+
+
+def nanobind_sites(tu) -> list[dict]:
+    """NB_MODULE(name, m) uses of the TU's project files, unless the file defines NB_FREE_THREADED."""
+    out = []
+    for call in macro_calls(tu, NB["module_macros"]):
+        text = blanked(tu, call.path)
+        if call.args and not SOURCE_DEFINE.search(text):
+            out.append({"path": call.path, "start": call.start, "module": call.args[0],
+                        "extent": list(extent(call.path, text, call.start, call.start + len(call.name)))})
+    return out
