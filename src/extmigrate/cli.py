@@ -10,7 +10,7 @@ from extmigrate import __version__
 from extmigrate.flags import ConfigError
 
 # Each module has add_parser(subparsers) and run(args) -> exit code.
-COMMANDS = ["scan_cmd", "rules_cmd", "fix_cmd", "verify_import_cmd", "wheel_check_cmd"]
+COMMANDS = ["scan_cmd", "rules_cmd", "fix_cmd", "verify_import_cmd", "wheel_check_cmd", "init_ci_cmd"]
 
 
 def build_parser() -> argparse.ArgumentParser:
