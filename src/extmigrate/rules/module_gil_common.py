@@ -48,6 +48,7 @@ def extent(path: str, text: str, start: int, end: int) -> tuple:
     return (path, start, end, *line_col(text, start), *line_col(text, end))
 
 
+_BRACE = re.compile(r"[{}]")
 _INIT_START = re.compile(r"\s*(?:\[[^\]]*\]\s*)*=\s*\{")
 
 
@@ -61,10 +62,10 @@ def decl_span(tu: TUView, var) -> tuple[int, int]:
     if m is None:
         return var.start, var.end
     depth = 0
-    for i in range(m.end() - 1, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
+    for b in _BRACE.finditer(text, m.end() - 1):
+        depth += 1 if b.group() == "{" else -1
         if depth == 0:
-            return var.start, i + 1  # like clang's extent: up to the closing brace
+            return var.start, b.end()  # like clang's extent: up to the closing brace
     return var.start, var.end
 
 
@@ -77,7 +78,8 @@ def gil_macros(tu: TUView, names: tuple[str, ...] = (API["slot"], API["not_used"
     cache = tu.__dict__.setdefault("_gil_macros", {})
     if names not in cache:
         pattern = re.compile("|".join(rf"\b{n}\b" for n in names))
-        cache[names] = {m.group(1) for path in tu.files for m in _DEFINE.finditer(blanked(tu, path))
+        texts = [t for t in (blanked(tu, p) for p in tu.files) if any(n in t for n in names)]
+        cache[names] = {m.group(1) for t in texts for m in _DEFINE.finditer(t)
                         if pattern.search(m.group(2)) and m.group(1) not in names}
     return cache[names]
 

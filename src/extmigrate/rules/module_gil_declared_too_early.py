@@ -122,17 +122,27 @@ def _decl(tu: TUView, path: str, start: int, end: int, kind: str, what: str, sym
             "function": fn.spelling if fn is not None else None}
 
 
+def _enclosing_var(tu: TUView, file_vars: list, offset: int):
+    """The file-scope variable whose definition (initializer included) holds the offset."""
+    before = [v for v in file_vars if v.start <= offset]
+    if before:
+        start, end = decl_span(tu, before[-1])
+        if start <= offset < end:
+            return before[-1]
+    return None
+
+
 def declarations(tu: TUView) -> list[dict]:
     """Every place the TU's project files declare Py_MOD_GIL_NOT_USED (slot, SetGIL, binding tags)."""
     out = []
-    arrays = [(v, *decl_span(tu, v)) for v in tu.of_kind(K.VAR_DECL) if v.func is None]
+    file_vars = sorted((v for v in tu.of_kind(K.VAR_DECL) if v.func is None), key=lambda v: v.start)
     declared = re.compile("|".join(rf"\b{n}\b" for n in [API["not_used"]] + sorted(gil_macros(tu, (API["not_used"],)))))
     for path in sorted(tu.files):
         text = blanked(tu, path)
         for m in declared.finditer(text):
             if re.search(r"#\s*define\s+\w*\s*$", text[max(0, m.start() - 80):m.start()]):
                 continue  # a macro defining the constant itself (a compat header)
-            var = next((v for v, start, end in arrays if v.path == path and start <= m.start() < end), None)
+            var = _enclosing_var(tu, [v for v in file_vars if v.path == path], m.start())
             fn = tu.function_at(path, m.start())
             if var is not None:
                 out.append(_decl(tu, path, m.start(), m.end(), "slot", f"slot array '{var.spelling}'",

@@ -13,7 +13,7 @@ from extmigrate.rules.module_gil_common import API, blanked, decl_span, gil_macr
 from extmigrate.tree import K, Node, TUView
 
 _PY_MOD_GIL = word(API["slot"])
-_M_SLOTS = re.compile(r"\bm_slots\s*=\s*[^;,}]*")
+_M_SLOTS = re.compile(r"m_slots\s*=\s*[^;,}]*")
 _ARRAYS = (TypeKind.CONSTANTARRAY, TypeKind.INCOMPLETEARRAY)
 
 
@@ -95,20 +95,31 @@ def slot_arrays(tu: TUView) -> list[Node]:
     """File-scope array definitions of PyModuleDef_Slot in the project's files."""
     out = []
     for var in tu.of_kind(K.VAR_DECL):
+        if var.func is not None or "PyModuleDef_Slot" not in _head(tu, var):
+            continue
         t = var.cursor.type
-        if var.func is not None or t.kind not in _ARRAYS or not var.cursor.is_definition():
+        if t.kind not in _ARRAYS or not var.cursor.is_definition():
             continue
         if t.element_type.get_canonical().spelling.replace("struct ", "") == "PyModuleDef_Slot":
             out.append(var)
     return out
 
 
+def _head(tu: TUView, var: Node) -> str:
+    """The declaration's text before the variable's name (its type, possibly through a typedef)."""
+    return tu.text(var.path, var.start, var.cursor.location.offset)
+
+
 def module_def_texts(tu: TUView) -> list[str]:
     """Texts that can name a slot array: PyModuleDef definitions and `x.m_slots = ...` assignments."""
-    out = []
+    cache = tu.__dict__.setdefault("_module_def_texts", [])
+    if cache:
+        return cache[0]
+    out: list[str] = []
+    cache.append(out)
     for var in tu.of_kind(K.VAR_DECL):
-        if var.cursor.type.get_canonical().spelling.replace("struct ", "") == "PyModuleDef" \
-                and var.cursor.is_definition():
+        if var.func is None and "PyModuleDef" in _head(tu, var) and var.cursor.is_definition() \
+                and var.cursor.type.get_canonical().spelling.replace("struct ", "") == "PyModuleDef":
             start, end = decl_span(tu, var)
             out.append(blanked(tu, var.path)[start:end])
     for path in tu.files:
