@@ -153,21 +153,36 @@ def test_progress_bar_and_colour_only_on_a_terminal(tree):
     # stderr on a pseudo-terminal, stdout on a pipe
     master, slave = pty.openpty()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=slave, env=_env(), cwd=root)
-    os.close(slave)
-    err = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        err += chunk
-    os.close(master)
+    err = _drain(master, slave)
     assert p.returncode == 1
     assert b"] 7/7 files" in err and b"[" + b"#" * 30 + b"]" in err
     assert err.rstrip(b" ").endswith(b"\r")  # the bar is wiped at the end
     assert b"\033[" not in p.stdout  # stdout is a pipe: no colour
-    # --no-progress, or stderr not a terminal: no bar
+    # stderr not a terminal: no bar
     p = subprocess.run(cmd, capture_output=True, env=_env(), cwd=root)
     assert b"files" not in p.stderr
+    # stdout on a terminal: colour (unless NO_COLOR)
+    assert b"\033[" in _on_tty_stdout(cmd, _env(), root)
+    assert b"\033[" not in _on_tty_stdout(cmd, _env() | {"NO_COLOR": "1"}, root)
+
+
+def _on_tty_stdout(cmd, env, cwd) -> bytes:
+    master, slave = pty.openpty()
+    subprocess.run(cmd, stdout=slave, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    return _drain(master, slave)
+
+
+def _drain(master: int, slave: int) -> bytes:
+    """Everything the child wrote to the pseudo-terminal (read after it exited)."""
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: no writer left
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return out

@@ -52,7 +52,20 @@ class ModuleGilDeclaredTooEarly(Rule):
             {0, NULL},
         };
 
-    After: fix the race first (a PyMutex, a critical section, per-module state), then declare.
+    After (the race fixed first; then the declaration is true):
+
+        static PyObject *cache;
+        static PyMutex cache_lock;
+        static PyObject *get(PyObject *self, PyObject *arg) {
+            PyMutex_Lock(&cache_lock);
+            Py_XSETREF(cache, Py_NewRef(arg));
+            PyMutex_Unlock(&cache_lock);
+            ...
+        }
+        static PyModuleDef_Slot slots[] = {
+            {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+            {0, NULL},
+        };
     """
 
     def collect(self, tu: TUView) -> dict:
