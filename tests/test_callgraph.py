@@ -73,3 +73,51 @@ def test_static_functions_of_two_files_stay_apart(tmp_path):
     assert g.runs_after_init(b_tidy)  # meth -> shared -> b.c's tidy
     assert g.runs_after_init("shared")
     assert g.runs_after_init("not_defined_anywhere")
+
+
+def test_module_teardown_functions_are_not_after_init(tmp_path):
+    code = """
+    #include <Python.h>
+    static PyObject *cache;
+    static void mod_free(void *m) { Py_CLEAR(cache); }
+    static int mod_clear(PyObject *m) { return 0; }
+    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, NULL,
+                                        NULL, NULL, mod_clear, mod_free};
+    PyMODINIT_FUNC PyInit_m(void) { return PyModule_Create(&moddef); }
+    """
+    g = callgraph.CallGraph(facts(tmp_path, {"m.c": code}))
+    assert not g.runs_after_init(f"{tmp_path}/m.c:mod_free")
+    assert not g.runs_after_init(f"{tmp_path}/m.c:mod_clear")
+
+
+def test_initializer_clang_dropped_is_read_as_text(tmp_path):
+    # the docstring macro comes from a generated header that is missing: clang drops the initializer
+    code = """
+    #include <Python.h>
+    #include "generated_docs.h"
+    static void mod_free(void *m) {}
+    static PyObject *meth(PyObject *s, PyObject *u) { Py_RETURN_NONE; }
+    static PyObject *late(PyObject *s, PyObject *u) { Py_RETURN_NONE; }
+    static PyMethodDef methods[] = {{"meth", meth, METH_NOARGS, meth_doc}, {NULL}};
+    static PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", module_doc, -1, methods,
+                                 NULL, NULL, NULL, mod_free};
+    """
+    (f,) = facts(tmp_path, {"m.c": code})
+    names = lambda keys: {k.rsplit(":", 1)[-1] for k in keys}
+    assert names(f["init"]) == {"mod_free"} and names(f["taken"]) == {"meth"}
+
+
+def test_uncalled_functions_of_plain_c_files_are_not_entry_points(tmp_path):
+    lib = """
+    static int state;
+    static void bump(void) { state++; }
+    void lib_test_main(void) { bump(); }
+    """
+    ext = """
+    #include <Python.h>
+    void lib_api(void) {}
+    """
+    g = callgraph.CallGraph(facts(tmp_path, {"lib.c": lib, "ext.c": ext}))
+    assert not g.runs_after_init("lib_test_main")
+    assert not g.runs_after_init(f"{tmp_path}/lib.c:bump")
+    assert g.runs_after_init("lib_api")  # in a file that includes Python.h: an unknown entry point
