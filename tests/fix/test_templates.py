@@ -9,7 +9,8 @@ from extmigrate.fix.compat import header_text
 
 # The templates this file renders; a new template needs a test here.
 COVERED = {"module_gil_slot", "module_gil_single_phase", "static_mutable_global", "lazy_init_race",
-           "static_scratch_buffer", "extmigrate_compat.h"}
+           "static_scratch_buffer", "extmigrate_compat.h", "borrowed_ref", "borrowed_dict_next",
+           "ownership"}
 
 
 def _t(name: str) -> str:
@@ -52,6 +53,37 @@ def test_lazy_init_race():
 
 def test_static_scratch_buffer():
     assert render(_t("static_scratch_buffer")) == "EXTMIGRATE_THREAD_LOCAL\n"
+
+
+def test_borrowed_ref():
+    name = _t("borrowed_ref")
+    assert macro(name, "returned", replacement="PyList_GetItemRef", args=["l", "i"]) == (
+        "PyList_GetItemRef(l, i)")
+    assert macro(name, "out", replacement="PyDict_GetItemRef", args=["d", "k"], var="v",
+                 indent="    ") == "(void)PyDict_GetItemRef(d, k, &v);"
+    assert macro(name, "out", replacement="PyDict_GetItemRef", args=["d", "k"], var="v",
+                 indent="    ", clear_error=True) == (
+        "if (PyDict_GetItemRef(d, k, &v) < 0) {\n        PyErr_Clear();\n    }")
+    assert macro(name, "weakref", replacement="PyWeakref_GetRef", args=["r"], var="o", indent="") == (
+        "if (PyWeakref_GetRef(r, &o) == 0) {\n    o = Py_NewRef(Py_None);\n}")
+
+
+def test_borrowed_dict_next():
+    name = _t("borrowed_dict_next")
+    assert macro(name, "begin", container="self->d", indent="    ") == (
+        "    Py_BEGIN_CRITICAL_SECTION(self->d);\n")
+    assert macro(name, "end", indent="    ") == "    Py_END_CRITICAL_SECTION();\n"
+
+
+def test_ownership():
+    name = _t("ownership")
+    assert macro(name, "release", var="x") == "Py_XDECREF(x);"
+    assert macro(name, "release_and_return", var="x", stmt="return NULL;") == (
+        "{ Py_XDECREF(x); return NULL; }")
+    assert macro(name, "release_and_return_value", var="x", type="PyObject *", expr="f(x)") == (
+        "{ PyObject *extmigrate_ret = f(x); Py_XDECREF(x); return extmigrate_ret; }")
+    assert macro(name, "release_and_return_value", var="x", type="int", expr="g(x)") == (
+        "{ int extmigrate_ret = g(x); Py_XDECREF(x); return extmigrate_ret; }")
 
 
 def test_compat_header_holds_exactly_the_apis_asked_for():

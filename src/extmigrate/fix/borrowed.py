@@ -1,0 +1,99 @@
+"""Borrowed reference -> strong reference (FT101-FT106): the call is replaced, then the new reference
+is owned: an INCREF that made it strong goes, or it is released on every way out of the function."""
+
+from __future__ import annotations
+
+import re
+
+from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix
+from extmigrate.fix.ownership import drop_incref, release_on_exit
+from extmigrate.model import Finding
+from extmigrate.tree import TUView
+
+TEMPLATE = "borrowed_ref"
+# Borrowed APIs that swallow errors (return NULL with no exception): the fix clears the error too.
+CLEARS_ERRORS = {"PyDict_GetItem", "PyDict_GetItemString"}
+_WRAPPED = re.compile(r"(Py_X?NewRef)\s*\(\s*$")
+
+
+def strong_reference(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix:
+    d = f.data
+    api, repl, form = d["api"], d.get("replacement"), d.get("replacement_form")
+    if d.get("remedy") not in ("replace", "replace-or-critical-section") or not repl:
+        return NoFix(f"{api}() has no strong-reference replacement")
+    if api.startswith("_"):
+        return NoFix(f"{api}() is CPython-internal with other arguments than {repl}(): rewrite by hand")
+    start, end = d["start"], d["end"]
+    call = ctx.text(f.path, start, end)
+    if not re.match(rf"{re.escape(api)}\s*\(", call):
+        return NoFix("the call is written through a macro or the file changed since the scan")
+    how, var, args = d.get("result_use"), d.get("result_var"), d["args"]
+    src = ctx.source(f.path)
+    line_start = ctx.line_start(f.path, start)
+    before = src[line_start:start].decode("utf-8", "replace")
+    wrapper = _WRAPPED.search(before) if not var and how in ("incref", "returned") else None
+    if wrapper:  # `return Py_NewRef(CALL)`: the reference is already a new one
+        how = "incref"
+    if how == "returned":
+        return NoFix("the borrowed reference is returned to the caller: changing it to a new reference "
+                     "changes the function's contract; take a critical section or rewrite the callers")
+    if how == "stored":
+        return NoFix("the borrowed reference is stored: store a new reference (Py_NewRef) by hand")
+    if how == "local" and not var:
+        return NoFix("the result is used inside a larger expression: assign it to a variable first")
+    apis = [repl]
+    if form == "return":
+        if wrapper:  # Py_NewRef(PyList_GetItem(l, i)) -> PyList_GetItemRef(l, i)
+            close = re.compile(rb"\s*\)").match(src, end)
+            if close is None:
+                return NoFix("unexpected text after the call")
+            edits = [Edit(f.path, line_start + wrapper.start(), close.end(),
+                          ctx.macro(TEMPLATE, "returned", replacement=repl, args=args))]
+        else:
+            edits = [Edit(f.path, start, end, ctx.macro(TEMPLATE, "returned", replacement=repl,
+                                                       args=args))]
+    else:
+        stmt = _assignment(ctx, f, var)
+        if isinstance(stmt, NoFix):
+            return stmt
+        s0, s1, decl = stmt
+        indent = ctx.indent(f.path, s0)
+        if api.startswith("PyWeakref"):
+            text = ctx.macro(TEMPLATE, "weakref", replacement=repl, args=args, var=var, indent=indent)
+            apis.append("Py_NewRef")
+        else:
+            text = ctx.macro(TEMPLATE, "out", replacement=repl, args=args, var=var, indent=indent,
+                             clear_error=api in CLEARS_ERRORS)
+        if decl:
+            text = f"{decl};\n{indent}{text}"
+        edits = [Edit(f.path, s0, s1, text.rstrip("\n"))]
+    if how == "incref" and var:
+        more = drop_incref(tu, ctx, f.path, var, end)
+    elif how == "local":
+        more = release_on_exit(tu, ctx, f.path, var, (start, end), d.get("loop"))
+    else:
+        more = []
+    if isinstance(more, NoFix):
+        return more
+    macro_form = d.get("macro")
+    return FixProposal("unsafe" if how == "local" or macro_form else "safe",
+                       f"use {repl}() and own the new reference"
+                       + (" (released on every return: review)" if how == "local" else ""),
+                       edits + more, apis=apis)
+
+
+def _assignment(ctx: FixContext, f: Finding, var: str | None) -> tuple[int, int, str] | NoFix:
+    """(start, end, declaration-or-'') of the statement `var = CALL;` / `T *var = CALL;`."""
+    if not var:
+        return NoFix("the result is not assigned to a variable: rewrite by hand")
+    src = ctx.source(f.path)
+    start, end = f.data["start"], f.data["end"]
+    ls = ctx.line_start(f.path, start)
+    head = src[ls:start].decode("utf-8", "replace")
+    tail = re.compile(rb"\s*;").match(src, end)
+    m = re.fullmatch(rf"(\s*)((?:[A-Za-z_]\w*\s+)*(?:const\s+)?[A-Za-z_]\w*\s*\*\s*)?{re.escape(var)}\s*=\s*",
+                     head)
+    if m is None or tail is None:
+        return NoFix(f"'{var} = ...' is part of a larger statement: rewrite by hand")
+    decl = f"{m.group(2).strip()}{'' if m.group(2).strip().endswith('*') else ' '}{var}" if m.group(2) else ""
+    return ls + len(m.group(1)), tail.end(), decl

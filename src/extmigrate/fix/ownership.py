@@ -1,0 +1,179 @@
+"""Ownership of a reference a fix turns from borrowed into strong: drop the INCREF that made it strong
+before, or release it on every way out of the function."""
+
+from __future__ import annotations
+
+import re
+import sys
+from importlib import resources
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from extmigrate.fix.base import Edit, FixContext, NoFix, macro
+from extmigrate.regions import blank_comments
+from extmigrate.tree import TUView, split_args
+
+STEALS: dict[str, int] = tomllib.loads(
+    resources.files("extmigrate").joinpath("data/steals.toml").read_text("utf-8"))["steals"]
+TEMPLATE = "ownership"
+_RETURN = re.compile(r"\breturn\b|\bPy_RETURN_\w+\b")
+_LABEL = re.compile(r"^\s*[A-Za-z_]\w*\s*:(?!:)", re.M)
+_SWITCH_LABEL = re.compile(r"^\s*(default|case\b)", re.M)
+
+
+def _stmt_end(text: str, i: int) -> int:
+    """Offset just past the `;` ending the statement that starts at i (parentheses balanced)."""
+    depth = 0
+    while i < len(text):
+        ch = text[i]
+        depth += {"(": 1, ")": -1, "{": 1, "}": -1}.get(ch, 0)
+        if ch == ";" and depth == 0:
+            return i + 1
+        i += 1
+    return -1
+
+
+def delete_statement(ctx: FixContext, path: str, start: int, end: int) -> Edit:
+    """Remove a statement; its whole line when it is alone there."""
+    ls, le = ctx.line_start(path, start), ctx.line_end(path, end)
+    src = ctx.source(path)
+    if not src[ls:start].strip() and not src[end:le].strip():
+        return Edit(path, ls, le, "")
+    return Edit(path, start, end, "")
+
+
+def null_tests(text: str, var: str) -> list[tuple[int, int]]:
+    """(start, end) of every `if (var == NULL) ...` / `if (!var) ...` statement in text."""
+    v = re.escape(var)
+    out = []
+    for m in re.finditer(rf"\bif\s*\(\s*(?:!\s*{v}|{v}\s*==\s*NULL|NULL\s*==\s*{v})\s*\)\s*", text):
+        i = m.end()
+        if text.startswith("{", i):
+            depth, j = 0, i
+            while j < len(text):
+                depth += {"{": 1, "}": -1}.get(text[j], 0)
+                if depth == 0:
+                    break
+                j += 1
+            out.append((m.start(), j + 1))
+        else:
+            e = _stmt_end(text, i)
+            if e > 0:
+                out.append((m.start(), e))
+    return out
+
+
+def drop_incref(tu: TUView, ctx: FixContext, path: str, var: str, after: int) -> list[Edit] | NoFix:
+    """`x = f(); if (x == NULL) ...; Py_INCREF(x);` -> the Py_INCREF goes: the new call returns a
+    strong reference already."""
+    func = tu.function_at(path, after)
+    if func is None:
+        return NoFix("not inside a function")
+    text = blank_comments(ctx.text(path, after, func.end))
+    call = re.compile(rf"\bPy_X?INCREF\s*\(\s*{re.escape(var)}\s*\)\s*;").search(text)
+    if call is None:
+        return NoFix(f"no Py_INCREF({var}) statement follows: release the new reference by hand")
+    between = text[:call.start()]
+    for s, e in reversed(null_tests(between, var)):
+        between = between[:s] + between[e:]
+    if re.search(rf"\b{re.escape(var)}\b", between):
+        return NoFix(f"'{var}' is used before Py_INCREF({var}): release the new reference by hand")
+    if _RETURN.search(between) or re.search(r"\bgoto\b", between):
+        return NoFix(f"a way out between the call and Py_INCREF({var}) would leak the new reference")
+    return [delete_statement(ctx, path, after + call.start(), after + call.end())]
+
+
+def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tuple[int, int],
+                    loop) -> list[Edit] | NoFix:
+    """Py_XDECREF(var) before every return after the call (and at the end of a void function).
+
+    Only for a `PyObject *var` of the function body, assigned once by a statement of the body
+    itself (so that it runs before everything after it), with no label or goto before it."""
+    if loop:
+        return NoFix(f"'{var}' is taken in a loop: release it at the end of each iteration by hand")
+    func = tu.function_at(path, call[0])
+    if func is None:
+        return NoFix("not inside a function")
+    fstart = func.start
+    body = blank_comments(ctx.text(path, fstart, func.end))
+    name = re.escape(var)
+    c0, c1 = call[0] - fstart, call[1] - fstart
+    open_at = body.find("{")
+    s0 = max(body.rfind(";", 0, c0), body.rfind("{", 0, c0), body.rfind("}", 0, c0)) + 1
+    head, rest = body[:s0], body[c1:]
+    if head.count("{") - head.count("}") != 1:
+        return NoFix(f"'{var}' is taken inside a nested block: release the reference by hand")
+    in_decl = re.search(rf"\bPyObject\s*\*\s*{name}\s*=\s*$", body[s0:c0])
+    decl = None
+    if not in_decl:
+        if not re.fullmatch(rf"\s*{name}\s*=\s*", body[s0:c0]):
+            return NoFix(f"the result is not simply assigned to '{var}': release it by hand")
+        decl = re.search(rf"\bPyObject\b[^;{{}}()]*\*\s*{name}\b(\s*=\s*(NULL|0)\b)?(?=\s*[;,])",
+                         body[open_at:s0])
+        if decl is None:
+            return NoFix(f"'{var}' is not a PyObject * declared in the function body: release the "
+                         "reference by hand")
+    if re.search(rf"(?<![\w>.]){name}\s*=(?!=)|&\s*{name}\b", rest):
+        return NoFix(f"'{var}' is assigned again later: release the reference by hand")
+    if _LABEL.search(_SWITCH_LABEL.sub("", head[open_at + 1:])) or re.search(r"\bgoto\b", head) \
+            or "longjmp" in body:
+        return NoFix("a label or goto before the call can skip or repeat it: release the reference "
+                     "by hand")
+    for fn, idx in STEALS.items():
+        for m in re.finditer(rf"\b{re.escape(fn)}\s*\(", rest):
+            args = _args(rest, m.end() - 1)
+            if len(args) > idx and re.fullmatch(rf"\(?\s*(\(PyObject\s*\*\)\s*)?{name}\s*\)?", args[idx]):
+                return NoFix(f"'{var}' is handed to {fn}(), which steals it: adjust the references "
+                             "by hand")
+    if re.search(rf"\breturn\s+\(?\s*{name}\s*\)?\s*;", rest):
+        return NoFix(f"'{var}' is returned: the caller would receive the new reference")
+    rtype = func.cursor.result_type.spelling
+    edits: list[Edit] = []
+    if decl is not None and not decl.group(1):  # `PyObject *x;`: NULL until the call
+        at = fstart + open_at + decl.end()
+        edits.append(Edit(path, at, at, " = NULL"))
+    null_only = null_tests(rest, var)  # returns where var is NULL release nothing
+    for m in _RETURN.finditer(rest):
+        if any(a <= m.start() < b for a, b in null_only):
+            continue
+        s = c1 + m.start()
+        e = _stmt_end(body, s) if m.group(0) == "return" else _macro_end(body, s + len(m.group(0)))
+        if e < 0:
+            return NoFix("a return statement could not be delimited")
+        stmt = ctx.text(path, fstart + s, fstart + e)
+        expr = re.fullmatch(r"return\s*(.*?)\s*;", stmt, re.S)
+        if expr is not None and expr.group(1) and \
+                not re.fullmatch(r"[A-Za-z_]\w*|-?\d+|NULL", expr.group(1)):
+            if rtype == "void":
+                return NoFix("a void function returns a value")
+            text = macro(TEMPLATE, "release_and_return_value", var=var, type=rtype, expr=expr.group(1))
+        else:
+            text = macro(TEMPLATE, "release_and_return", var=var, stmt=stmt)
+        edits.append(Edit(path, fstart + s, fstart + e, text))
+    tail = body.rstrip()
+    if rtype == "void" and tail.endswith("}") and \
+            not re.search(r"(\breturn\b[^;]*;|Py_RETURN_\w+\s*;?)\s*}$", tail):
+        brace = fstart + len(tail) - 1
+        if ctx.only_space_before(path, brace):
+            at, text = ctx.line_start(path, brace), ctx.indent(path, call[0]) + "{}\n"
+        else:
+            at, text = brace, "{} "
+        edits.append(Edit(path, at, at, text.format(macro(TEMPLATE, "release", var=var))))
+    return edits
+
+
+def _macro_end(text: str, i: int) -> int:
+    m = re.compile(r"\s*(\([^;]*?\))?\s*;?").match(text, i)
+    return m.end()
+
+
+def _args(text: str, open_at: int) -> list[str]:
+    depth = 0
+    for j in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[j], 0)
+        if depth == 0:
+            return split_args(text[open_at:j + 1])
+    return []

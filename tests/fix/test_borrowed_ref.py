@@ -1,0 +1,133 @@
+"""FT101-FT106 fixes: strong-reference replacements whose new reference is owned: the INCREF that
+made it strong goes, or it is released on every return.  The patched module is built and run."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.fix.conftest import git_apply_check
+
+BOX = """\
+    #include <Python.h>
+
+    static PyObject *first(PyObject *self, PyObject *items) {
+        PyObject *item = PyList_GetItem(items, 0);
+        if (item == NULL)
+            return NULL;
+        Py_INCREF(item);
+        return item;
+    }
+
+    static PyObject *first_new(PyObject *self, PyObject *items) {
+        return Py_NewRef(PyList_GetItem(items, 0));
+    }
+
+    static PyObject *lookup(PyObject *self, PyObject *args) {
+        PyObject *map, *key, *value;
+        if (!PyArg_ParseTuple(args, "OO", &map, &key))
+            return NULL;
+        value = PyDict_GetItemWithError(map, key);
+        if (value == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            Py_RETURN_NONE;
+        }
+        return PyObject_Repr(value);
+    }
+
+    static PyObject *deref(PyObject *self, PyObject *ref) {
+        PyObject *obj = PyWeakref_GetObject(ref);
+        if (obj == NULL)
+            return NULL;
+        return PyObject_Repr(obj);
+    }
+
+    static PyObject *borrowed_out(PyObject *self, PyObject *items) {
+        return PyList_GetItem(items, 0);
+    }
+
+    static PyMethodDef methods[] = {
+        {"first", first, METH_O, NULL},
+        {"first_new", first_new, METH_O, NULL},
+        {"lookup", lookup, METH_VARARGS, NULL},
+        {"deref", deref, METH_O, NULL},
+        {"borrowed_out", borrowed_out, METH_O, NULL},
+        {NULL, NULL, 0, NULL},
+    };
+    static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "box", NULL, -1, methods};
+    PyMODINIT_FUNC PyInit_box(void) { return PyModule_Create(&def); }
+"""
+
+RUN = """
+import box, sys, weakref
+class C: pass
+item = C()
+items = [item]
+before = sys.getrefcount(item)
+for _ in range(1000):
+    assert box.first(items) is item
+    assert box.first_new(items) is item
+    assert box.lookup({"k": item}, "k").startswith("<__main__.C")
+    assert box.lookup({}, "k") is None
+    assert box.deref(weakref.ref(item)).startswith("<__main__.C")
+assert sys.getrefcount(item) == before, (sys.getrefcount(item), before)
+dead = C(); r = weakref.ref(dead); del dead
+assert box.deref(r) == "None"
+try:
+    box.first([])
+except IndexError:
+    pass
+print("ok")
+"""
+
+
+def test_shapes(project):
+    project.write({"box.c": BOX})
+    rc, diff, err = project.fix("--select", "borrowed-ref", "--min-python", "3.10")
+    git_apply_check(project.root, diff)
+    assert "-    Py_INCREF(item);\n" in diff
+    assert "+    return PyList_GetItemRef(items, 0);\n" in diff
+    assert "borrowed_out" not in diff and "returned to the caller" in err
+    assert "--unsafe-fixes" in err  # releasing on every return needs review
+    rc, diff, err = project.fix("--select", "borrowed-ref", "--min-python", "3.10", "--unsafe-fixes",
+                                "--apply")
+    text = project.read("box.c")
+    assert "    PyObject *map, *key, *value = NULL;\n    if (!PyArg_ParseTuple" in text
+    assert "    (void)PyDict_GetItemRef(map, key, &value);\n" in text
+    assert "            return NULL;\n            Py_RETURN_NONE;" not in text  # value is NULL there
+    assert ("    { PyObject *extmigrate_ret = PyObject_Repr(value); Py_XDECREF(value); "
+            "return extmigrate_ret; }\n") in text
+    assert "    if (PyWeakref_GetRef(ref, &obj) == 0) {\n        obj = Py_NewRef(Py_None);\n    }\n" in text
+    project.compiles_everywhere("box.c")
+    rc, report = project.scan("--select", "borrowed-ref")
+    assert rc == 1 and report.count(": FT101 ") == 1 and report.count(": FT10") == 1  # borrowed_out
+    assert project.fix("--select", "borrowed-ref", "--min-python", "3.10", "--unsafe-fixes")[1] == ""
+
+
+def _pythons() -> list[str]:
+    found = []
+    for v in ("3.10", "3.13"):
+        exe = sorted(glob.glob(f"/root/.pyenv/versions/{v}.*/bin/python{v}"))
+        if exe and os.access(exe[0], os.X_OK):
+            found.append(exe[0])
+    return found
+
+
+@pytest.mark.parametrize("python", _pythons() or [None])
+def test_patched_module_runs_without_leaks(project, python):
+    if python is None or shutil.which("gcc") is None:
+        pytest.skip("no Python 3.10 / 3.13 interpreter or no gcc")
+    project.write({"box.c": BOX})
+    project.fix("--select", "borrowed-ref", "--min-python", "3.10", "--unsafe-fixes", "--apply")
+    info = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['include']); "
+                           "print(sysconfig.get_config_var('EXT_SUFFIX'))"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-I", info[0], "box.c", "-o", "box" + info[1]],
+                   check=True, cwd=project.root)
+    r = subprocess.run([python, "-c", RUN], capture_output=True, text=True, cwd=project.root)
+    assert r.stdout.strip() == "ok", r.stderr
