@@ -54,5 +54,8 @@ def pytest_generate_tests(metafunc):
         marks = []
         if stress and ident == "legacy" and not (GIL_ENABLED or STRESS_LEGACY):
             marks.append(pytest.mark.skip(reason="legacy module relies on the GIL"))
+        if ident == "legacy" and not GIL_ENABLED:
+            # pytest-run-parallel (--parallel-threads=N) runs these in one thread only
+            marks.append(pytest.mark.thread_unsafe(reason="legacy module relies on the GIL"))
         params.append(pytest.param(module, id=ident, marks=marks))
     metafunc.parametrize("mod", params)

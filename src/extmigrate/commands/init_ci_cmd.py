@@ -189,7 +189,7 @@ def run(args) -> int:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{pyproject}: invalid TOML ({e})") from None
     table, workflow = render(package, pkg, doc)
-    wf_path = os.path.join(root, WORKFLOW)
+    wf_path = os.path.normpath(os.path.join(root, WORKFLOW))
     has_table = isinstance(doc.get("tool"), dict) and "cibuildwheel" in doc["tool"]
     has_workflow = os.path.exists(wf_path)
     if (has_table or has_workflow) and not args.force:
