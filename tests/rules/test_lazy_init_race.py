@@ -145,3 +145,22 @@ def test_sentinel_value_check(scan_c):
     }
     """ + TAIL
     assert lazy(scan_c(code, select=["FT3"])) == [("enabled", 6, "get")]
+
+
+def test_statics_set_together_under_one_check(scan_c):
+    code = """
+    #include <Python.h>
+    static PyObject *open_s, *close_s, *empty_s;
+    static PyObject *get(PyObject *self, PyObject *o) {
+        if (open_s == NULL || close_s == NULL) {
+            open_s = PyUnicode_InternFromString("{");
+            close_s = PyUnicode_InternFromString("}");
+            empty_s = PyUnicode_InternFromString("{}");
+        }
+        return Py_NewRef(empty_s);
+    }
+    """ + TAIL
+    res = scan_c(code, select=["FT3"])
+    assert lazy(res) == [("close_s", 5, "get"), ("empty_s", 5, "get"), ("open_s", 5, "get")]
+    empty = next(f for f in res.findings if f.symbol == "empty_s")
+    assert "under the check of 'open_s'" in empty.message

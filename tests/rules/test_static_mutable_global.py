@@ -135,6 +135,9 @@ NOT_WRITES = {
     "pointee": ("typedef struct { int n; } S;\nstatic S *cur;", "    cur->n = 1;"),
     "value_arg": ("static PyObject *obj;", "    PyObject_Repr(obj);"),
     "alias_only": ("static int v;", "    int *p = &v; (void)p;"),
+    "exposed_not_written": ("static char ro[4] = \"abc\";",
+                            "    return PyMemoryView_FromMemory(ro, 3, PyBUF_READ);"),
+    "semaphore": ("#include <semaphore.h>\nstatic sem_t done;", "    sem_post(&done);"),
 }
 
 

@@ -16,8 +16,10 @@ def _message(report: dict) -> str:
                "is still using"
     else:
         then = "both run the initialisation it guards, each over the other's half-built state"
-    return (f"lazy initialisation of static '{info['name']}' is a check-then-set race: two threads "
-            f"can both see it unset and {then}")
+    check = report["lazy"][0]["check"]
+    under = f" (under the check of '{check}')" if check != info["name"] else ""
+    return (f"lazy initialisation of static '{info['name']}'{under} is a check-then-set race: two "
+            f"threads can both see it unset and {then}")
 
 
 @register
@@ -35,10 +37,12 @@ class LazyInitRace(Rule):
               "first use a once-initialisation (PyMutex around check and set, pthread_once, or an "
               "atomic compare-exchange that discards the loser's object).")
     doc = """
-    Matches `if (!v)`, `if (v == NULL)` and `if (v) return v; ... v = ...;` on a variable of static
-    storage whose store is not under a lock, outside module initialisation. Interned string caches
-    (`static PyObject *str_x = NULL`) are the common case. A variable reported here is not also
-    reported by FT301.
+    Matches `if (!v)`, `if (v == NULL)`, `if (v == -1)` (a sentinel), `if (a == NULL || b == NULL)`
+    and `if (v) return v; ... v = ...;` on a variable of static storage whose store is not under a
+    lock, outside module initialisation. Every static set inside such a branch is initialised lazily
+    too (`if (!ready) { table = ...; ready = 1; }` reports `table` and `ready`). Stores of NULL
+    (Py_CLEAR, resets) are not initialisations. Interned string caches (`static PyObject *str_x =
+    NULL`) are the common case. A variable reported here is not also reported by FT301.
 
     Before:
 

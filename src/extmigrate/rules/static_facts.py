@@ -111,6 +111,8 @@ def _call_write(tu: TUView, call: Node, arg: Node) -> str | None:
         return None
     if idx == 0 and name in _cfg("writes", "copy_into_first"):
         return "copy"
+    if name in _cfg("writes", "keeps_pointer"):
+        return None
     ref = callgraph.referenced(tu, call)
     if ref is None or ref.kind not in (K.FUNCTION_DECL, K.CXX_METHOD):
         return None
@@ -250,13 +252,28 @@ def _just_returns(tu: TUView, then: Node) -> bool:
     return 0 < len(stmts) <= 2 and stmts[-1].kind == K.RETURN_STMT
 
 
+def _disjuncts(cond: str) -> list[str]:
+    """'a == NULL || (b == NULL)' -> ['a == NULL ', ' (b == NULL)'] (top-level || only)."""
+    out, depth, cur, i = [], 0, 0, 0
+    while i < len(cond):
+        ch = cond[i]
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and cond.startswith("||", i):
+            out.append(cond[cur:i])
+            cur = i = i + 2
+            continue
+        i += 1
+    return out + [cond[cur:]]
+
+
 def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -> list[dict]:
-    by_var = defaultdict(list)
-    for w in writes:
-        if w["guard"] is None and w["how"] in ("assign", "index", "member") and not w.get("null"):
-            by_var[w["var"]].append(w)
-    if not by_var:
+    """Check-then-set: `if (!v) {... v = x;}` (every static set in that branch is initialised
+    lazily too), `if (a == NULL || b == NULL) {...}`, and `if (v) return v; ... v = x;`."""
+    sets = [w for w in writes
+            if w["guard"] is None and w["how"] in ("assign", "index", "member") and not w.get("null")]
+    if not sets:
         return []
+    set_vars = {w["var"] for w in sets}
     out = []
     for stmt in tu.of_kind(K.IF_STMT):
         kids = tu.children_of(stmt)
@@ -264,28 +281,32 @@ def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -
             continue
         cond, then = kids[0], kids[1]
         cpath, cstart, cend = cond.extent()[:3]
-        ctext = regions.blank_comments(tu.text(cpath, cstart, cend))
-        seen = set()
-        for ref, var in refs:
-            if var in seen or var not in by_var or ref.path != cpath or not cstart <= ref.start < cend:
-                continue
-            seen.add(var)
-            test = _null_test(ctext, ref.spelling)
-            if test is None:
-                continue
-            if test == "neg":
-                lo, hi = then.start, then.end
-            elif _just_returns(tu, then):
-                lo, hi = stmt.end, stmt.func.end
+        tested = [(ref, var) for ref, var in refs
+                  if var in set_vars and ref.path == cpath and cstart <= ref.start < cend]
+        if not tested:
+            continue
+        parts = _disjuncts(regions.blank_comments(tu.text(cpath, cstart, cend)))
+        fkey = callgraph.node_key(tu, stmt.func)
+        for ref, var in tested:
+            tests = {_null_test(part, ref.spelling) for part in parts}
+            if "neg" in tests:  # everything set in the branch
+                lo, hi, only = then.start, then.end, None
+            elif len(parts) == 1 and "pos" in tests and _just_returns(tu, then):
+                lo, hi, only = stmt.end, stmt.func.end, var
             else:
                 continue
-            hits = [w for w in by_var[var] if w["path"] == cpath and lo <= w["start"] < hi
-                    and w["func"] == callgraph.node_key(tu, stmt.func)]
-            if hits and regions.guard_at(tu, stmt.func, stmt.start) is None:
-                path, start, end, line, col, eline, ecol = stmt.extent()
-                out.append({"var": var, "path": path, "start": start, "end": end, "line": line,
-                            "column": col, "end_line": eline, "end_column": ecol, "func": hits[0]["func"], "function": stmt.func.spelling,
-                            "writes": [w["start"] for w in hits], "shape": test})
+            hits = [w for w in sets if w["path"] == cpath and lo <= w["start"] < hi
+                    and w["func"] == fkey and (only is None or w["var"] == only)]
+            if not hits or regions.guard_at(tu, stmt.func, stmt.start) is not None:
+                continue
+            path, start, end, line, col, eline, ecol = stmt.extent()
+            for target in sorted({w["var"] for w in hits}):
+                out.append({"var": target, "path": path, "start": start, "end": end, "line": line,
+                            "column": col, "end_line": eline, "end_column": ecol, "func": fkey,
+                            "function": stmt.func.spelling, "check": ref.spelling,
+                            "writes": [w["start"] for w in hits if w["var"] == target],
+                            "shape": "check-then-set" if only is None else "early-return"})
+            break  # one shape per if statement
     return out
 
 
@@ -413,7 +434,8 @@ def finding_data(report: dict) -> dict:
         "decl": {k: info[k] for k in ("path", "start", "end", "line", "column")},
         "writes": [{k: w[k] for k in ("path", "start", "end", "line", "column", "function", "how")}
                    for w in report["writes"]],
-        "lazy": [{k: x[k] for k in ("path", "start", "end", "line", "column", "function", "writes")}
+        "lazy": [{k: x[k] for k in ("path", "start", "end", "line", "column", "function", "writes",
+                                    "check", "shape")}
                  for x in report["lazy"]],
     }
 
