@@ -40,6 +40,23 @@ BOX = """\
         return PyObject_Repr(value);
     }
 
+    static PyObject *get_checked(PyObject *self, PyObject *args) {
+        PyObject *map, *key, *value;
+        int fail;
+        if (!PyArg_ParseTuple(args, "OOi", &map, &key, &fail))
+            return NULL;
+        value = PyDict_GetItemWithError(map, key);
+        if (value == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            Py_RETURN_NONE;
+        }
+        if (fail)
+            return PyErr_Format(PyExc_RuntimeError, "asked to fail");
+        Py_INCREF(value);
+        return value;
+    }
+
     static PyObject *deref(PyObject *self, PyObject *ref) {
         PyObject *obj = PyWeakref_GetObject(ref);
         if (obj == NULL)
@@ -56,6 +73,7 @@ BOX = """\
         {"first_new", first_new, METH_O, NULL},
         {"lookup", lookup, METH_VARARGS, NULL},
         {"deref", deref, METH_O, NULL},
+        {"get_checked", get_checked, METH_VARARGS, NULL},
         {"borrowed_out", borrowed_out, METH_O, NULL},
         {NULL, NULL, 0, NULL},
     };
@@ -75,6 +93,11 @@ for _ in range(1000):
     assert box.lookup({"k": item}, "k").startswith("<__main__.C")
     assert box.lookup({}, "k") is None
     assert box.deref(weakref.ref(item)).startswith("<__main__.C")
+    assert box.get_checked({"k": item}, "k", 0) is item
+    try:
+        box.get_checked({"k": item}, "k", 1)
+    except RuntimeError:
+        pass
 assert sys.getrefcount(item) == before, (sys.getrefcount(item), before)
 dead = C(); r = weakref.ref(dead); del dead
 assert box.deref(r) == "None"
@@ -102,6 +125,8 @@ def test_shapes(project):
     assert "            return NULL;\n            Py_RETURN_NONE;" not in text  # value is NULL there
     assert ("    { PyObject *extmigrate_ret = PyObject_Repr(value); Py_XDECREF(value); "
             "return extmigrate_ret; }\n") in text
+    assert ("    if (fail)\n        { PyObject *extmigrate_ret = PyErr_Format(PyExc_RuntimeError, "
+            "\"asked to fail\"); Py_XDECREF(value); return extmigrate_ret; }\n    return value;\n") in text
     assert "    if (PyWeakref_GetRef(ref, &obj) == 0) {\n        obj = Py_NewRef(Py_None);\n    }\n" in text
     project.compiles_everywhere("box.c")
     rc, report = project.scan("--select", "borrowed-ref")

@@ -68,7 +68,7 @@ def strong_reference(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | N
             text = f"{decl};\n{indent}{text}"
         edits = [Edit(f.path, s0, s1, text.rstrip("\n"))]
     if how == "incref" and var:
-        more = drop_incref(tu, ctx, f.path, var, end)
+        more = drop_incref(tu, ctx, f.path, var, (start, end))
     elif how == "local":
         more = release_on_exit(tu, ctx, f.path, var, (start, end), d.get("loop"))
     else:

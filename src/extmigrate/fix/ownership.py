@@ -66,9 +66,11 @@ def null_tests(text: str, var: str) -> list[tuple[int, int]]:
     return out
 
 
-def drop_incref(tu: TUView, ctx: FixContext, path: str, var: str, after: int) -> list[Edit] | NoFix:
+def drop_incref(tu: TUView, ctx: FixContext, path: str, var: str,
+                call_span: tuple[int, int]) -> list[Edit] | NoFix:
     """`x = f(); if (x == NULL) ...; Py_INCREF(x);` -> the Py_INCREF goes: the new call returns a
     strong reference already."""
+    after = call_span[1]
     func = tu.function_at(path, after)
     if func is None:
         return NoFix("not inside a function")
@@ -81,17 +83,24 @@ def drop_incref(tu: TUView, ctx: FixContext, path: str, var: str, after: int) ->
         between = between[:s] + between[e:]
     if re.search(rf"\b{re.escape(var)}\b", between):
         return NoFix(f"'{var}' is used before Py_INCREF({var}): release the new reference by hand")
-    if _RETURN.search(between) or re.search(r"\bgoto\b", between):
-        return NoFix(f"a way out between the call and Py_INCREF({var}) would leak the new reference")
-    return [delete_statement(ctx, path, after + call.start(), after + call.end())]
+    if re.search(r"\bgoto\b", between):
+        return NoFix(f"a goto between the call and Py_INCREF({var}) would leak the new reference")
+    edits = [delete_statement(ctx, path, after + call.start(), after + call.end())]
+    if _RETURN.search(between):  # early exits before the INCREF now release the reference
+        more = release_on_exit(tu, ctx, path, var, call_span, None, until=after + call.start())
+        if isinstance(more, NoFix):
+            return NoFix(f"a way out before Py_INCREF({var}) needs a release: {more.reason}")
+        edits += more
+    return edits
 
 
 def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tuple[int, int],
-                    loop) -> list[Edit] | NoFix:
+                    loop, until: int | None = None) -> list[Edit] | NoFix:
     """Py_XDECREF(var) before every return after the call (and at the end of a void function).
 
     Only for a `PyObject *var` of the function body, assigned once by a statement of the body
-    itself (so that it runs before everything after it), with no label or goto before it."""
+    itself (so that it runs before everything after it), with no label or goto before it.  With
+    `until`, only the returns before that offset (the reference is handed over there)."""
     if loop:
         return NoFix(f"'{var}' is taken in a loop: release it at the end of each iteration by hand")
     func = tu.function_at(path, call[0])
@@ -103,7 +112,7 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
     c0, c1 = call[0] - fstart, call[1] - fstart
     open_at = body.find("{")
     s0 = max(body.rfind(";", 0, c0), body.rfind("{", 0, c0), body.rfind("}", 0, c0)) + 1
-    head, rest = body[:s0], body[c1:]
+    head, rest = body[:s0], body[c1:(until - fstart) if until is not None else len(body)]
     if head.count("{") - head.count("}") != 1:
         return NoFix(f"'{var}' is taken inside a nested block: release the reference by hand")
     in_decl = re.search(rf"\bPyObject\s*\*\s*{name}\s*=\s*$", body[s0:c0])
@@ -154,7 +163,7 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
             text = macro(TEMPLATE, "release_and_return", var=var, stmt=stmt)
         edits.append(Edit(path, fstart + s, fstart + e, text))
     tail = body.rstrip()
-    if rtype == "void" and tail.endswith("}") and \
+    if until is None and rtype == "void" and tail.endswith("}") and \
             not re.search(r"(\breturn\b[^;]*;|Py_RETURN_\w+\s*;?)\s*}$", tail):
         brace = fstart + len(tail) - 1
         if ctx.only_space_before(path, brace):
