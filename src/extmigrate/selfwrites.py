@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from clang.cindex import BinaryOperator
+from clang.cindex import BinaryOperator, TypeKind
 
 from extmigrate.callgraph import data as state_data
 from extmigrate.tree import K, Node, TUView
@@ -72,12 +72,16 @@ def _atomic(field_cursor) -> bool:
 
 
 def _field_of(tu: TUView, lhs: Node, names: set[str]) -> tuple[str, str] | None:
-    """(field, name) when the stored-to lvalue is a field of `name->` (or inside one)."""
-    node, member = lhs, None
+    """(field path, name) when the stored-to lvalue is a field of `name->` (or inside one):
+    ('pos.x', 'self') for self->pos.x, ('multi->state', 'self') for self->multi->state."""
+    node, member, stored, path = lhs, None, None, []
     while True:
         kids = tu.children_of(node)
         if node.kind == K.MEMBER_REF_EXPR and kids:
             member, node = node, kids[0]
+            stored = stored or member
+            arrow = kids[0].cursor.type.get_canonical().kind == TypeKind.POINTER
+            path.insert(0, ("->" if arrow else ".") + member.spelling)
         elif node.kind in (K.ARRAY_SUBSCRIPT_EXPR, K.UNARY_OPERATOR) and kids:
             node = kids[0]
         elif node.kind in (K.PAREN_EXPR, K.UNEXPOSED_EXPR, K.CSTYLE_CAST_EXPR) and kids:
@@ -86,9 +90,9 @@ def _field_of(tu: TUView, lhs: Node, names: set[str]) -> tuple[str, str] | None:
             break
     if member is None or node.kind != K.DECL_REF_EXPR or node.spelling not in names:
         return None
-    if _atomic(member.cursor.referenced):
+    if _atomic(stored.cursor.referenced):
         return None
-    return member.spelling, node.spelling
+    return re.sub(r"^(->|\.)", "", "".join(path)), node.spelling
 
 
 def _is_increment(tu: TUView, op: Node) -> bool:
@@ -110,6 +114,19 @@ def arg_field(arg: str, names: set[str]) -> tuple[str, str] | None:
     if m and m.group(1) in names:
         return m.group(2), m.group(1)
     return None
+
+
+def _writing_calls(tu: TUView) -> dict:
+    """Calls and macros that store into their first argument, grouped by function (cached)."""
+    cache = tu.__dict__.get("_writing_calls")
+    if cache is None:
+        w = state_data("writes")
+        cache = {}
+        for use in tu.uses_of(*w["copy_into_first"], *w["assigning_macros"]):
+            if use.func is not None:
+                cache.setdefault(id(use.func), []).append(use)
+        tu.__dict__["_writing_calls"] = cache
+    return cache
 
 
 def field_writes(tu: TUView, fn: Node, names: set[str]) -> list[Write]:
@@ -135,9 +152,8 @@ def field_writes(tu: TUView, fn: Node, names: set[str]) -> list[Write]:
         hit = _field_of(tu, kids[0], names)
         if hit:
             add(hit[0], hit[1], op)
-    w = state_data("writes")
-    for use in tu.uses_of(*w["copy_into_first"], *w["assigning_macros"]):
-        if use.func is fn and use.args:
+    for use in _writing_calls(tu).get(id(fn), []):
+        if use.args:
             hit = arg_field(use.args[0], names)
             if hit:
                 add(hit[0], hit[1], use)

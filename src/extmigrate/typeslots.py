@@ -18,10 +18,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from extmigrate.tree import K, Node, TUView
+from extmigrate.regions import blank_comments
+from extmigrate.tree import K, Node, TUView, split_args
 
 _THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR, K.CSTYLE_CAST_EXPR}
 _TYPE_WORDS = re.compile(r"\b(?:const|volatile|struct|static)\b|\[[^\]]*\]")
+_ROW = re.compile(r"\{([^{}]*)\}")
+_LAST_NAME = re.compile(r"([A-Za-z_]\w*)\W*$")
+_COMMENTED_SLOT = re.compile(r"\b([A-Za-z_]\w*)\s*\)?\s*,?\s*/\*\s*(tp_\w+)\s*\*/"
+                             r"|\.(tp_\w+)\s*=\s*(?:\([^()]*\)\s*)*&?([A-Za-z_]\w*)")
 MODULE_METHODS = "module"  # slot name of a function in a module's PyMethodDef table
 
 
@@ -77,6 +82,21 @@ def _entries(tu: TUView, init: Node, fields: tuple[str, ...]):
         pos += 1
 
 
+def _initialiser_text(tu: TUView, var: Node) -> str:
+    """`= { ... }` after a variable's declarator, read from the file (the AST dropped it)."""
+    path, start = var.path, var.start
+    text = tu.source(path)[start:start + 400_000].decode("latin-1")
+    m = re.match(r"[^;={]*=\s*\{", text)
+    if not m:
+        return ""
+    depth = 0
+    for i in range(m.end() - 1, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[:i + 1]
+    return ""
+
+
 class _Collector:
     def __init__(self, tu: TUView):
         self.tu = tu
@@ -84,9 +104,13 @@ class _Collector:
         for v in tu.of_kind(K.VAR_DECL):
             if v.func is None and v.cursor.is_definition():
                 self.vars.setdefault(v.spelling, v)
+        for v in tu.of_kind(K.VAR_DECL):  # definitions whose initialiser had errors
+            if v.func is None and v.spelling not in self.vars and _initialiser_text(tu, v):
+                self.vars[v.spelling] = v
         self.out: dict[str, set[str]] = {}
         self.done: set[str] = set()
         self.structs = set(data("type_slots")["structs"])
+        self.funcs = {f.spelling for f in tu.of_kind(K.FUNCTION_DECL)}
 
     def add(self, func: str, slot: str) -> None:
         self.out.setdefault(func, set()).add(slot)
@@ -112,6 +136,7 @@ class _Collector:
         tname = type_name(var)
         inits = [k for k in self.tu.children_of(var) if k.kind == K.INIT_LIST_EXPR]
         if not inits:
+            self.from_text(var, tname, slot)  # clang dropped an initialiser it could not check
             return
         fields = _fields(self.tu, var)
         is_array = var.cursor.type.spelling.rstrip().endswith("]")
@@ -135,6 +160,36 @@ class _Collector:
                         self.value(value, f"tp_getset.{field}")
                 else:
                     self.value(value, field)
+
+    def named(self, name: str, slot: str) -> None:
+        if name in self.vars:
+            self.table(self.vars[name], slot)
+        elif name in self.funcs:
+            self.add(name, slot)
+
+    def from_text(self, var: Node, tname: str, slot: str | None) -> None:
+        """The initialiser's text, for tables whose initialiser has errors (a generated header with
+        the docstrings is missing): rows of method/getset/slot arrays, and for a type object the
+        conventional `func, /* tp_iternext */` comments and `.tp_x = func` designators."""
+        raw = _initialiser_text(self.tu, var)
+        if not raw:
+            return
+        if tname in ("PyTypeObject", "_typeobject"):
+            for m in _COMMENTED_SLOT.finditer(raw):
+                self.named(m.group(1) or m.group(4), m.group(2) or m.group(3))
+            return
+        text = blank_comments(raw)
+        body = text[text.find("{", text.find("=")) + 1:text.rfind("}")]
+        for row in _ROW.findall(body):
+            args = [_LAST_NAME.search(a) for a in split_args(f"({row})")]
+            names = [m.group(1) if m else "" for m in args]
+            if tname == "PyMethodDef" and len(names) > 1:
+                self.named(names[1], slot or MODULE_METHODS)
+            elif tname == "PyGetSetDef" and len(names) > 2:
+                self.named(names[1], "tp_getset.get")
+                self.named(names[2], "tp_getset.set")
+            elif tname == "PyType_Slot" and len(names) > 1:
+                self.named(names[1], names[0][3:] if names[0].startswith("Py_") else names[0])
 
     def runtime(self) -> None:
         """`Type.tp_iternext = f;` and `Type.tp_methods = table;` in function bodies."""
@@ -166,12 +221,8 @@ def exposed(tu: TUView) -> dict[str, set[str]]:
     return c.out
 
 
-def object_methods(tu: TUView) -> dict[str, set[str]]:
-    """Functions Python calls on a live, shared object (construction and destruction slots left out)."""
+def shared_slots(slots: set[str]) -> set[str]:
+    """The slots through which Python calls a function on a live, shared object (construction,
+    destruction and module-function slots left out)."""
     private = set(data("type_slots")["private_slots"])
-    out = {}
-    for func, slots in exposed(tu).items():
-        shared = {s for s in slots if s != MODULE_METHODS and s not in private}
-        if shared:
-            out[func] = shared
-    return out
+    return {s for s in slots if s != MODULE_METHODS and s not in private}

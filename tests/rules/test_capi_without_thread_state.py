@@ -90,3 +90,26 @@ static PyObject *f(PyObject *self, PyObject *arg) {
 }
 """
     assert scan_c(code, select=["FT511"]).findings == []
+
+
+def test_project_macros_and_nested_blocks(scan_c):
+    code = """
+#include <Python.h>
+typedef struct { PyObject_HEAD PyThreadState *state; } Obj;
+#define MY_RELEASE(o) (o)->state = PyEval_SaveThread();
+#define MY_ACQUIRE(o) PyEval_RestoreThread((o)->state); (o)->state = NULL;
+static int work(void) { return 0; }
+static PyObject *run(Obj *self, PyObject *arg) {
+    int r = 0;
+    if (arg != Py_None) {
+        MY_RELEASE(self)
+        r = work();
+        Py_XINCREF(arg);
+        MY_ACQUIRE(self)
+    }
+    return PyLong_FromLong(r);
+}
+"""
+    res = scan_c(code, select=["FT511"])
+    # detached by the project's own macro; re-attached at the same depth, so the return is fine
+    assert [(f.symbol, f.line) for f in res.findings] == [("Py_XINCREF", 12)]

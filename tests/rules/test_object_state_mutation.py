@@ -140,3 +140,26 @@ static PyType_Spec obj_spec = {"m.Obj", sizeof(Obj), 0, Py_TPFLAGS_DEFAULT, obj_
     # the _Atomic counter, the fresh copy and tp_clear are not findings
     assert [(f.symbol, f.data["fields"]) for f in res.findings] == [("obj_set_name", ["name"])]
     assert "tp_getset.set" in res.findings[0].message
+
+
+def test_methods_defined_in_another_file(scan_c):
+    header = """
+#include <Python.h>
+typedef struct { PyObject_HEAD int state; } Curl;
+PyObject *curl_perform(Curl *self, PyObject *unused);
+"""
+    res = scan_c({
+        "obj.h": header,
+        "type.c": """
+#include "obj.h"
+static PyMethodDef curl_methods[] = {{"perform", (PyCFunction)curl_perform, METH_NOARGS, NULL}, {NULL}};
+PyTypeObject Curl_Type = {PyVarObject_HEAD_INIT(NULL, 0) "m.Curl", .tp_methods = curl_methods};
+""",
+        "perform.c": """
+#include "obj.h"
+PyObject *curl_perform(Curl *self, PyObject *unused) { self->state = 1; Py_RETURN_NONE; }
+void curl_reset(Curl *self) { self->state = 0; }  /* no type names it */
+""",
+    }, select=["FT510"])
+    assert [(f.symbol, f.path.rsplit("/", 1)[-1], f.data["slots"]) for f in res.findings] == [
+        ("curl_perform", "perform.c", ["tp_methods"])]

@@ -87,3 +87,25 @@ static PyMethodDef methods[] = {{"clobber", clobber, METH_O, NULL}, {NULL}};
     res = scan_c(code, select=["FT514"])
     assert [(f.symbol, f.line) for f in res.findings] == [("PyList_SET_ITEM", 4)]
     assert "argument lst" in res.findings[0].message
+
+
+def test_fresh_list_stored_in_a_field_first(scan_c):
+    code = """
+#include <Python.h>
+typedef struct { PyObject *list; Py_ssize_t allocated; } OutBuf;
+typedef struct { PyObject_HEAD OutBuf out; PyObject *items; } Obj;
+static int outbuf_init(OutBuf *buffer, PyObject *b) {
+    buffer->list = PyList_New(1);
+    if (buffer->list == NULL) return -1;
+    PyList_SET_ITEM(buffer->list, 0, b);
+    return 0;
+}
+static PyObject *obj_put(Obj *self, PyObject *v) {
+    PyList_SET_ITEM(self->items, 0, Py_NewRef(v));
+    return NULL;
+}
+static PyMethodDef methods[] = {{"put", (PyCFunction)obj_put, METH_O, NULL}, {NULL}};
+static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
+"""
+    res = scan_c(code, select=["FT514"])
+    assert [(f.function, f.data["container"]) for f in res.findings] == [("obj_put", "self->items")]

@@ -14,12 +14,28 @@ from extmigrate.typeslots import data
 _PY_NAME = re.compile(r"^_?Py[A-Za-z_]")
 
 
-def _events(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, name) of every detach/attach macro or call in comment-free function text."""
+def _events(tu: TUView, fn: Node, text: str, base: int) -> list[tuple[int, int, str, bool]]:
+    """(start, end, name, detaches) in function-relative offsets: the known macros found in the text,
+    and any other macro (a project's own RELEASE_GIL) whose expansion calls PyEval_SaveThread or
+    PyEval_RestoreThread."""
     cfg = data("thread_state")
-    names = sorted(set(cfg["detach"]) | set(cfg["attach"]), key=len, reverse=True)
+    detach = set(cfg["detach"])
+    names = sorted(detach | set(cfg["attach"]), key=len, reverse=True)
     pattern = re.compile(r"\b(" + "|".join(names) + r")\b(\s*\((?:[^()]|\([^()]*\))*\))?")
-    return [(m.start(), m.end(), m.group(1)) for m in pattern.finditer(text)]
+    out = {m.start(): (m.start(), m.end(), m.group(1), m.group(1) in detach)
+           for m in pattern.finditer(text)}
+    for start, uses in _uses_by_function(tu).get(id(fn), {}).items():
+        calls = {u.name for u in uses if not u.macro}
+        if start - base in out or not calls & {"PyEval_SaveThread", "PyEval_RestoreThread"}:
+            continue
+        written = uses[0]
+        out[start - base] = (start - base, written.end - base, written.name,
+                             "PyEval_SaveThread" in calls)
+    return [out[k] for k in sorted(out)]
+
+
+def _depth(text: str, pos: int) -> int:
+    return text.count("{", 0, pos) - text.count("}", 0, pos)
 
 
 def _block_end(text: str, pos: int) -> int:
@@ -37,29 +53,32 @@ def _block_end(text: str, pos: int) -> int:
 
 
 def detached(tu: TUView, fn: Node) -> list[tuple[int, int, int]]:
-    """(start, end, detach offset) file-offset stretches of fn that run with the thread state detached."""
+    """(start, end, detach offset) file-offset stretches of fn that run with the thread state detached.
+
+    A re-attach nested deeper than the detach (Py_BLOCK_THREADS in an error branch that returns)
+    lasts to the end of its block; after it the thread state is detached again."""
     path, base, end = fn.extent()[:3]
     raw = tu.source(path)[base:end]
-    if b"THREADS" not in raw and b"SaveThread" not in raw:
+    calls = {u.name for uses in _uses_by_function(tu).get(id(fn), {}).values() for u in uses}
+    if b"THREADS" not in raw and "PyEval_SaveThread" not in calls:
         return []
     text = blank_comments(raw.decode("latin-1"))
-    cfg = data("thread_state")
-    detach, local = set(cfg["detach"]), set(cfg["local_attach"])
+    events = _events(tu, fn, text, base)
     out = []
     since: int | None = None  # where the current detached stretch began
     origin = 0
-    resume: int | None = None  # a block-local re-attach: detached again from here
-    for start, stop, name in _events(text):
+    resume: int | None = None  # after a nested re-attach: detached again from here
+    for start, stop, name, detaches in events:
         if resume is not None and start > resume:
             since, resume = resume, None
-        if name in detach:
+        if detaches:
             if since is None:
                 since, origin = stop, start
             resume = None
         elif since is not None:
             out.append((base + since, base + start, base + origin))
             since = None
-            if name in local:
+            if _depth(text, start) > _depth(text, origin):
                 close = _block_end(text, stop)
                 resume = close if close < len(text) else None
     if resume is not None:

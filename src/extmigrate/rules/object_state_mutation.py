@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from clang.cindex import LinkageKind
+
 from extmigrate.model import Finding, Site
 from extmigrate.regions import guard_at
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
 from extmigrate.selfwrites import aliases, field_writes, params
 from extmigrate.tree import TUView
-from extmigrate.typeslots import object_methods
+from extmigrate.typeslots import exposed, shared_slots
 
 
 @register
@@ -60,13 +62,16 @@ class ObjectStateMutation(Rule):
         }
     """
 
-    def check(self, tu: TUView) -> list[Finding]:
-        methods = object_methods(tu)
-        out = []
+    def collect(self, tu: TUView) -> dict:
+        """Candidate methods (functions with unguarded writes to their first parameter's fields) and
+        the slots this TU binds functions to; finish() joins them, since a type's table often names
+        functions defined in other files."""
+        here = exposed(tu)
+        candidates = []
         for fn in tu.functions:
-            slots = methods.get(fn.spelling)
-            if not slots:
-                continue
+            static = fn.cursor.linkage == LinkageKind.INTERNAL
+            if static and fn.spelling not in here:
+                continue  # a static function no table in its own file names
             ps = params(tu, fn)
             if not ps:
                 continue
@@ -77,16 +82,33 @@ class ObjectStateMutation(Rule):
             if not writes:
                 continue
             fields = list(dict.fromkeys(w.field for w in writes))
-            shown = ", ".join(f"{self_name}->{f}" for f in fields)
             first = writes[0]
             line_end = len(tu.line_text(fn.path, first.line)) + 1
-            out.append(self.finding(
+            f = self.finding(
                 (fn.path, first.start, first.start, first.line, first.column, first.line, line_end),
-                fn.spelling,
-                f"'{fn.spelling}' ({', '.join(sorted(slots))}) writes {shown} without a critical "
-                f"section on {self_name}: two threads using the same object race",
-                function=fn.spelling,
+                fn.spelling, "", function=fn.spelling,
                 related=[Site(fn.path, w.line, w.column, f"writes {w.via}->{w.field}") for w in writes],
-                data={"self": self_name, "fields": fields, "slots": sorted(slots),
-                      "func_start": fn.start, "func_end": fn.end}))
+                data={"self": self_name, "fields": fields, "func_start": fn.start, "func_end": fn.end})
+            candidates.append({"finding": f.to_dict(), "static": static,
+                               "slots": sorted(here.get(fn.spelling, ()))})
+        return {"exposed": {k: sorted(v) for k, v in here.items()}, "candidates": candidates}
+
+    def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
+        everywhere: dict[str, set[str]] = {}
+        for fact in facts:
+            for name, slots in fact["exposed"].items():
+                everywhere.setdefault(name, set()).update(slots)
+        out = []
+        for fact in facts:
+            for c in fact["candidates"]:
+                f = Finding.from_dict(c["finding"])
+                slots = shared_slots(set(c["slots"]) if c["static"] else everywhere.get(f.symbol, set()))
+                if not slots:
+                    continue
+                self_name = f.data["self"]
+                shown = ", ".join(f"{self_name}->{x}" for x in f.data["fields"])
+                f.message = (f"'{f.symbol}' ({', '.join(sorted(slots))}) writes {shown} without a "
+                             f"critical section on {self_name}: two threads using the same object race")
+                f.data["slots"] = sorted(slots)
+                out.append(f)
         return out

@@ -46,16 +46,17 @@ class _Origins:
         self.fresh, self.sharing = _fresh_calls(), _sharing_calls()
         self.allocators = data("set_item")["allocators"]
 
-    def sources(self, name: str) -> list[str]:
+    def sources(self, target: str) -> list[str]:
+        """Texts assigned to a variable or a field path (`buffer->list`) in the function."""
         out = []
         for var in by_function(self.tu, (K.VAR_DECL,)).get(id(self.fn), []):
             kids = [k for k in self.tu.children_of(var) if k.kind != K.TYPE_REF]
-            if var.spelling == name and kids:
+            if var.spelling == target and kids:
                 out.append(self.tu.node_text(kids[-1]))
         for op in by_function(self.tu, (K.BINARY_OPERATOR,)).get(id(self.fn), []):
             kids = self.tu.children_of(op)
-            if (len(kids) == 2 and kids[0].kind == K.DECL_REF_EXPR and kids[0].spelling == name
-                    and op.cursor.binary_operator == BinaryOperator.Assign):
+            if (len(kids) == 2 and op.cursor.binary_operator == BinaryOperator.Assign
+                    and clean_expr(self.tu.node_text(kids[0])) == target):
                 out.append(self.tu.node_text(kids[1]))
         return out
 
@@ -101,7 +102,7 @@ def why_shared(tu: TUView, fn: Node, container: str) -> str | None:
     m = _MEMBER.match(e)
     if m:
         base = m.group(1)
-        kinds = origins.of(base)
+        kinds = origins.of(base) + origins.of(e)  # a new object, or a fresh list stored in the field
         if "new-object" in kinds or "fresh" in kinds:
             return None
         private = set(data("type_slots")["private_slots"])

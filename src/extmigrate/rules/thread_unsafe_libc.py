@@ -73,8 +73,9 @@ class ThreadUnsafeLibc(Rule):
             entry = table[use.name]
             f = self.finding(
                 use, use.name,
-                f"{use.name}() {entry['why']}; threads calling it at once clash. Use {entry['instead']}",
-                action=f"Use {entry['instead']}, or hold a lock around the call and the use of its result.",
+                f"{use.name}() {entry['why']}; without the GIL threads calling it at once clash "
+                f"(instead: {entry['instead']})",
+                action=f"Instead: {entry['instead']}; or hold a lock around the call and the use of its result.",
                 data={"function_key": callgraph.node_key(tu, use.func)})
             f.severity = entry["severity"]
             hits.append(f.to_dict())
