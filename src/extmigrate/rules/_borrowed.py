@@ -20,15 +20,19 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from clang.cindex import StorageClass
+
 from extmigrate import kb
 from extmigrate.model import Finding, Site
 from extmigrate.rules.base import Rule
+from extmigrate.regions import _LOCK as LOCK_CALL
+from extmigrate.regions import _UNLOCK as UNLOCK_CALL
 from extmigrate.regions import blank_comments, guard_at
 from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
 from extmigrate.tree import K, Node, TUView, Use, split_args
 
 KB = kb.load()
-_CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+)*[A-Za-z_]\w*\s*\**\s*(?:const\s*)?\)\s*")
+_CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+)*[A-Za-z_]\w*\s*\**\s*(?:const\s*)?\)\s*(?=[\w(&*])")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 _KW_PARAM = re.compile(r"^(kw\w*|keywds|keywords?)$", re.I)
 _NOT_CALLS = {"if", "while", "for", "switch", "return", "sizeof", "do", "else", "case", "defined"}
@@ -36,7 +40,7 @@ _NULLISH = {"NULL", "0", "nullptr", "Py_None"}
 _ASSIGN = re.compile(r"(?<![=!<>+\-*/%&|^])=(?!=)")
 _INCREF = re.compile(r"\b(?:Py_X?INCREF|Py_X?NewRef)\s*\(\s*$")
 _EXITS = re.compile(r"\b(return|goto|break|continue|Py_RETURN_\w+)\b")
-_COMPARED = re.compile(r"^\s*\)*\s*[=!]=\s*\(?\s*(?:NULL|0|nullptr|Py_None)\b")
+_COMPARED = re.compile(r"^\s*\)*\s*[=!]=(?!=)")  # compared, never dereferenced
 
 
 def norm(expr: str) -> str:
@@ -51,7 +55,7 @@ def norm(expr: str) -> str:
         if e.startswith("(") and e.endswith(")") and _balanced(e[1:-1]):
             e = e[1:-1].strip()
         if e == prev:
-            return re.sub(r"\s+", "", e)
+            return re.sub(r"\((\w+)\)(?=->|\.|\[)", r"\1", re.sub(r"\s+", "", e))
 
 
 def _balanced(s: str) -> bool:
@@ -145,6 +149,7 @@ class FuncInfo:
         self.locals = {v.spelling for v in nodes["vars"]}
         self.loops = [(n.start, n.end) for n in nodes["loops"]]
         self.ifs = nodes["ifs"]
+        self.dead = _dead(tu, self.path)
 
     @classmethod
     def of(cls, tu: TUView, func: Node) -> "FuncInfo":
@@ -167,7 +172,30 @@ class FuncInfo:
 
     def reaches(self, off: int, at: int) -> bool:
         """Can code at `off` run before the use at `at` (earlier, or later in a shared loop)?"""
-        return off < at or any(s <= at < e and s <= off < e for s, e in self.loops)
+        if off < at:
+            return not self.returns_after(off, at)
+        return any(s <= at < e and s <= off < e for s, e in self.loops)
+
+    def returns_after(self, off: int, at: int) -> bool:
+        """Does every path from `off` return before reaching `at` (a block ending in return)?"""
+        text, o, a = self.text, off - self.base, at - self.base
+        open_at = _unclosed(text, o, "{", "}")
+        if open_at is None:
+            return False
+        close = _closing(text, open_at, "{", "}")
+        if open_at < a <= close:
+            return False
+        depth = 0
+        for m in re.finditer(r"[{}]|\b(?:return|Py_RETURN_\w+)\b", text[o:close]):
+            tok = m.group(0)
+            if tok in "{}":
+                depth += 1 if tok == "{" else -1
+            elif depth == 0:
+                head = text[o:o + m.start()]
+                stmt = head[max(head.rfind(";"), head.rfind("{"), head.rfind("}")) + 1:]
+                if not stmt.strip() or re.fullmatch(r"\s*\w+\s*:\s*", stmt):
+                    return True
+        return False
 
     def loop_at(self, off: int) -> list[int] | None:
         """[start, end] of the innermost loop statement around `off`."""
@@ -180,18 +208,19 @@ class FuncInfo:
         return head.count("{") - head.count("}") == 1
 
     def occurrences(self, name: str) -> list[int]:
-        return [self.base + m.start() for m in re.finditer(rf"(?<![\w.>]){re.escape(name)}\b", self.text)]
+        offs = [self.base + m.start() for m in re.finditer(rf"(?<![\w.>]){re.escape(name)}\b", self.text)]
+        return [o for o in offs if not in_dead_branch(self.dead, o)]
 
     def assignments(self, name: str) -> list[tuple[int, str | None]]:
         """(offset, right-hand side) of every assignment; None for `&name` (set through a pointer)."""
-        out = []
+        out: list[tuple[int, str | None]] = []
         for m in re.finditer(rf"(?<![\w.>]){re.escape(name)}\s*(?:\[[^\]]*\]\s*)?=(?!=)", self.text):
             if "[" in m.group(0):
                 continue
             out.append((self.base + m.start(), _rhs(self.text, m.end())))
         for m in re.finditer(rf"(?<!&)&\s*{re.escape(name)}\b(?!\s*(?:->|\.|\[))", self.text):
             out.append((self.base + m.start(), None))
-        return out
+        return [(o, r) for o, r in out if not in_dead_branch(self.dead, o)]
 
 
 def _rhs(text: str, pos: int) -> str:
@@ -293,7 +322,7 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
         return None, None  # a global or a macro
     if _proven_tuple(fi, e, at):
         return "tuple", None
-    kinds: list[str | None] = [param_kind(fi, e)] if is_param else []
+    kinds: list[str | None] = [param_kind(fi, e) or _from_callers(fi, e, depth)] if is_param else []
     fresh_from = None
     for off, rhs in sorted(fi.assignments(e), key=lambda a: a[0]):
         if not fi.reaches(off, at):
@@ -315,8 +344,12 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
         return "tuple", None
     if all(k == "kwargs" for k in kinds):
         return "kwargs", None
-    if "kwargs" in kinds or fresh_from is None:
+    if "kwargs" in kinds:
         return None, None
+    if fresh_from is None:  # private since the call: a parameter every caller passes privately
+        if not is_param or kinds[0] != "private":
+            return None, None
+        fresh_from = fi.base
     spoiled = published(fi, e, fresh_from, at)
     return (None, spoiled) if spoiled is not None else ("private", None)
 
@@ -330,7 +363,7 @@ def _call_kind(fi: FuncInfo, call: tuple[str, list[str]], off: int, depth: int) 
     if name in KB.same_or_tuple and args:
         kind, _ = provenance(fi, args[0], off, depth + 1)
         return kind if kind in ("tuple", "private") else None
-    return None
+    return _returns_fresh(fi.tu, name, depth)
 
 
 def _rhs_kind(fi: FuncInfo, rhs: str, off: int, depth: int) -> str | None:
@@ -377,7 +410,9 @@ def _occurrence(fi: FuncInfo, var: str, off: int) -> str | None:
         fname, index, arg = call
         if fname in _NOT_CALLS or norm(arg) != var:
             return None  # a condition, or part of a larger expression (a comparison ...)
-        return None if index in KB.keeps_private.get(fname, ()) else "escapes"
+        if index in KB.keeps_private.get(fname, ()):
+            return None
+        return "escapes" if _callee_keeps(fi.tu, fname, index) else None
     m = None
     for m in _ASSIGN.finditer(stmt):
         pass
@@ -410,13 +445,113 @@ def _enclosing_call(text: str) -> tuple[str, int, str] | None:
         end = open_at  # a cast or grouping parenthesis: look further out
 
 
+# -- across functions of the translation unit ---------------------------------------------------
+_ACTIVE: set[tuple[int, str, int]] = set()  # (function, parameter, mode) under analysis: recursion
+
+
+def _defined(tu: TUView, name: str) -> Node | None:
+    funcs = _tu_index(tu).setdefault("by_name", {})
+    if not funcs:
+        for f in tu.functions:
+            funcs.setdefault(f.spelling, f)
+    return funcs.get(name)
+
+
+def _callee_keeps(tu: TUView, fname: str, index: int) -> bool:
+    """May the function `fname` store its argument `index` where other threads can reach it?"""
+    callee = _defined(tu, fname)
+    if callee is None:
+        return True  # unknown code: assume it does
+    cfi = FuncInfo.of(tu, callee)
+    if index >= len(cfi.params):
+        return True  # varargs
+    key = (id(callee), cfi.params[index][0], 0)
+    if key in _ACTIVE:
+        return False  # a recursive call passes it on: decided by the outer analysis
+    cache = _tu_index(tu).setdefault("keeps", {})
+    if key not in cache:
+        _ACTIVE.add(key)
+        try:
+            end = callee.end
+            cache[key] = published(cfi, cfi.params[index][0], cfi.base, end) is not None
+        finally:
+            _ACTIVE.discard(key)
+    return cache[key]
+
+
+def _returns_fresh(tu: TUView, name: str, depth: int) -> str | None:
+    """'tuple' or 'private' when the function `name` of this TU only returns NULL or a container
+    it created and did not publish (a helper that builds and returns a new list)."""
+    callee = _defined(tu, name)
+    if callee is None or depth > 3:
+        return None
+    key = (id(callee), "", 2)
+    cache = _tu_index(tu).setdefault("returns", {})
+    if key in cache:
+        return cache[key]
+    if key in _ACTIVE:
+        return None
+    cfi = FuncInfo.of(tu, callee)
+    kinds: set[str | None] = set()
+    _ACTIVE.add(key)
+    try:
+        for m in re.finditer(r"\b(return\b([^;]*);|Py_RETURN_\w+)", cfi.text):
+            off = cfi.base + m.start()
+            if in_dead_branch(cfi.dead, off):
+                continue
+            expr = norm(m.group(2) or "Py_None")
+            if expr not in _NULLISH or expr == "Py_None":
+                kinds.add(provenance(cfi, expr, off, depth + 1)[0] if expr != "Py_None" else None)
+    finally:
+        _ACTIVE.discard(key)
+    result = None
+    if kinds and None not in kinds and "kwargs" not in kinds:
+        result = "tuple" if kinds == {"tuple"} else "private"
+    cache[key] = result
+    return result
+
+
+def _from_callers(fi: FuncInfo, param: str, depth: int) -> str | None:
+    """'private'/'tuple'/'kwargs' when every call of this static function passes such a value."""
+    func = fi.func
+    if func.cursor.storage_class != StorageClass.STATIC or depth > 3:
+        return None
+    name, index = func.spelling, [p for p, _ in fi.params].index(param)
+    key = (id(func), param, 1)
+    if key in _ACTIVE:
+        return None
+    text = file_text(fi.tu, fi.path)
+    if re.search(rf"\b{re.escape(name)}\b(?!\s*\()", text):
+        return None  # its address is taken (a callback, a method table): callers unknown
+    kinds = set()
+    _ACTIVE.add(key)
+    try:
+        for call in fi.tu.uses_of(name):
+            if call.macro or call.func is None:
+                return None
+            start, _, args, _ = call_args(fi.tu, call)
+            if index >= len(args):
+                return None
+            if call.func is func and norm(args[index]) == param:
+                continue  # recursion passes the same container on
+            kind, _ = provenance(FuncInfo.of(fi.tu, call.func), args[index], start, depth + 1)
+            if kind is None:
+                return None
+            kinds.add(kind)
+    finally:
+        _ACTIVE.discard(key)
+    if not kinds:
+        return None
+    return kinds.pop() if len(kinds) == 1 else ("private" if "kwargs" not in kinds else None)
+
+
 # -- how the borrowed result is used ------------------------------------------------------------
-def result_use(fi: FuncInfo, use: Use) -> tuple[str | None, str]:
+def result_use(fi: FuncInfo, start: int, end: int) -> tuple[str | None, str]:
     """(variable holding the result or None, 'returned'|'incref'|'stored'|'local'|'tested'|'discarded')."""
-    s0 = fi.stmt_start(use.start)
-    prefix = fi.text[s0 - fi.base:use.start - fi.base]
-    suffix = fi.at(use.end)
-    if _COMPARED.match(suffix):
+    s0 = fi.stmt_start(start)
+    prefix = fi.text[s0 - fi.base:start - fi.base]
+    suffix = fi.at(end)
+    if _COMPARED.match(suffix) or re.search(r"[=!]=\s*\(*\s*$", prefix):
         return None, "tested"
     if re.match(r"\s*return\b", prefix):
         return None, ("incref" if _INCREF.search(prefix) else "returned")
@@ -428,7 +563,7 @@ def result_use(fi: FuncInfo, use: Use) -> tuple[str | None, str]:
         lhs = stripped[:m.start()].strip().lstrip("(")
         var = _IDENT.findall(lhs)[-1] if _IDENT.search(lhs) else None
         if var and re.fullmatch(r"(?:[\w\s]*\*?\s*)?" + var, lhs):
-            return var, _var_use(fi, var, use.end)
+            return var, _var_use(fi, var, end)
         return None, "stored"
     if not stripped.strip() and re.match(r"\s*;", suffix):
         return None, "discarded"
@@ -462,6 +597,71 @@ def exempt_function(fi: FuncInfo) -> bool:
     return any(t.replace(" ", "") == "visitproc" for _, t in fi.params)
 
 
+def _closing(text: str, open_at: int, opener: str = "(", closer: str = ")") -> int:
+    depth = 0
+    for i in range(open_at, len(text)):
+        ch = text[i]
+        depth += 1 if ch == opener else (-1 if ch == closer else 0)
+        if depth == 0:
+            return i
+    return len(text)
+
+
+def call_args(tu: TUView, use: Use) -> tuple[int, int, list[str], bool]:
+    """(start, end, argument texts, from a macro body) of a use, located in the source.
+
+    `F(PyList_GetItem)(l, i)` and calls inside macro arguments (whose cursor extent is the macro's)
+    are pinned to the API name; a call written in a project macro's body is reported at the macro
+    use, with the macro's parameters replaced by the use's arguments."""
+    text = file_text(tu, use.path)
+    after = text[use.start + len(use.name):use.start + len(use.name) + 50]
+    if text.startswith(use.name, use.start) and (use.macro or re.match(r"\s*\(", after)):
+        return use.start, use.end, use.args, False
+    stop = _statement_end(text, use.start)
+    m = re.compile(rf"\b{re.escape(use.name)}\b\s*\)*\s*\(").search(text, use.start, stop)
+    if m:
+        close = _closing(text, m.end() - 1)
+        raw = tu.source(use.path)[m.end() - 1:close + 1].decode("latin-1")
+        return m.start(), close + 1, split_args(raw), False
+    outer = re.match(r"[A-Za-z_]\w*", text[use.start:])
+    body = macro_body(tu, outer.group(0)) if outer else None
+    if body is not None:
+        params, code = body
+        m = re.search(rf"\b{re.escape(use.name)}\s*\(", code)
+        if m:
+            args = split_args(code[m.end() - 1:])
+            actual = split_args(text[use.start:use.end])
+            subst = dict(zip(params, actual))
+            args = [re.sub(r"[A-Za-z_]\w*", lambda w: subst.get(w.group(0), w.group(0)), a) for a in args]
+            return use.start, use.end, args, True
+    return use.start, use.end, use.args, True
+
+
+def _statement_end(text: str, pos: int) -> int:
+    depth = 0
+    for i in range(pos, min(len(text), pos + 4000)):
+        ch = text[i]
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0 or (depth == 0 and ch in ";{}"):
+            return i
+    return min(len(text), pos + 4000)
+
+
+def macro_body(tu: TUView, name: str) -> tuple[list[str], str] | None:
+    """(parameters, body) of a function-like macro defined in one of the TU's project files."""
+    cache = _tu_index(tu).setdefault("macros", {})
+    if name not in cache:
+        cache[name] = None
+        pat = re.compile(rf"^[ \t]*#[ \t]*define[ \t]+{re.escape(name)}\(([^)]*)\)((?:[^\n\\]|\\.)*)", re.M | re.S)
+        for path in sorted(tu.files):
+            m = pat.search(file_text(tu, path))
+            if m:
+                params = [p.strip() for p in m.group(1).split(",")]
+                cache[name] = (params, m.group(2).replace("\\\n", " "))
+                break
+    return cache[name]
+
+
 def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> list[Finding]:
     """Findings for every unsafe use of `apis`; `message(api, container, args)` words them."""
     by_name = {a.name: a for a in apis}
@@ -473,38 +673,69 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
         fi = FuncInfo.of(tu, use.func)
         if exempt_function(fi):
             continue
-        args = use.args
+        start, end, args, in_macro = call_args(tu, use)
         container = norm(args[api.container]) if api.container is not None and len(args) > api.container else ""
-        var, how = result_use(fi, use)
+        wrapped = re.fullmatch(r"\w+\s*\(\s*", file_text(tu, use.path)[use.start:start])
+        var, how = (None, "local") if in_macro else result_use(fi, use.start if wrapped else start, end)
         if how in ("tested", "discarded") and not api.out:
             continue
         related: list[Site] = []
         if container and api.holds not in ("weakref", "modules"):
-            if _guarded(tu, use, container):
+            if _guarded(tu, use.func, start, container):
                 continue
-            kind, spoiled = provenance(fi, container, use.start)
+            kind, spoiled = provenance(fi, container, start)
             if kind == "private" or kind == "tuple" or (kind == "kwargs" and api.holds == "dict"):
                 continue
             if spoiled is not None:
                 line, col = _line_col(tu, use.path, spoiled)
                 related.append(Site(use.path, line, col, f"'{container}' is made reachable here"))
         data = {"api": api.name, "container": container, "args": args, "macro": use.macro,
+                "in_macro_body": in_macro,
                 "holds": api.holds, "remedy": api.remedy, "replacement": api.replacement,
                 "since": api.since, "replacement_form": api.replacement_form, "compat": api.compat,
-                "result_var": var, "result_use": how, "loop": fi.loop_at(use.start),
+                "result_var": var, "result_use": how, "loop": fi.loop_at(start),
                 "out": [norm(args[i]).lstrip("&") for i in api.out if i < len(args)]}
         shown = container or (norm(args[0]) if args else "")
         symbol = f"{api.name}({shown})"
-        out.append(rule.finding(use, symbol, message(api, container, args), related=related,
-                                data=data))
+        (line, col), (eline, ecol) = _line_col(tu, use.path, start), _line_col(tu, use.path, end)
+        out.append(rule.finding((use.path, start, end, line, col, eline, ecol), symbol,
+                                message(api, container, args), function=use.function_name,
+                                related=related, data=data))
     return out
 
 
-def _guarded(tu: TUView, use: Use, container: str) -> bool:
-    if guard_at(tu, use.func, use.start, container):
+def _guarded(tu: TUView, func: Node, at: int, container: str) -> bool:
+    if guard_at(tu, func, at, container):
         return True
     owner = re.match(r"([A-Za-z_]\w*)(?:->|\.)", container)
-    return bool(owner and guard_at(tu, use.func, use.start, owner.group(1)))
+    if owner and guard_at(tu, func, at, owner.group(1)):
+        return True
+    return _macro_locked(FuncInfo.of(tu, func), at)
+
+
+def _macro_locked(fi: FuncInfo, at: int) -> bool:
+    """After a project macro that takes a lock (`#define LOCK() PyMutex_Lock(&m)`) and before the
+    macro that releases it."""
+    idx = _tu_index(fi.tu)
+    if "lock_macros" not in idx:
+        names: dict[str, set[str]] = {"lock": set(), "unlock": set()}
+        define = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)((?:[^\n\\]|\\.)*)", re.M | re.S)
+        for path in sorted(fi.tu.files):
+            for m in define.finditer(file_text(fi.tu, path)):
+                if LOCK_CALL.search(m.group(2)):
+                    names["lock"].add(m.group(1))
+                elif UNLOCK_CALL.search(m.group(2)):
+                    names["unlock"].add(m.group(1))
+        idx["lock_macros"] = names
+    names = idx["lock_macros"]
+    if not names["lock"]:
+        return False
+    head = fi.before(at)
+    word = lambda ns: rf"\b(?:{'|'.join(map(re.escape, sorted(ns)))})\b"  # noqa: E731
+    locks = [m.end() for m in re.finditer(word(names["lock"]), head)]
+    if not locks:
+        return False
+    return not (names["unlock"] and re.search(word(names["unlock"]), head[locks[-1]:]))
 
 
 def _line_col(tu: TUView, path: str, off: int) -> tuple[int, int]:

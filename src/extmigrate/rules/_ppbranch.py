@@ -13,12 +13,15 @@ import re
 
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b((?:[^\n\\]|\\.)*)",
                         re.M | re.S)
-_TOKEN = re.compile(r"\s*(0[xX][0-9a-fA-F]+|\d+|[A-Za-z_]\w*|&&|\|\||==|!=|<=|>=|[()<>!])[uUlL]*")
+_TOKEN = re.compile(r"\s*(0[xX][0-9a-fA-F]+|\d+|[A-Za-z_]\w*|&&|\|\||==|!=|<=|>=|[()<>!+\-,])[uUlL]*")
 _TOP = 0x7FFFFFFF
 # Values a free-threaded CPython build fixes, as (low, high) ranges.
 _KNOWN = {"PY_VERSION_HEX": (0x030D00F0, _TOP), "PY_MAJOR_VERSION": (3, 3),
-          "PY_MINOR_VERSION": (13, 99), "Py_GIL_DISABLED": (1, 1)}
-_DEFINED = {"Py_GIL_DISABLED": True, "PYPY_VERSION": False, "GRAALVM_PYTHON": False}
+          "PY_MINOR_VERSION": (13, 99), "Py_GIL_DISABLED": (1, 1), "Py_LIMITED_API": (0, 0)}
+# The limited API is not available on free-threaded builds (3.13, 3.14).
+_DEFINED = {"Py_GIL_DISABLED": True, "PYPY_VERSION": False, "GRAALVM_PYTHON": False,
+            "Py_LIMITED_API": False}
+_PACK = {"_Py_PACK_VERSION", "Py_PACK_VERSION"}  # (major, minor) -> hex version
 
 
 class _Expr:
@@ -68,10 +71,20 @@ class _Expr:
         return v
 
     def cmp(self):
-        v = self.unary()
+        v = self.add()
         while self.peek() in ("<", "<=", ">", ">=", "==", "!="):
             op = self.take()
-            v = _compare(op, _range(v), _range(self.unary()))
+            v = _compare(op, _range(v), _range(self.add()))
+        return v
+
+    def add(self):
+        v = self.unary()
+        while self.peek() in ("+", "-"):
+            op, a, b = self.take(), _range(v), _range(self.unary())
+            if a is None or b is None:
+                v = None
+            else:
+                v = (a[0] + b[0], a[1] + b[1]) if op == "+" else (a[0] - b[1], a[1] - b[0])
         return v
 
     def unary(self):
@@ -95,6 +108,12 @@ class _Expr:
         if tok[0].isdigit():
             n = int(tok, 0) if not (tok.startswith("0") and tok[1:].isdigit()) else int(tok, 8)
             return (n, n)
+        if tok in _PACK and self.peek() == "(":
+            self.take()
+            major, _, minor = _range(self.disj()), self.take(), _range(self.disj())
+            if self.take() != ")" or major is None or minor is None or major[0] != major[1]:
+                raise ValueError("pack")
+            return ((major[0] << 24) | (minor[0] << 16), (major[0] << 24) | (minor[1] << 16))
         if self.peek() == "(":  # function-like macro: unknown
             depth = 0
             while True:

@@ -1,0 +1,312 @@
+"""FT101 borrowed-list-item on real C files, against 3.11 and 3.13 headers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
+PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+
+HEAD = """
+#include <Python.h>
+typedef struct { PyObject_HEAD PyObject *items; PyObject *cache; } Obj;
+extern int register_list(PyObject *list);
+"""
+
+
+def where(body: str, needle: str) -> tuple[int, int]:
+    """(line, column) of `needle` in the scanned file."""
+    head = (HEAD + body)[:(HEAD + body).index(needle)]
+    return head.count("\n") + 1, len(head) - head.rfind("\n")
+
+
+def ft101(scan_c, body, **kw):
+    res = scan_c(HEAD + body, select=["FT101"], **kw)
+    return [f for f in res.findings if f.code == "FT101"]
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_field_list_is_reported_with_data_for_the_fix(scan_c, python):
+    body = """
+    static PyObject *get(Obj *self, PyObject *arg) {
+        Py_ssize_t i = PyLong_AsSsize_t(arg);
+        PyObject *item = PyList_GetItem(self->items, i);
+        if (item == NULL) return NULL;
+        Py_INCREF(item);
+        return item;
+    }
+    """
+    found = ft101(scan_c, body, python=python)
+    assert len(found) == 1
+    f = found[0]
+    assert f.symbol == "PyList_GetItem(self->items)" and f.function == "get"
+    assert (f.line, f.column) == where(body, "PyList_GetItem(")
+    assert "PyList_GetItem(self->items, i) returns a borrowed reference" in f.message
+    assert "'self->items'" in f.message and "PyList_GetItemRef (3.13+" in f.message
+    assert f.data["container"] == "self->items" and f.data["args"] == ["self->items", "i"]
+    assert f.data["result_var"] == "item" and f.data["result_use"] == "incref"
+    assert f.data["replacement"] == "PyList_GetItemRef" and f.data["since"] == "3.13"
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_macro_on_an_argument_list_is_reported(scan_c, python):
+    found = ft101(scan_c, """
+    static PyObject *first(PyObject *self, PyObject *seq) {
+        if (!PyList_Check(seq) || PyList_GET_SIZE(seq) == 0) return NULL;
+        return PyList_GET_ITEM(seq, 0);
+    }
+    static PyMethodDef methods[] = {{"first", (PyCFunction)first, METH_O, NULL}, {NULL}};
+    """, python=python)
+    assert [f.symbol for f in found] == ["PyList_GET_ITEM(seq)"]
+    assert found[0].data["macro"] is True and found[0].data["result_use"] == "returned"
+    assert "Py_BEGIN_CRITICAL_SECTION(seq)" in found[0].message
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_own_unpublished_list_is_not_reported(scan_c, python):
+    assert ft101(scan_c, """
+    static PyObject *pair(PyObject *self, PyObject *arg) {
+        PyObject *lst = PyList_New(0);
+        if (lst == NULL) return NULL;
+        if (PyList_Append(lst, arg) < 0) { Py_DECREF(lst); return NULL; }
+        PyObject *x = Py_NewRef(PyList_GET_ITEM(lst, 0));
+        PyObject *y = PySequence_List(arg);
+        PyObject *z = PyList_GetItem(y, 0);
+        Py_DECREF(lst);
+        return x;
+    }
+    """, python=python) == []
+
+
+def test_list_stored_in_a_field_before_the_use_is_reported(scan_c):
+    found = ft101(scan_c, """
+    static PyObject *keep(Obj *self, PyObject *arg) {
+        PyObject *lst = PyList_New(0);
+        PyList_Append(lst, arg);
+        self->items = lst;
+        return Py_NewRef(PyList_GET_ITEM(lst, 0));
+    }
+    """)
+    assert [f.symbol for f in found] == ["PyList_GET_ITEM(lst)"]
+    assert found[0].related and found[0].related[0].line == 9
+    assert "made reachable" in found[0].related[0].note
+
+
+def test_list_published_only_after_the_use_is_not_reported(scan_c):
+    assert ft101(scan_c, """
+    static int fill(Obj *self, PyObject *arg) {
+        PyObject *lst = PyList_New(0);
+        PyList_Append(lst, arg);
+        PyObject *first = PyList_GET_ITEM(lst, 0);
+        if (PyObject_IsTrue(first)) PyList_Append(lst, first);
+        self->items = lst;
+        return 0;
+    }
+    """) == []
+
+
+def test_publication_later_in_the_same_loop_is_reported(scan_c):
+    found = ft101(scan_c, """
+    static int loop(Obj *self, PyObject *arg, int n) {
+        PyObject *lst = PyList_New(0);
+        for (int i = 0; i < n; i++) {
+            PyList_Append(lst, arg);
+            PyObject *o = PyList_GET_ITEM(lst, i);
+            Py_INCREF(o);
+            self->items = lst;
+        }
+        return 0;
+    }
+    """)
+    assert [f.symbol for f in found] == ["PyList_GET_ITEM(lst)"]
+
+
+def test_passing_to_unknown_code_publishes_but_a_local_helper_that_keeps_nothing_does_not(scan_c):
+    found = ft101(scan_c, """
+    static int add_two(PyObject *out, PyObject *v) {
+        if (PyList_Append(out, v) < 0) return -1;
+        return PyList_Append(out, v);
+    }
+    static PyObject *a(PyObject *self, PyObject *arg) {
+        PyObject *lst = PyList_New(0);
+        add_two(lst, arg);
+        return Py_NewRef(PyList_GET_ITEM(lst, 1));
+    }
+    static PyObject *b(PyObject *self, PyObject *arg) {
+        PyObject *lst = PyList_New(0);
+        register_list(lst);
+        return Py_NewRef(PyList_GET_ITEM(lst, 1));
+    }
+    """)
+    assert [(f.function, f.symbol) for f in found] == [("b", "PyList_GET_ITEM(lst)")]
+
+
+def test_static_helper_is_judged_by_what_its_callers_pass(scan_c):
+    code = """
+    static PyObject *first_of(PyObject *list) {
+        return Py_NewRef(PyList_GET_ITEM(list, 0));
+    }
+    static PyObject *fresh(PyObject *self, PyObject *arg) {
+        PyObject *lst = PySequence_List(arg);
+        PyObject *r = first_of(lst);
+        Py_DECREF(lst);
+        return r;
+    }
+    """
+    assert ft101(scan_c, code) == []
+    shared = code + """
+    static PyObject *shared(Obj *self, PyObject *unused) { return first_of(self->items); }
+    """
+    assert [f.function for f in ft101(scan_c, shared)] == ["first_of"]
+
+
+def test_helper_that_returns_a_new_list_gives_a_private_list(scan_c):
+    assert ft101(scan_c, """
+    static PyObject *make(PyObject *arg) {
+        PyObject *r = PyList_New(0);
+        if (r == NULL) return NULL;
+        if (PyList_Append(r, arg) < 0) { Py_DECREF(r); return NULL; }
+        return r;
+    }
+    static PyObject *use(PyObject *self, PyObject *arg) {
+        PyObject *l = make(arg);
+        if (l == NULL) return NULL;
+        PyObject *x = Py_NewRef(PyList_GET_ITEM(l, 0));
+        Py_DECREF(l);
+        return x;
+    }
+    """) == []
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_critical_sections_and_locks_guard_the_access(scan_c, python):
+    found = ft101(scan_c, """
+    static PyMutex mutex;
+    static PyObject *cs(Obj *self, PyObject *unused) {
+        PyObject *r;
+        Py_BEGIN_CRITICAL_SECTION(self->items);
+        r = Py_NewRef(PyList_GET_ITEM(self->items, 0));
+        Py_END_CRITICAL_SECTION();
+        return r;
+    }
+    static PyObject *owner(Obj *self, PyObject *unused) {
+        PyObject *r;
+        Py_BEGIN_CRITICAL_SECTION(self);
+        r = Py_NewRef(PyList_GET_ITEM(self->items, 0));
+        Py_END_CRITICAL_SECTION();
+        return r;
+    }
+    static PyObject *other(Obj *self, PyObject *unused) {
+        PyObject *r;
+        Py_BEGIN_CRITICAL_SECTION(self->cache);
+        r = Py_NewRef(PyList_GET_ITEM(self->items, 0));
+        Py_END_CRITICAL_SECTION();
+        return r;
+    }
+    static PyObject *locked(Obj *self, PyObject *unused) {
+        PyMutex_Lock(&mutex);
+        PyObject *r = Py_NewRef(PyList_GET_ITEM(self->items, 0));
+        PyMutex_Unlock(&mutex);
+        return r;
+    }
+    """, python=python)
+    assert [f.function for f in found] == ["other"]
+
+
+def test_lock_taken_through_a_project_macro_guards(scan_c):
+    found = ft101(scan_c, """
+    static PyThread_type_lock lock;
+    #define LOCK_ITEMS() PyThread_acquire_lock(lock, 1)
+    #define UNLOCK_ITEMS() PyThread_release_lock(lock)
+    static PyObject *get(Obj *self, PyObject *unused) {
+        LOCK_ITEMS();
+        PyObject *r = Py_NewRef(PyList_GetItem(self->items, 0));
+        UNLOCK_ITEMS();
+        PyObject *s = PyList_GetItem(self->items, 1);
+        Py_DECREF(r);
+        return Py_NewRef(s);
+    }
+    """)
+    assert [f.line for f in found] == [13]
+
+
+def test_code_compiled_only_for_old_or_gil_builds_is_not_reported(scan_c):
+    found = ft101(scan_c, """
+    #if PY_VERSION_HEX < 0x030D00A4
+    static inline PyObject *PyList_GetItemRef(PyObject *op, Py_ssize_t i) {
+        PyObject *item = PyList_GetItem(op, i);
+        Py_XINCREF(item);
+        return item;
+    }
+    #endif
+    static PyObject *get(Obj *self, PyObject *unused) {
+    #ifdef Py_GIL_DISABLED
+        return PyList_GetItemRef(self->items, 0);
+    #else
+        return Py_NewRef(PyList_GET_ITEM(self->items, 0));
+    #endif
+    }
+    static PyObject *get2(Obj *self, PyObject *unused) {
+    #if defined(Py_LIMITED_API) || PY_VERSION_HEX >= 0x030D0000
+        return PyList_GetItemRef(self->items, 0);
+    #else
+        return Py_NewRef(PyList_GET_ITEM(self->items, 0));
+    #endif
+    }
+    static PyObject *get3(Obj *self, PyObject *unused) {
+    #if defined(WITH_FAST_PATH)
+        return NULL;
+    #else
+        return Py_NewRef(PyList_GET_ITEM(self->items, 0));
+    #endif
+    }
+    """)
+    assert [f.function for f in found] == ["get3"]
+
+
+def test_traverse_and_pointer_comparisons_are_not_reported(scan_c):
+    assert ft101(scan_c, """
+    static int traverse(Obj *self, visitproc visit, void *arg) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->items); i++)
+            Py_VISIT(PyList_GET_ITEM(self->items, i));
+        return 0;
+    }
+    static int contains(Obj *self, PyObject *x) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->items); i++)
+            if (PyList_GET_ITEM(self->items, i) == x) return 1;
+        if (PyList_GetItem(self->items, 0) == NULL) PyErr_Clear();
+        return 0;
+    }
+    """) == []
+
+
+def test_wrapped_function_name_and_calls_in_macro_arguments_are_located(scan_c):
+    body = """
+    #define F(name) name
+    #define CHECK(x) do { if (!(x)) return NULL; } while (0)
+    static PyObject *get(Obj *self, PyObject *unused) {
+        PyObject *v = F(PyList_GetItem)(self->items, 0);
+        CHECK(PyObject_IsTrue(PyList_GetItem(self->cache, 1)));
+        return Py_NewRef(v);
+    }
+    """
+    found = ft101(scan_c, body)
+    assert [(f.line, f.column, f.symbol) for f in found] == [
+        (*where(body, "PyList_GetItem)"), "PyList_GetItem(self->items)"),
+        (*where(body, "PyList_GetItem(self->cache"), "PyList_GetItem(self->cache)")]
+    assert found[0].data["result_var"] == "v" and found[0].data["result_use"] == "incref"
+
+
+def test_call_written_in_a_project_macro_body_is_reported_at_the_macro_use(scan_c):
+    found = ft101(scan_c, """
+    #define FIRST(out, o) do { out = PyList_GetItem((o)->items, 0); } while (0)
+    static PyObject *get(Obj *self, PyObject *unused) {
+        PyObject *v;
+        FIRST(v, self);
+        return Py_NewRef(v);
+    }
+    """)
+    assert [(f.line, f.symbol) for f in found] == [(9, "PyList_GetItem(self->items)")]
+    assert found[0].data["in_macro_body"] is True
