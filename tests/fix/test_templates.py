@@ -10,7 +10,7 @@ from extmigrate.fix.compat import header_text
 # The templates this file renders; a new template needs a test here.
 COVERED = {"module_gil_slot", "module_gil_single_phase", "static_mutable_global", "lazy_init_race",
            "static_scratch_buffer", "extmigrate_compat.h", "borrowed_ref", "borrowed_dict_next",
-           "ownership"}
+           "ownership", "module_gil_pybind11", "module_gil_nanobind"}
 
 
 def _t(name: str) -> str:
@@ -84,6 +84,11 @@ def test_ownership():
         "{ PyObject *extmigrate_ret = f(x); Py_XDECREF(x); return extmigrate_ret; }")
     assert macro(name, "release_and_return_value", var="x", type="int", expr="g(x)") == (
         "{ int extmigrate_ret = g(x); Py_XDECREF(x); return extmigrate_ret; }")
+
+
+def test_module_gil_pybind11_and_nanobind():
+    assert render(_t("module_gil_pybind11"), namespace="py") == ", py::mod_gil_not_used()\n"
+    assert render(_t("module_gil_nanobind")) == " FREE_THREADED\n"
 
 
 def test_compat_header_holds_exactly_the_apis_asked_for():
