@@ -143,6 +143,7 @@ class FuncInfo:
         self.tu, self.func = tu, func
         self.path, self.base, end = func.extent()[:3]
         self.text = file_text(tu, self.path)[self.base:end]
+        self.raw = tu.source(self.path)[self.base:end].decode("latin-1")  # with string literals
         self.params = [(p.spelling, p.cursor.type.spelling) for p in tu.children_of(func)
                        if p.kind == K.PARM_DECL]
         nodes = _tu_index(tu)["by_func"][id(func)]
@@ -217,13 +218,13 @@ class FuncInfo:
         for m in re.finditer(rf"(?<![\w.>]){re.escape(name)}\s*(?:\[[^\]]*\]\s*)?=(?!=)", self.text):
             if "[" in m.group(0):
                 continue
-            out.append((self.base + m.start(), _rhs(self.text, m.end())))
+            out.append((self.base + m.start(), self.raw[m.end():_rhs_end(self.text, m.end())].strip()))
         for m in re.finditer(rf"(?<!&)&\s*{re.escape(name)}\b(?!\s*(?:->|\.|\[))", self.text):
             out.append((self.base + m.start(), None))
         return [(o, r) for o, r in out if not in_dead_branch(self.dead, o)]
 
 
-def _rhs(text: str, pos: int) -> str:
+def _rhs_end(text: str, pos: int) -> int:
     depth, i = 0, pos
     while i < len(text):
         ch = text[i]
@@ -236,7 +237,7 @@ def _rhs(text: str, pos: int) -> str:
         elif ch in ";," and depth == 0:
             break
         i += 1
-    return text[pos:i].strip()
+    return i
 
 
 # -- what a container expression is -------------------------------------------------------------
@@ -313,8 +314,8 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
     e = norm(expr)
     call = _call_name(e)
     if call:
-        kind = _call_kind(fi, call, at, depth)
-        return ("tuple", None) if kind == "tuple" else (None, None)
+        kind = _call_kind(fi, call, at, depth)  # a new container, seen by nobody yet
+        return (None if kind is None else ("tuple" if kind == "tuple" else "private")), None
     if not _IDENT.fullmatch(e):
         return None, None
     is_param = e in {p for p, _ in fi.params}
@@ -499,7 +500,7 @@ def _returns_fresh(tu: TUView, name: str, depth: int) -> str | None:
             off = cfi.base + m.start()
             if in_dead_branch(cfi.dead, off):
                 continue
-            expr = norm(m.group(2) or "Py_None")
+            expr = norm(cfi.raw[m.start(2):m.end(2)] if m.group(2) is not None else "Py_None")
             if expr not in _NULLISH or expr == "Py_None":
                 kinds.add(provenance(cfi, expr, off, depth + 1)[0] if expr != "Py_None" else None)
     finally:

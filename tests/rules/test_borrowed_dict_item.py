@@ -1,0 +1,129 @@
+"""FT102 borrowed-dict-item and FT103 borrowed-dict-setdefault on real C files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
+PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+
+HEAD = """
+#include <Python.h>
+typedef struct { PyObject_HEAD PyObject *cache; } Obj;
+static PyObject *registry;
+"""
+
+
+def found(scan_c, body, code, **kw):
+    return [f for f in scan_c(HEAD + body, select=[code], **kw).findings if f.code == code]
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_every_get_item_form_on_shared_dicts(scan_c, python):
+    res = found(scan_c, """
+    static PyObject *lookup(Obj *self, PyObject *key) {
+        PyObject *a = PyDict_GetItem(self->cache, key);
+        PyObject *b = PyDict_GetItemWithError(registry, key);
+        if (b == NULL && PyErr_Occurred()) return NULL;
+        PyObject *c = PyDict_GetItemString(PyModule_GetDict(PyImport_ImportModule("m")), "x");
+        return PyTuple_Pack(3, a, b, c);
+    }
+    """, "FT102", python=python)
+    assert [f.symbol for f in res] == ["PyDict_GetItem(self->cache)", "PyDict_GetItemWithError(registry)",
+                                       'PyDict_GetItemString(PyModule_GetDict(PyImport_ImportModule("m")))']
+    assert "PyDict_GetItemRef (3.13+" in res[0].message and "'self->cache'" in res[0].message
+    assert "PyDict_GetItemStringRef" in res[2].message
+    assert all(f.data["replacement_form"] == "out" for f in res)
+    assert res[1].data["result_var"] == "b" and res[1].data["result_use"] == "local"
+
+
+def test_private_dict_api_is_reported(scan_c):
+    res = found(scan_c, """
+    static PyObject *f(Obj *self, PyObject *key) {
+        PyObject *v = _PyDict_GetItem_KnownHash(self->cache, key, PyObject_Hash(key));
+        return Py_XNewRef(v);
+    }
+    """, "FT102")
+    assert [f.data["api"] for f in res] == ["_PyDict_GetItem_KnownHash"]
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_keyword_dicts_are_private_to_the_call(scan_c, python):
+    res = found(scan_c, """
+    static PyObject *f(PyObject *self, PyObject *args, PyObject *kwds) {
+        PyObject *v = kwds ? PyDict_GetItemString(kwds, "verbose") : NULL;
+        return Py_XNewRef(v);
+    }
+    static PyObject *g(PyObject *self, PyObject *args, PyObject *options) {
+        return Py_XNewRef(PyDict_GetItemString(options, "verbose"));
+    }
+    static PyObject *h(PyObject *self, PyObject *kwargs) {
+        return Py_XNewRef(PyDict_GetItemString(kwargs, "verbose"));
+    }
+    static PyMethodDef methods[] = {
+        {"f", (PyCFunction)(void(*)(void))f, METH_VARARGS | METH_KEYWORDS, NULL},
+        {"g", (PyCFunction)(void(*)(void))g, METH_VARARGS | METH_KEYWORDS, NULL},
+        {"h", (PyCFunction)h, METH_O, NULL},
+        {NULL}
+    };
+    """, "FT102", python=python)
+    # h is METH_O: its argument is the caller's dict, whatever its name
+    assert [f.function for f in res] == ["h"]
+
+
+def test_own_dicts_and_membership_tests_are_not_reported(scan_c):
+    assert found(scan_c, """
+    static PyObject *f(Obj *self, PyObject *key) {
+        PyObject *d = PyDict_New();
+        PyDict_SetItem(d, key, Py_None);
+        PyObject *v = Py_NewRef(PyDict_GetItem(d, key));
+        PyObject *c = PyDict_Copy(self->cache);
+        PyObject *w = PyDict_GetItem(c, key);
+        Py_XINCREF(w);
+        if (PyDict_GetItem(self->cache, key) != NULL) Py_DECREF(v);
+        if (!PyDict_GetItemString(registry, "x")) return NULL;
+        Py_DECREF(d);
+        Py_DECREF(c);
+        return v;
+    }
+    """, "FT102") == []
+
+
+def test_dict_returned_to_python_before_the_lookup_is_reported(scan_c):
+    res = found(scan_c, """
+    static PyObject *f(Obj *self, PyObject *key) {
+        PyObject *d = Py_BuildValue("{s:i}", "a", 1);
+        PyObject *t = d;
+        registry = t;
+        return Py_XNewRef(PyDict_GetItemString(d, "a"));
+    }
+    static PyObject *g(Obj *self, PyObject *key) {
+        PyObject *d = Py_BuildValue("{s:i}", "a", 1);
+        PyObject *v = Py_XNewRef(PyDict_GetItemString(d, "a"));
+        Py_DECREF(d);
+        return v;
+    }
+    """, "FT102")
+    assert [f.function for f in res] == ["f"]
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_setdefault_result_used_is_reported_ignored_is_not(scan_c, python):
+    res = found(scan_c, """
+    static PyObject *intern(Obj *self, PyObject *s) {
+        PyDict_SetDefault(self->cache, s, s);
+        PyObject *v = PyDict_SetDefault(self->cache, s, s);
+        return Py_XNewRef(v);
+    }
+    static PyObject *local(Obj *self, PyObject *s) {
+        PyObject *d = PyDict_New();
+        PyObject *v = PyDict_SetDefault(d, s, s);
+        Py_XINCREF(v);
+        Py_DECREF(d);
+        return v;
+    }
+    """, "FT103", python=python)
+    assert [(f.line, f.symbol) for f in res] == [(8, "PyDict_SetDefault(self->cache)")]
+    assert "PyDict_SetDefaultRef (3.13+" in res[0].message

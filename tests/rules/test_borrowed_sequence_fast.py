@@ -1,0 +1,93 @@
+"""FT108 borrowed-sequence-fast on real C files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
+PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+
+CODE = """
+#include <Python.h>
+
+static double sum_arg(PyObject *self, PyObject *arg) {
+    double total = 0;
+    PyObject *seq = PySequence_Fast(arg, "expected a sequence");
+    if (seq == NULL) return -1;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++)
+        total += PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, i));
+    Py_DECREF(seq);
+    return total;
+}
+
+static PyObject *items_arg(PyObject *self, PyObject *arg) {
+    PyObject **items = PySequence_Fast_ITEMS(arg);
+    return Py_NewRef(items[0]);
+}
+
+static PyObject *varargs(PyObject *self, PyObject *args) {
+    return Py_NewRef(PySequence_Fast_GET_ITEM(args, 0));
+}
+
+static PyObject *as_tuple(PyObject *self, PyObject *arg) {
+    PyObject *t = PySequence_Tuple(arg);
+    if (t == NULL) return NULL;
+    PyObject *fast = PySequence_Fast(t, "");
+    PyObject *r = Py_NewRef(PySequence_Fast_GET_ITEM(fast, 0));
+    Py_DECREF(fast);
+    Py_DECREF(t);
+    return r;
+}
+
+static PyObject *checked(PyObject *self, PyObject *arg) {
+    if (!PyTuple_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "tuple expected");
+        return NULL;
+    }
+    return Py_NewRef(PySequence_Fast_GET_ITEM(arg, 0));
+}
+
+static PyObject *checked_branch(PyObject *self, PyObject *arg) {
+    if (PyTuple_CheckExact(arg))
+        return Py_NewRef(PySequence_Fast_GET_ITEM(arg, 0));
+    if (PyList_Check(arg) || PyTuple_Check(arg))
+        return Py_NewRef(PySequence_Fast_GET_ITEM(arg, 1));
+    return NULL;
+}
+
+static PyObject *own_list(PyObject *self, PyObject *arg) {
+    PyObject *fast = PySequence_Fast(PySequence_List(arg), "");
+    PyObject *r = Py_NewRef(PySequence_Fast_GET_ITEM(fast, 0));
+    Py_DECREF(fast);
+    return r;
+}
+
+static PyObject *locked(PyObject *self, PyObject *arg) {
+    PyObject *seq = PySequence_Fast(arg, ""), *r;
+    Py_BEGIN_CRITICAL_SECTION(seq);
+    r = Py_NewRef(PySequence_Fast_GET_ITEM(seq, 0));
+    Py_END_CRITICAL_SECTION();
+    Py_DECREF(seq);
+    return r;
+}
+
+static PyMethodDef methods[] = {
+    {"varargs", varargs, METH_VARARGS, NULL},
+    {NULL}
+};
+"""
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_fast_items_of_maybe_shared_lists_only(scan_c, python):
+    res = [f for f in scan_c(CODE, select=["FT108"], python=python).findings if f.code == "FT108"]
+    assert [(f.function, f.symbol) for f in res] == [
+        ("sum_arg", "PySequence_Fast_GET_ITEM(seq)"),
+        ("items_arg", "PySequence_Fast_ITEMS(arg)"),
+        ("checked_branch", "PySequence_Fast_GET_ITEM(arg)"),
+    ]
+    assert res[2].line == CODE[:CODE.index("PySequence_Fast_GET_ITEM(arg, 1)")].count("\n") + 1
+    assert "Py_BEGIN_CRITICAL_SECTION(seq)" in res[0].message and "PySequence_Tuple" in res[0].message
+    assert res[0].data["loop"] is not None
