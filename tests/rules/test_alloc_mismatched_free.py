@@ -130,3 +130,38 @@ def test_matching_families_are_fine(scan_c):
     """
     res = scan_c(code, select=["FT403"])
     assert res.findings == []
+
+
+def test_field_with_memory_from_elsewhere_is_not_judged(scan_c):
+    # the field is also set from a caller's buffer (allocated in another file): which free applies
+    # depends on a flag, so no single family owns it
+    code = """
+    #include <Python.h>
+    #include <stdlib.h>
+    typedef struct { PyObject_HEAD char *data; int use_free; } Buf;
+    static int buf_init(Buf *self) { self->data = PyMem_Malloc(8); self->use_free = 0; return 0; }
+    static Buf *buf_wrap(Buf *self, char *data) { self->data = data; self->use_free = 1; return self; }
+    static void buf_dealloc(Buf *self) {
+        if (self->use_free) free(self->data); else PyMem_Free(self->data);
+    }
+    """
+    res = scan_c(code, select=["FT403"])
+    assert res.findings == []
+
+
+def test_field_stored_from_a_local_allocation(scan_c):
+    code = """
+    #include <Python.h>
+    #include <stdlib.h>
+    typedef struct { PyObject_HEAD char *data; } Buf;
+    static int buf_init(Buf *self) {
+        char *tmp = malloc(8);
+        if (tmp == NULL) return -1;
+        self->data = tmp;
+        return 0;
+    }
+    static void buf_dealloc(Buf *self) { PyMem_Free(self->data); }
+    """
+    res = scan_c(code, select=["FT403"])
+    assert [(f.function, f.symbol, f.data["alloc_call"], f.data["replacement"]) for f in res.findings] == [
+        ("buf_dealloc", "data", "malloc", "free")]

@@ -10,7 +10,7 @@ from extmigrate.rules import register
 from extmigrate.rules.alloc_common import (FAMILIES, AllocCall, alloc_calls, call_args, call_data,
                                            compatible, decl_key, destination, is_null, strip)
 from extmigrate.rules.base import Rule
-from extmigrate.tree import K, TUView
+from extmigrate.tree import K, Node, TUView
 
 
 @dataclass
@@ -60,10 +60,9 @@ class MismatchedFree(Rule):
     """
 
     def check(self, tu: TUView) -> list[Finding]:
-        calls = alloc_calls(tu)
         sources: dict[str, list[Source]] = defaultdict(list)
         released = []
-        for a in calls:
+        for a in alloc_calls(tu):
             if a.role != "free":
                 dest = destination(tu, a.node)
                 if dest.key:
@@ -73,57 +72,66 @@ class MismatchedFree(Rule):
                 target = decl_key(strip(tu, args[0])) if args else None
                 if target is not None:
                     released.append((a, target))
-        locals_ = {key for _, (key, _, local) in released if local}
-        if locals_:
-            self._other_assignments(tu, locals_, sources)
+        if not released:
+            return []
+        self._other_assignments(tu, {key for _, (key, _, _) in released}, sources)
         out = []
         for a, (key, name, local) in released:
             srcs = sources.get(key, [])
             if local:
-                srcs = [s for s in srcs if s.offset < a.use.start
-                        and (s.call is None or s.call.node.func is a.node.func)]
+                srcs = [s for s in srcs if s.offset < a.use.start]
                 if not srcs or srcs[-1].family is None:
                     continue
-                allocs = [s for s in srcs if s.family is not None]
                 mine = [srcs[-1]]
+            elif any(s.family is None for s in srcs):
+                continue  # the field also holds memory from elsewhere (a parameter, another object)
             else:
-                allocs = mine = [s for s in srcs if s.family is not None]
-            if not mine or any(compatible(s.family, a.family) for s in allocs):
+                mine = srcs
+            if not mine or any(compatible(s.family, a.family) for s in srcs if s.family):
                 continue
             out.append(self._finding(tu, a, name, local, mine))
         return out
 
     def _other_assignments(self, tu: TUView, keys: set[str], sources: dict) -> None:
-        """Assignments of locals from anything but an allocation, and `&var` (an out parameter)."""
-        found: list[tuple[str, int, int]] = []  # key, extent of the assigned value
+        """Add the assignments of the released variables and fields that are not allocations: a
+        field stored from a local takes that local's allocation; anything else, and `&x` (an out
+        parameter), is an unknown source."""
+        stores: list[tuple[str, Node, Node | None]] = []  # key, assigned value (None: &x), function
         for op in tu.of_kind(K.BINARY_OPERATOR):
             kids = tu.children_of(op)
-            if op.func is None or len(kids) != 2:
-                continue
-            ref = decl_key(strip(tu, kids[0]))
-            if ref and ref[0] in keys and tu.text(op.path, kids[0].end, kids[1].start).strip() == "=":
-                if not is_null(tu, kids[1]):
-                    found.append((ref[0], kids[1].start, kids[1].end))
+            if len(kids) == 2 and tu.text(op.path, kids[0].end, kids[1].start).strip() == "=":
+                ref = decl_key(strip(tu, kids[0]))
+                if ref and ref[0] in keys:
+                    stores.append((ref[0], kids[1], op))
         for var in tu.of_kind(K.VAR_DECL):
             key = var.cursor.get_usr() or var.spelling
-            if var.func is None or key not in keys:
-                continue
             init = [k for k in tu.children_of(var) if k.kind != K.TYPE_REF]
-            if init and not is_null(tu, init[-1]):
-                found.append((key, init[-1].start, init[-1].end))
+            if key in keys and init:
+                stores.append((key, init[-1], var))
         for op in tu.of_kind(K.UNARY_OPERATOR):
             kids = tu.children_of(op)
-            if op.func is None or len(kids) != 1 or not tu.node_text(op).startswith("&"):
+            if len(kids) == 1 and tu.node_text(op).startswith("&"):
+                ref = decl_key(strip(tu, kids[0]))
+                if ref and ref[0] in keys:
+                    stores.append((ref[0], None, op))
+        for key, value, at in stores:
+            if value is not None and (is_null(tu, value) or any(
+                    s.call is not None and value.start <= s.offset <= value.end for s in sources[key])):
                 continue
-            ref = decl_key(strip(tu, kids[0]))
-            if ref and ref[0] in keys:
-                found.append((ref[0], op.start, op.start))
-        for key, start, end in found:
-            srcs = sources[key]
-            if not any(s.call is not None and start <= s.offset <= end for s in srcs):
-                srcs.append(Source(start, None, None))
+            sources[key].append(self._through_local(tu, value, at, sources))
         for key in keys:
             sources[key].sort(key=lambda s: s.offset)
+
+    @staticmethod
+    def _through_local(tu: TUView, value: Node | None, at: Node, sources: dict) -> Source:
+        """`self->buf = buf;`: the source is the last allocation stored into the local before."""
+        ref = decl_key(strip(tu, value)) if value is not None else None
+        if ref and ref[2]:
+            before = [s for s in sources.get(ref[0], ()) if s.offset < at.start
+                      and s.call is not None and s.call.node.func is at.func]
+            if before:
+                return Source(at.start, before[-1].family, before[-1].call)
+        return Source(value.start if value is not None else at.start, None, None)
 
     def _finding(self, tu: TUView, a: AllocCall, name: str, local: bool, mine: list[Source]) -> Finding:
         fams = sorted({s.family for s in mine})
