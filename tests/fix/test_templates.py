@@ -10,7 +10,7 @@ from extmigrate.fix.compat import header_text
 # The templates this file renders; a new template needs a test here.
 COVERED = {"module_gil_slot", "module_gil_single_phase", "static_mutable_global", "lazy_init_race",
            "static_scratch_buffer", "extmigrate_compat.h", "borrowed_ref", "borrowed_dict_next",
-           "ownership", "module_gil_pybind11", "module_gil_nanobind"}
+           "ownership", "module_gil_pybind11", "module_gil_nanobind", "object_state_mutation"}
 
 
 def _t(name: str) -> str:
@@ -89,6 +89,12 @@ def test_ownership():
 def test_module_gil_pybind11_and_nanobind():
     assert render(_t("module_gil_pybind11"), namespace="py") == ", py::mod_gil_not_used()\n"
     assert render(_t("module_gil_nanobind")) == " FREE_THREADED\n"
+
+
+def test_object_state_mutation():
+    name = _t("object_state_mutation")
+    assert macro(name, "begin", obj="self") == "Py_BEGIN_CRITICAL_SECTION(self);"
+    assert macro(name, "end") == "Py_END_CRITICAL_SECTION();"
 
 
 def test_compat_header_holds_exactly_the_apis_asked_for():

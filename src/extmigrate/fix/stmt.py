@@ -43,10 +43,10 @@ def statement_of(tu: TUView, ctx: FixContext, node: Node) -> Stmt | None:
     cur = node
     while cur.parent is not None:
         p = cur.parent
-        if p.kind == K.COMPOUND_STMT:
+        if p.kind == K.COMPOUND_STMT and p.start < cur.start:  # not a macro's own `do { ... }`
             braced = True
             break
-        if p.kind == K.IF_STMT and tu.children_of(p)[:1] != [cur]:
+        if p.kind == K.IF_STMT and p.start < cur.start and tu.children_of(p)[:1] != [cur]:
             braced = False
             break
         cur = p

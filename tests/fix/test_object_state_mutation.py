@@ -1,0 +1,40 @@
+"""FT510 fix: writes to self's fields inside a critical section on self (adjacent writes share one)."""
+
+from __future__ import annotations
+
+COUNTER = """\
+    #include <Python.h>
+
+    typedef struct { PyObject_HEAD Py_ssize_t hits; PyObject *last; } Counter;
+
+    static PyObject *counter_hit(Counter *self, PyObject *arg) {
+        self->hits++;
+        Py_XSETREF(self->last, Py_NewRef(arg));
+        if (PyLong_Check(arg))
+            self->hits += 2;
+        Py_RETURN_NONE;
+    }
+
+    static PyMethodDef counter_methods[] = {
+        {"hit", (PyCFunction)counter_hit, METH_O, NULL},
+        {NULL, NULL, 0, NULL},
+    };
+
+    static PyTypeObject CounterType = {
+        PyVarObject_HEAD_INIT(NULL, 0)
+        .tp_name = "m.Counter",
+        .tp_basicsize = sizeof(Counter),
+        .tp_methods = counter_methods,
+    };
+"""
+
+
+def test_writes_in_critical_sections(project):
+    project.write({"m.c": COUNTER})
+    rc, diff, err = project.fix("--select", "FT510")
+    assert diff == "" and "--unsafe-fixes" in err
+    text = project.apply_and_verify("m.c", "FT510", "--unsafe-fixes", "--min-python", "3.10")
+    assert ("    Py_BEGIN_CRITICAL_SECTION(self);\n    self->hits++;\n"
+            "    Py_XSETREF(self->last, Py_NewRef(arg));\n    Py_END_CRITICAL_SECTION();\n") in text
+    assert ("        { Py_BEGIN_CRITICAL_SECTION(self); self->hits += 2; Py_END_CRITICAL_SECTION(); }\n"
+            in text)
