@@ -118,3 +118,18 @@ def test_atomic_write_keeps_the_mode(tmp_path):
     with pytest.raises(StaleFile):
         replace_if_unchanged(str(tmp_path / "g.h"), None, b"again")
     assert os.path.exists(tmp_path / "g.h")
+
+
+def test_check_compile_reports_and_blocks_the_write(project):
+    project.write({"spam.c": MODULE})
+    rc, diff, err = project.fix("--check-compile")
+    if "no Python headers found" in err:
+        pytest.skip("no Python headers on this machine")
+    assert "compiled: spam.c (" in err and "compile check failed" not in err
+    broken = MODULE.replace("return 0; }", "return undefined_name; }")
+    project.write({"spam.c": broken})
+    rc, out, err = project.fix("--check-compile", "--apply")
+    assert rc == 1
+    assert "compile check failed: " in err and "undefined_name" in err
+    assert "nothing written" in err
+    assert "Py_mod_gil" not in project.read("spam.c")
