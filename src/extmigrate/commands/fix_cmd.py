@@ -81,17 +81,20 @@ def run(args) -> int:
         if failures:
             print("nothing written: the compile check failed", file=err)
         else:
-            for p in pl.patches:
+            for p in pl.patches:  # the compat header comes first; stop at the first failure
                 try:
                     replace_if_unchanged(p.path, None if p.is_new else p.old, p.new)
                     written += 1
-                except StaleFile as e:
-                    print(f"not changed: {e}", file=err)
-                    failures.append(str(e))
-                except OSError as e:
-                    print(f"{_rel(p.path)}: not changed: {e.strerror or e}", file=err)
-                    failures.append(str(e))
+                except (StaleFile, OSError) as e:
+                    why = str(e) if isinstance(e, StaleFile) else f"{_rel(p.path)}: {e.strerror or e}"
+                    print(f"not changed: {why}; stopped after {written} file(s)", file=err)
+                    failures.append(why)
+                    break
     else:
+        outside = [p.path for p in pl.patches if os.path.relpath(p.path, root).startswith("..")]
+        if outside:
+            print(f"warning: {_rel(outside[0])} lies outside {root}: pass --root so that the diff "
+                  "applies with git apply / patch -p1", file=err)
         sys.stdout.write("".join(unified_diff(p, root) for p in pl.patches))
     for f, why in pl.skipped:
         print(f"{_rel(f.path)}:{f.line}:{f.column}: {f.code} not fixed: {why}", file=err)

@@ -188,7 +188,8 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
         _accept(f, merger, out, file_problem)
 
     _add_compat(out, merger, opts, cache, file_problem)
-    for path in sorted(merger.edits):
+    header_first = sorted(merger.edits, key=lambda p: (p != out.compat_header, p))
+    for path in header_first:  # the header is written before the files that include it
         data = _read(path, cache)
         old = data if isinstance(data, bytes) else b""
         new = apply_edits(old, merger.edits[path])
@@ -233,6 +234,11 @@ def _add_compat(out: Plan, merger: _Merger, opts: PlanOptions, cache: dict, file
         return
     if existing:
         apis |= compat.existing_apis(existing) or set()
+    why = writable(header) if opts.for_write else None
+    if why:
+        out.problems.append((header, why))
+        _drop_users(out, merger, users, f"{compat.HEADER_NAME} cannot be written")
+        return
     if not existing:
         cache[header] = b""
     elif file_problem(header, {}):
