@@ -89,3 +89,49 @@ def test_objects_and_unknown_memory_are_not_reported(scan_c):
     """
     res = scan_c(code, select=["FT401"])
     assert res.findings == []
+
+
+def test_untyped_memory_judged_by_its_sizeof(scan_c):
+    code = """
+    #include <Python.h>
+    typedef struct { PyObject_HEAD int x; } Obj;
+    typedef struct { int a; } Plain;
+    typedef struct { Plain *ctx; void *prv; } Iter;
+    static void f(Iter *it, int n, Plain *p) {
+        it->prv = PyObject_Malloc(sizeof(Plain));
+        void *b = PyObject_Malloc(n * sizeof(double));
+        void *c = PyObject_Calloc(n, sizeof(char));
+        void *g = PyObject_Malloc(sizeof(*p));
+        void *obj = PyObject_Malloc(sizeof(Obj));          /* an object */
+        void *trailing = PyObject_Malloc(sizeof(Plain) + n); /* a header plus more: unknown */
+    }
+    """
+    res = scan_c(code, select=["FT401"])
+    assert sorted((f.symbol, f.data["replacement"]) for f in res.findings) == [
+        ("b", "PyMem_Malloc"), ("c", "PyMem_Calloc"), ("g", "PyMem_Malloc"), ("prv", "PyMem_Malloc")]
+    assert "sizeof(Plain)" in next(f.message for f in res.findings if f.symbol == "prv")
+
+
+def test_object_allocator_handed_out_as_a_callback(scan_c):
+    code = """
+    #include <Python.h>
+    typedef struct {
+        void *(*malloc)(size_t); void (*free)(void *); void *(*realloc)(void *, size_t);
+    } Allocator;
+    static Allocator table = { PyObject_Malloc, PyObject_Free, PyObject_Realloc };
+    static void *call_it(size_t n) { return PyObject_Malloc(n); }   /* a call: judged by type */
+    """
+    res = scan_c(code, select=["FT401"])
+    assert sorted((f.symbol, f.data["target_kind"], f.data["replacement"]) for f in res.findings) == [
+        ("PyObject_Malloc", "function-pointer", "PyMem_Malloc"),
+        ("PyObject_Realloc", "function-pointer", "PyMem_Realloc")]
+
+
+def test_allocator_hooks_are_left_alone(scan_c):
+    code = """
+    #include <Python.h>
+    static PyMemAllocatorEx hook = {NULL, NULL, NULL, NULL, NULL};
+    static void *wrapped(size_t n) { void *(*inner)(size_t) = PyObject_Malloc; return inner(n); }
+    static void install(void) { PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hook); }
+    """
+    assert scan_c(code, select=["FT401"]).findings == []

@@ -32,6 +32,7 @@ ROLE_OF: dict[str, tuple[str, str]] = {
 }
 EXPANDS_TO: dict[str, str] = DATA["calls"]
 OBJECT_INIT: tuple[str, ...] = tuple(DATA["object_init"]["names"])
+SET_ALLOCATOR: tuple[str, ...] = tuple(DATA["hooks"]["names"])
 
 _TRANSPARENT = {K.UNEXPOSED_EXPR, K.PAREN_EXPR, K.CSTYLE_CAST_EXPR}
 _NULL = re.compile(r"^\(*\s*(?:\(\s*void\s*\*\s*\)\s*)?(NULL|0|nullptr)\s*\)*$")
@@ -291,3 +292,61 @@ def ft_dead(tu: TUView, path: str, offset: int) -> bool:
     if ranges is None:
         ranges = cache[path] = dead_ranges(blank_comments(tu.source(path).decode("latin-1")))
     return in_dead_branch(ranges, offset)
+
+
+def _mul_operands(tu: TUView, node: Node) -> list[Node]:
+    node = strip(tu, node)
+    op = getattr(node.cursor, "binary_operator", None) if node.kind == K.BINARY_OPERATOR else None
+    if op is not None and op.name == "Mul":
+        return [n for k in tu.children_of(node) for n in _mul_operands(tu, k)]
+    return [node]
+
+
+def sizeof_kind(tu: TUView, call: Node) -> tuple[str, str]:
+    """What `sizeof(T)` in a size argument says (`sizeof(T)`, `n * sizeof(T)`, calloc's element size;
+    sums such as `sizeof(T) + n` say nothing): ('object' | 'buffer' | 'unknown', T)."""
+    args = call_args(tu, call)
+    if call.spelling.endswith(("Realloc", "realloc")):
+        args = args[1:]
+    kinds, names = set(), []
+    for arg in args:
+        for node in _mul_operands(tu, arg):
+            if node.kind != K.CXX_UNARY_EXPR or not tu.node_text(node).startswith("sizeof"):
+                continue
+            kids = tu.children_of(node)
+            t = (kids[0].cursor.type if kids else None)
+            names.append(t.spelling if t is not None else tu.node_text(node)[6:].strip("() "))
+            if t is None:  # sizeof(char), sizeof(double): a builtin type
+                kinds.add("buffer")
+                continue
+            t = t.get_canonical()
+            if t.kind == TypeKind.RECORD:
+                headed = object_headed(t)
+                kinds.add("unknown" if headed is None else "object" if headed else "buffer")
+            else:
+                kinds.add("buffer" if t.kind in _BUFFER_KINDS else "unknown")
+    name = names[0] if names else ""
+    if "object" in kinds:
+        return "object", name
+    return ("buffer" if kinds == {"buffer"} else "unknown"), name
+
+
+def allocation_kind(tu: TUView, a: AllocCall, dest: Destination) -> tuple[str, str]:
+    """What the allocated memory is, from its destination's types or else the sizeof it is sized
+    with: ('object' | 'buffer' | 'unknown', the type that says so)."""
+    kind = memory_kind(dest.types)
+    if kind != "unknown":
+        return kind, type_name(dest.types)
+    kind, name = sizeof_kind(tu, a.node)
+    return kind, (f"sizeof({name})" if name else "")
+
+
+def is_callee(tu: TUView, ref: Node) -> bool:
+    """Whether a function reference is the called function of a call (not a function pointer)."""
+    child, parent = ref, ref.parent
+    while parent is not None and parent.kind in (K.UNEXPOSED_EXPR, K.PAREN_EXPR):
+        child, parent = parent, parent.parent
+    if parent is None or parent.kind != K.CALL_EXPR:
+        return False
+    kids = tu.children_of(parent)
+    return bool(kids) and kids[0] is child

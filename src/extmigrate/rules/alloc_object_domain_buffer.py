@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from extmigrate.model import Finding
 from extmigrate.rules import register
-from extmigrate.rules.alloc_common import (alloc_calls, cast_to_object, destination, memory_kind,
-                                           move_data, passed_to_object_init, type_name)
+from extmigrate.rules.alloc_common import (DATA, ROLE_OF, SET_ALLOCATOR, alloc_calls,
+                                           allocation_kind, cast_to_object, destination, ft_dead,
+                                           is_callee, move_data, passed_to_object_init)
 from extmigrate.rules.base import Rule
-from extmigrate.tree import TUView
+from extmigrate.tree import K, TUView
 
 @register
 class ObjectDomainBuffer(Rule):
@@ -52,7 +53,8 @@ class ObjectDomainBuffer(Rule):
             if a.family != "object" or a.role == "free":
                 continue
             dest = destination(tu, a.node)
-            if memory_kind(dest.types) != "buffer":
+            kind, what = allocation_kind(tu, a, dest)
+            if kind != "buffer":
                 continue
             if dest.kind == "var" and dest.local and (
                     passed_to_object_init(tu, a.node.func, dest.name, a.use.start)
@@ -63,7 +65,31 @@ class ObjectDomainBuffer(Rule):
                                    else "the result")
             out.append(self.finding(
                 a.use, dest.name or a.name,
-                f"{a.name}() allocates '{type_name(dest.types)}' memory for {target}, which is not "
-                f"a Python object: on free-threaded Python the object domain is for objects only; "
-                f"use {data['replacement']}()", data=data))
+                f"{a.name}() allocates '{what}' memory for {target}, which is not a Python object: "
+                f"on free-threaded Python the object domain is for objects only; use "
+                f"{data['replacement']}()", data=data))
+        return out + self._as_allocator(tu)
+
+    def _as_allocator(self, tu: TUView) -> list[Finding]:
+        """PyObject_Malloc & co. handed to other code as its allocator (a callback table, a
+        function pointer): that code allocates its own buffers with them."""
+        if tu.uses_of(*SET_ALLOCATOR):
+            return []  # installing allocator hooks: the object domain itself
+        out = []
+        for ref in tu.of_kind(K.DECL_REF_EXPR):
+            role = ROLE_OF.get(ref.spelling)
+            if role is None or role[0] != "object" or role[1] == "free" or is_callee(tu, ref) or \
+                    ft_dead(tu, ref.path, ref.start):
+                continue
+            replacement = DATA["replacement"]["mem"]["calloc" if "Calloc" in ref.spelling else role[1]]
+            out.append(self.finding(
+                ref, ref.spelling,
+                f"{ref.spelling} is passed on as an allocator function: the code that calls it "
+                f"allocates buffers in the object domain, which free-threaded Python reserves for "
+                f"objects; pass {replacement} (and PyMem_Free, PyMem_Realloc) instead",
+                data={"call": ref.spelling, "call_start": ref.start, "call_end": ref.end,
+                      "call_written": tu.node_text(ref) == ref.spelling, "family": "object",
+                      "role": role[1], "replacement": replacement,
+                      "replacement_free": DATA["replacement"]["mem"]["free"], "target": "",
+                      "target_kind": "function-pointer", "target_key": None, "type": ""}))
         return out

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from extmigrate.model import Finding
 from extmigrate.rules import register
-from extmigrate.rules.alloc_common import (OBJECT_INIT, alloc_calls, destination, memory_kind,
-                                           move_data, passed_to_object_init, type_name)
+from extmigrate.rules.alloc_common import (OBJECT_INIT, alloc_calls, allocation_kind, destination,
+                                           move_data, passed_to_object_init)
 from extmigrate.rules.base import Rule
 from extmigrate.tree import TUView
 
@@ -51,12 +51,13 @@ class ObjectOutsideObjectDomain(Rule):
             if a.family not in _OUTSIDE or a.role == "free":
                 continue
             dest = destination(tu, a.node)
+            kind, what = allocation_kind(tu, a, dest)
             why = ""
-            if memory_kind(dest.types) == "object":
-                why = f"as '{type_name(dest.types)}'"
+            if kind == "object":
+                why = f"as '{what}'"
             elif dest.kind == "arg" and dest.callee in OBJECT_INIT:
                 why = f"passed to {dest.callee}()"
-            elif dest.kind == "var" and dest.local and memory_kind(dest.types) != "buffer" and \
+            elif dest.kind == "var" and dest.local and kind != "buffer" and \
                     passed_to_object_init(tu, a.node.func, dest.name, a.use.start):
                 why = f"'{dest.name}' is passed to PyObject_Init()"
             if not why:
