@@ -9,7 +9,7 @@ from typing import Any, Callable
 from extmigrate.fix.base import propose_fixes
 from extmigrate.flags import TUSpec
 from extmigrate.model import Diagnostic, Finding
-from extmigrate.parse import diagnostics, parse
+from extmigrate.parse import diagnostics, parse, project_includes
 from extmigrate.rules import get_rule
 from extmigrate.tree import TUView
 
@@ -21,6 +21,7 @@ class TUResult:
     facts: dict[str, Any] = field(default_factory=dict)  # rule code -> facts
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # project files this TU covered
+    includes: list[str] = field(default_factory=list)  # project files the parse read (cache.py)
     error: str | None = None  # the TU could not be analysed at all (timeout, crash, unreadable)
 
 
@@ -52,8 +53,10 @@ def analyse(spec: TUSpec, rule_codes: list[str], roots: list[str],
         result.error = f"libclang could not parse the file ({type(e).__name__})"
         return result
     result.diagnostics = diagnostics(tu, spec)
-    view = TUView(tu, spec.path, project_filter(roots + [spec.path]))
+    in_project = project_filter(roots + [spec.path])
+    view = TUView(tu, spec.path, in_project)
     result.files = sorted(view.files)
+    result.includes = project_includes(tu, spec.path, in_project)
     for code in rule_codes:
         rule = get_rule(code)()
         found = rule.check(view)

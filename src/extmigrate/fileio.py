@@ -12,8 +12,10 @@ class StaleFile(Exception):
     """The file on disk is not the content a change was computed from."""
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, keep the mode, then rename over the target."""
+def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
+    """Write to a temp file in the same folder, fsync, keep the mode, then rename over the target.
+
+    durable=False skips the fsyncs (cache entries: a lost one only costs a re-analysis)."""
     folder = os.path.dirname(os.path.abspath(path)) or "."
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
@@ -24,7 +26,8 @@ def atomic_write(path: str, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -33,7 +36,8 @@ def atomic_write(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(folder)
+    if durable:
+        _fsync_dir(folder)
 
 
 def replace_if_unchanged(path: str, expected: bytes | None, data: bytes) -> None:

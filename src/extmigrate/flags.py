@@ -29,6 +29,7 @@ class TUSpec:
     args: list[str]  # clang arguments, without the file itself
     directory: str  # working directory the flags are relative to
     from_database: bool = False
+    pch: str | None = None  # precompiled prelude to parse on top of (parse.py), set per scan
 
 
 @dataclass
@@ -83,6 +84,21 @@ def header_dirs(headers: list[str], roots: list[str], limit: int = 64) -> list[s
         if len(dirs) >= limit:
             break
     return dirs
+
+
+# Standard headers a project may carry its own copy of (e.g. msinttypes/stdint.h for old MSVC).
+SYSTEM_NAMES = {
+    "assert.h", "ctype.h", "errno.h", "float.h", "inttypes.h", "iso646.h", "limits.h", "locale.h",
+    "math.h", "setjmp.h", "signal.h", "stdarg.h", "stdatomic.h", "stdbool.h", "stddef.h", "stdint.h",
+    "stdio.h", "stdlib.h", "string.h", "time.h", "wchar.h", "unistd.h", "pthread.h", "windows.h",
+    "Python.h", "pyconfig.h", "structmember.h",
+}
+
+
+def header_dir_flags(headers: list[str], roots: list[str]) -> list[str]:
+    """-I for the guessed header folders; -iquote for one that would shadow a system header."""
+    shadowing = {os.path.dirname(h) for h in headers if os.path.basename(h) in SYSTEM_NAMES}
+    return [("-iquote" + d) if d in shadowing else ("-I" + d) for d in header_dirs(headers, roots)]
 
 
 def _split_command(entry: dict) -> list[str]:

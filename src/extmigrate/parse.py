@@ -1,33 +1,244 @@
-"""Parse one translation unit with libclang and collect its diagnostics."""
+"""Parse one translation unit with libclang and collect its diagnostics.
+
+Most of a parse is Python.h.  A file whose first lines only define macros and include headers from
+outside the project (Python.h, numpy, the C library) gets that *prelude* precompiled once per scan and
+per configuration (libclang version, flags, the prelude's own text), and is parsed on top of it.  The
+file's own copies of those lines then re-include guarded headers, which is a no-op, so the result is
+the same as a plain parse.  Anything else before the last of those lines (an #if, a project header,
+code) and the file is parsed plainly.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import json
 import os
+import re
+from concurrent.futures import ThreadPoolExecutor
 
 from clang import cindex
 
+from extmigrate.fileio import atomic_write
 from extmigrate.flags import TUSpec
 from extmigrate.model import Diagnostic
 
 PARSE_KEEP_GOING = 0x200  # CXTranslationUnit_KeepGoing: a missing header does not stop the parse
 OPTIONS = cindex.TranslationUnit.PARSE_DETAILED_PROCESSING_RECORD | PARSE_KEEP_GOING
+PCH_OPTIONS = OPTIONS | cindex.TranslationUnit.PARSE_INCOMPLETE | 0x10  # 0x10: ForSerialization
 _SEVERITY = {cindex.Diagnostic.Error: "error", cindex.Diagnostic.Fatal: "fatal"}
+_PCH_TROUBLE = ("precompiled header", "PCH file", "AST file", "pch")
 
 _index: cindex.Index | None = None
 
 
 def index() -> cindex.Index:
+    """One index per process; declarations that come from a PCH are never visited (excludeDecls)."""
     global _index
     if _index is None:
-        _index = cindex.Index.create()
+        _index = cindex.Index.create(excludeDecls=True)
     return _index
 
 
-def parse(spec: TUSpec, extra_args: list[str] | None = None) -> cindex.TranslationUnit:
+@functools.cache
+def clang_version() -> str:
+    fn = cindex.conf.lib["clang_getClangVersion"]  # a private prototype: cindex declares none
+    fn.argtypes, fn.restype = [], cindex._CXString
+    return cindex._CXString.from_result(fn())
+
+
+def clang_args(spec: TUSpec, extra_args: list[str] | None = None) -> list[str]:
+    """The full argument list a file is parsed with (its PCH is built with the same list)."""
     args = list(spec.args) + ["-w", "-ferror-limit=50"] + list(extra_args or [])
     if spec.directory and not any(a.startswith("-working-directory") for a in args):
         args.append(f"-working-directory={spec.directory}")
+    return args
+
+
+def parse(spec: TUSpec, extra_args: list[str] | None = None) -> cindex.TranslationUnit:
+    args = clang_args(spec, extra_args)
+    if spec.pch:
+        tu = index().parse(spec.path, args=args + ["-include-pch", spec.pch], options=OPTIONS)
+        if not any(d.severity >= cindex.Diagnostic.Error and _about_pch(d.spelling) for d in tu.diagnostics):
+            return tu
     return index().parse(spec.path, args=args, options=OPTIONS)
+
+
+def _about_pch(message: str) -> bool:
+    return any(word in message for word in _PCH_TROUBLE)
+
+
+# -- the precompiled prelude ----------------------------------------------------------------------
+_LINE_COMMENT = re.compile(rb"//[^\n]*")
+_BLOCK_COMMENT = re.compile(rb"/\*.*?\*/", re.S)
+_DEFINE = re.compile(rb"#\s*(define\s+[A-Za-z_]\w*(\s.*)?|undef\s+[A-Za-z_]\w*\s*)$")
+_INCLUDE = re.compile(rb'#\s*include\s*([<"])([^>"]+)[>"]\s*$')
+PYTHON_H = ("Python.h", "python.h")
+PRELUDE_BYTES = 64 * 1024
+
+
+_GUARD_IF = re.compile(rb"#\s*(ifndef\s+(\w+)|if\s+!\s*defined\s*\(?\s*(\w+)\s*\)?)\s*$")
+_PRAGMA_ONCE = re.compile(rb"#\s*pragma\s+once\s*$")
+
+
+def prelude(spec: TUSpec, is_project_file) -> str | None:
+    """The defines and non-project includes a file starts with, up to its last include at or after
+    Python.h (followed into a first project header, e.g. "module.h" that includes Python.h), or None."""
+    kept: list[bytes] = []
+    state = {"upto": 0, "python": False}
+    _scan_head(spec.path, include_dirs(spec.args), is_project_file, kept, state, set())
+    if not state["upto"]:
+        return None
+    return b"\n".join(kept[:state["upto"]]).decode("utf-8", "replace") + "\n"
+
+
+def _lines(path: str) -> list[bytes]:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(PRELUDE_BYTES)
+    except OSError:
+        return []
+    head = _BLOCK_COMMENT.sub(lambda m: b"\n" * m.group(0).count(b"\n"), head)
+    head = _LINE_COMMENT.sub(b"", head.replace(b"\\\r\n", b"").replace(b"\\\n", b""))
+    lines = [ln.strip() for ln in head.split(b"\n")[:-1]]  # the last piece may be cut off
+    return [ln for ln in lines if ln]
+
+
+def _scan_head(path: str, dirs: list[str], is_project_file, kept: list[bytes], state: dict,
+               seen: set[str]) -> None:
+    if path in seen or len(seen) > 8:
+        return
+    header = bool(seen)
+    seen.add(path)
+    lines = _lines(path)
+    i = 0
+    if header and len(lines) > 1:  # skip a header's include guard
+        m = _GUARD_IF.match(lines[0])
+        guard = m and (m.group(2) or m.group(3))
+        if guard and re.match(rb"#\s*define\s+" + re.escape(guard) + rb"(\s|$)", lines[1]):
+            i = 2
+    for line in lines[i:]:
+        if _PRAGMA_ONCE.match(line):
+            continue
+        if _DEFINE.match(line):
+            kept.append(line)
+            continue
+        m = _INCLUDE.match(line)
+        if not m or b"\0" in line:
+            return
+        name = m.group(2).decode("utf-8", "replace")
+        found = _resolve(name, m.group(1) == b'"', os.path.dirname(path), dirs)
+        if found and is_project_file(found):
+            if not state["python"]:  # follow it: its own first lines may include Python.h
+                _scan_head(found, dirs, is_project_file, kept, state, seen)
+            return
+        kept.append(line)
+        state["python"] = state["python"] or os.path.basename(name) in PYTHON_H
+        if state["python"]:
+            state["upto"] = len(kept)
+
+
+def _resolve(name: str, quoted: bool, here: str, dirs: list[str]) -> str | None:
+    for d in ([here] if quoted else []) + dirs:
+        cand = os.path.join(d, name)
+        if os.path.isfile(cand):
+            return cand
+    return None
+
+
+def pch_key(args: list[str], text: str) -> str:
+    h = hashlib.sha256()
+    for part in [clang_version(), text] + args:
+        h.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    return h.hexdigest()[:32]
+
+
+def build_pch(args: list[str], text: str, folder: str) -> str | None:
+    """Precompile a prelude into folder; None when that fails.
+
+    A PCH from an earlier scan is reused while every file it read is unchanged (size and mtime).
+    """
+    key = pch_key(args, text)
+    out = os.path.join(folder, f"prelude-{key}.pch")
+    deps_file = out[:-4] + ".deps.json"
+    if os.path.isfile(out) and _deps_unchanged(deps_file):
+        return out
+    os.makedirs(folder, exist_ok=True)
+    header = os.path.join(folder, f"prelude-{key}.h")
+    with open(header, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(text)
+    try:
+        tu = cindex.Index.create().parse(header, args=_as_header(args), options=PCH_OPTIONS)
+    except cindex.TranslationUnitLoadError:
+        return None
+    if any(d.severity >= cindex.Diagnostic.Error for d in tu.diagnostics):
+        return None
+    # Each file the prelude includes is included again by the source file itself: only safe when
+    # that second inclusion is a no-op.
+    lib = cindex.conf.lib
+    includes = list(tu.get_includes())
+    for inc in includes:
+        if inc.depth == 1 and not lib.clang_isFileMultipleIncludeGuarded(tu, inc.include):
+            if os.path.basename(inc.include.name) != "assert.h":  # re-included by design, idempotent
+                return None
+    deps = [_stamp(p) for p in sorted({header} | {i.include.name for i in includes})]
+    try:
+        tu.save(out + f".{os.getpid()}.tmp")
+        os.replace(out + f".{os.getpid()}.tmp", out)
+        atomic_write(deps_file, json.dumps(deps).encode(), durable=False)
+    except (cindex.TranslationUnitSaveError, OSError):
+        return None
+    return out
+
+
+def _stamp(path: str) -> list:
+    try:
+        st = os.stat(path)
+        return [path, st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [path, -1, -1]
+
+
+def _deps_unchanged(deps_file: str) -> bool:
+    try:
+        with open(deps_file, "rb") as f:
+            deps = json.loads(f.read())
+        return bool(deps) and all(_stamp(p) == [p, size, mtime] for p, size, mtime in deps)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def with_pch(specs: list[TUSpec], extra_args: list[str], is_project_file, folder: str,
+             jobs: int = 1) -> list[TUSpec]:
+    """The specs, each pointed at a precompiled prelude where at least two files share one."""
+    groups: dict[tuple[tuple[str, ...], str], list[int]] = {}
+    for i, spec in enumerate(specs):
+        text = prelude(spec, is_project_file)
+        if text:
+            args = tuple(a for a in clang_args(spec, extra_args) if not a.startswith("-working-directory"))
+            if not all(os.path.isabs(d) for d in include_dirs(list(args))):
+                args += (f"-working-directory={spec.directory}",)
+            groups.setdefault((args, text), []).append(i)
+    shared = [key for key, members in groups.items() if len(members) > 1]
+    if not shared:
+        return list(specs)
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(shared)))) as pool:
+        built = dict(zip(shared, pool.map(lambda key: build_pch(list(key[0]), key[1], folder), shared)))
+    out = list(specs)
+    for key, pch in built.items():
+        if pch:
+            for i in groups[key]:
+                out[i] = dataclasses.replace(specs[i], pch=pch)
+    return out
+
+
+def _as_header(args: list[str]) -> list[str]:
+    out = list(args)
+    for i, a in enumerate(out[:-1]):
+        if a == "-x" and out[i + 1] in ("c", "c++"):
+            out[i + 1] += "-header"
+    return out
 
 
 def include_dirs(args: list[str]) -> list[str]:
@@ -42,8 +253,20 @@ def include_dirs(args: list[str]) -> list[str]:
             out.append(a[2:])
         elif a.startswith("-isystem") and len(a) > 8:
             out.append(a[8:])
+        elif a.startswith("-iquote") and len(a) > 7:
+            out.append(a[7:])
         i += 1
     return out
+
+
+def project_includes(tu: cindex.TranslationUnit, main_path: str, is_project_file) -> list[str]:
+    """The project files this parse read: what a cached result depends on."""
+    names = {main_path}
+    for inc in tu.get_includes():
+        name = inc.include.name
+        if is_project_file(name):
+            names.add(os.path.abspath(name))
+    return sorted(names)
 
 
 def diagnostics(tu: cindex.TranslationUnit, spec: TUSpec) -> list[Diagnostic]:

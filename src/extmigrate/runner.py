@@ -9,8 +9,10 @@ import traceback
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Iterator
 
-from extmigrate.engine import TUResult, analyse
+from extmigrate.cache import ResultCache
+from extmigrate.engine import TUResult, analyse, project_filter
 from extmigrate.flags import TUSpec
+from extmigrate.parse import clang_args, include_dirs, with_pch
 
 Task = tuple[TUSpec, list[str], list[str], list[str]]  # spec, rule codes, roots, extra args
 
@@ -117,3 +119,34 @@ def run(tasks: list[Task], jobs: int, timeout: float,
     finally:
         for s in slots:
             s.stop()
+
+
+def run_with_cache(tasks: list[Task], jobs: int, timeout: float, store: ResultCache | None,
+                   pch_dir: str, progress: Callable[[int, int], None] | None = None) -> Iterator[TUResult]:
+    """Cached results first; the other files are parsed (on precompiled preludes) and stored."""
+    todo: list[Task] = []
+    done = 0
+    for task in tasks:
+        spec, _codes, _roots, extra = task
+        hit = store.get(spec, include_dirs(clang_args(spec, extra))) if store else None
+        if hit is None:
+            todo.append(task)
+            continue
+        done += 1
+        if progress:
+            progress(done, len(tasks))
+        yield hit
+    if not todo:
+        return
+    specs = with_pch([t[0] for t in todo], todo[0][3], project_filter(todo[0][2]), pch_dir, jobs)
+    todo = [(s,) + t[1:] for s, t in zip(specs, todo)]
+    by_path = {t[0].path: t[0] for t in todo}
+
+    def prog(n: int, _total: int) -> None:
+        if progress:
+            progress(done + n, len(tasks))
+
+    for result in run(todo, jobs, timeout, prog):
+        if store is not None and result.path in by_path:
+            store.put(by_path[result.path], result)
+        yield result

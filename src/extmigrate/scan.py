@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 
 from extmigrate import flags as flagmod
+from extmigrate.cache import ResultCache, default_dir as default_cache_dir
 from extmigrate.discover import discover
 from extmigrate.engine import TUResult, combine
 from extmigrate.model import Diagnostic, Finding
 from extmigrate.rules import select_rules
-from extmigrate.runner import run
+from extmigrate.runner import run_with_cache
 from extmigrate.suppress import apply_baseline, apply_suppressions, read_baseline
 
 
@@ -30,6 +32,8 @@ class ScanOptions:
     timeout: float = 60.0
     baseline: str | None = None
     use_suppressions: bool = True
+    cache: bool = False  # reuse results of unchanged files (the CLI turns it on; --no-cache)
+    cache_dir: str | None = None  # default: $XDG_CACHE_HOME/extmigrate
 
 
 @dataclass
@@ -75,7 +79,7 @@ def build_flags(opts: ScanOptions, files: list[str], headers: list[str]) -> flag
         np_inc = flagmod.numpy_include(opts.python)
         if np_inc:
             base.append(f"-I{np_inc}")
-    base += [f"-I{d}" for d in flagmod.header_dirs(headers, opts.paths)]
+    base += flagmod.header_dir_flags(headers, opts.paths)
     source = flagmod.FlagSource(base_args=base)
     db_path = flagmod.find_database(opts.paths, opts.compile_db)
     if db_path:
@@ -107,15 +111,20 @@ def scan(opts: ScanOptions, progress=None) -> ScanResult:
         def prog(done: int, n: int) -> None:
             if progress:
                 progress(offset + done, total)
-        for r in run(tasks(batch), jobs, opts.timeout, prog):
+        for r in run_with_cache(tasks(batch), jobs, opts.timeout, store, pch_dir, prog):
             results.append(r)
             if r.error:
                 out.problems.append((r.path, r.error))
 
-    collect(found.sources, 0)
-    covered = {os.path.realpath(f) for r in results for f in r.files}
-    alone = [h for h in found.headers if os.path.realpath(h) not in covered]
-    collect(alone, len(found.sources))  # a header no TU includes is parsed on its own
+    cache_dir = opts.cache_dir or default_cache_dir()
+    store = ResultCache(cache_dir, [",".join(codes), *roots, *extra]) if opts.cache else None
+    with tempfile.TemporaryDirectory(prefix="extmigrate-pch-") as scratch:
+        pch_dir = os.path.join(cache_dir, "pch") if opts.cache else scratch
+        collect(found.sources, 0)
+        covered = {os.path.realpath(f) for r in results for f in r.files}
+        alone = [h for h in found.headers if os.path.realpath(h) not in covered]
+        collect(alone, len(found.sources))  # a header no TU includes is parsed on its own
+    results.sort(key=lambda r: r.path)  # completion order differs from run to run
     if progress:
         progress(total, total)  # headers that a TU covered were never run on their own
     out.files_scanned = len(found.sources) + len(found.headers)

@@ -8,15 +8,62 @@ walking the AST themselves: that single pass is what keeps a scan cheaper than a
 from __future__ import annotations
 
 import bisect
+import gc
 import os
 from collections import defaultdict
 from typing import Iterable, Iterator
 
-from clang.cindex import Cursor, CursorKind, TranslationUnit
+from ctypes import POINTER, byref, c_uint, c_void_p, cast
+from functools import cache
+
+from clang.cindex import (Cursor, CursorKind, File, SourceLocation, TranslationUnit, c_object_p, conf,
+                          cursor_visit_callback)
 
 K = CursorKind
 _FUNCTION_KINDS = {K.FUNCTION_DECL, K.CXX_METHOD, K.CONSTRUCTOR, K.DESTRUCTOR, K.FUNCTION_TEMPLATE}
 _PREPROCESSING = {K.MACRO_INSTANTIATION, K.MACRO_DEFINITION, K.INCLUSION_DIRECTIVE}
+
+
+@cache
+def _kind_by_id() -> dict[int, CursorKind]:
+    return {k.value: k for k in CursorKind}
+
+
+@cache
+def _file_of():
+    """clang_getInstantiationLocation returning the bare CXFile address (cindex wraps it in objects)."""
+    fn = conf.lib["clang_getInstantiationLocation"]  # a private prototype: cindex's stays untouched
+    fn.argtypes = [SourceLocation, POINTER(c_void_p), POINTER(c_uint), POINTER(c_uint), POINTER(c_uint)]
+    fn.restype = None
+    return fn
+
+
+def _file_name(tu: TranslationUnit, handle: int) -> str:
+    """A CXFile's name; handles are only unique while their translation unit lives."""
+    names = tu.__dict__.get("_extmigrate_files")
+    if names is None:
+        names = tu.__dict__["_extmigrate_files"] = {}
+    name = names.get(handle)
+    if name is None:
+        name = names[handle] = File(cast(c_void_p(handle), c_object_p)).name
+    return name
+
+
+# Out-parameters of the location calls, allocated once (a walk runs on one thread at a time).
+_F, _LINE, _COL, _OFF = c_void_p(), c_uint(), c_uint(), c_uint()
+_OUT = (byref(_F), byref(_LINE), byref(_COL), byref(_OFF))
+
+
+def cursor_extent(cursor: Cursor) -> tuple[str, int, int, int, int, int, int]:
+    """(file, start offset, end offset, line, column, end line, end column), in few libclang calls."""
+    lib, file_of = conf.lib, _file_of()
+    rng = lib.clang_getCursorExtent(cursor)
+    file_of(lib.clang_getRangeStart(rng), *_OUT)
+    handle = _F.value
+    path = _file_name(cursor._tu, handle) if handle else ""
+    off, line, col = _OFF.value, _LINE.value, _COL.value
+    file_of(lib.clang_getRangeEnd(rng), *_OUT)
+    return (path, off, _OFF.value, line, col, _LINE.value, _COL.value)
 
 
 class Node:
@@ -38,10 +85,7 @@ class Node:
     def extent(self) -> tuple[str, int, int, int, int, int, int]:
         """(file, start offset, end offset, line, column, end line, end column)."""
         if self._ext is None:
-            ext = self.cursor.extent
-            s, e = ext.start, ext.end
-            f = s.file
-            self._ext = (f.name if f else "", s.offset, e.offset, s.line, s.column, e.line, e.column)
+            self._ext = cursor_extent(self.cursor)
         return self._ext
 
     @property
@@ -145,52 +189,91 @@ class TUView:
 
     # -- building -------------------------------------------------------------------------------
     def _walk(self) -> None:
-        file_ok: dict[str, bool] = {}
+        """One clang_visitChildren pass: top-level cursors of other files are skipped unvisited.
+
+        The callback is the hot path of a scan, so it avoids cindex conveniences that cost a libclang
+        round trip per cursor: kinds come from the cursor struct, parents are matched by the raw bytes
+        of the cursor libclang hands back, and files are compared by their CXFile handle.
+        """
+        lib = conf.lib
+        tu = self.tu
+        root = tu.cursor
+        root_key = bytes(root)
+        file_ok: dict[int | None, bool] = {}
+        by_key: dict[bytes, tuple[Node, Node | None]] = {}  # cursor bytes -> (node, its children's func)
         macros: list[Cursor] = []
-        for top in self.tu.cursor.get_children():
-            f = top.location.file
-            if f is None:
-                continue
-            name = f.name
-            ok = file_ok.get(name)
+        nodes, by_kind, children, functions, uses = (self.nodes, self.by_kind, self._children,
+                                                      self.functions, self.uses)
+        cxfile = c_void_p()
+        file_of = _file_of()
+        kinds = _kind_by_id()
+        failure: list[BaseException] = []
+
+        def project_file(cursor: Cursor) -> bool:
+            file_of(lib.clang_getCursorLocation(cursor), byref(cxfile), None, None, None)
+            handle = cxfile.value
+            ok = file_ok.get(handle)
             if ok is None:
-                ok = file_ok[name] = bool(self.is_project_file(name))
+                name = _file_name(tu, handle) if handle else ""
+                ok = file_ok[handle] = bool(name) and bool(self.is_project_file(name))
                 if ok:
                     self.files.add(name)
-            if not ok:
-                continue
-            kind = top.kind
-            if kind in _PREPROCESSING:
-                if kind == K.MACRO_INSTANTIATION:
-                    macros.append(top)
-                continue
-            self._walk_decl(top, kind)
+            return ok
+
+        def visit(cursor: Cursor, parent: Cursor, _data) -> int:
+            try:
+                kind = kinds[cursor._kind_id]
+                pkey = bytes(parent)
+                if pkey == root_key:
+                    if not project_file(cursor):
+                        return 1  # continue: never enter other files
+                    if kind in _PREPROCESSING:
+                        if kind == K.MACRO_INSTANTIATION:
+                            cursor._tu = tu
+                            macros.append(cursor)
+                        return 1
+                    up = None
+                    func = None
+                else:
+                    if bytes(cursor) == pkey:  # a ConstantExpr reported again as its own child
+                        return 2
+                    up, func = by_key[pkey]
+                cursor._tu = tu
+                node = Node(cursor, kind, up, func)
+                nodes.append(node)
+                by_kind[kind].append(node)
+                if up is not None:
+                    children[id(up)].append(node)
+                inner = func
+                if kind in _FUNCTION_KINDS:
+                    if lib.clang_isCursorDefinition(cursor):
+                        functions.append(node)
+                        inner = node
+                elif kind == K.CALL_EXPR:
+                    name = cursor.spelling
+                    if name:
+                        uses[name].append(Use(self, name, node, False, node.extent(), func))
+                by_key[bytes(cursor)] = (node, inner)
+                return 2  # recurse
+            except BaseException as e:  # an exception must not vanish inside a ctypes callback
+                failure.append(e)
+                return 0  # break
+
+        gc_was_on = gc.isenabled()
+        gc.disable()  # tens of thousands of new long-lived objects: collections would dominate
+        try:
+            lib.clang_visitChildren(root, cursor_visit_callback(visit), None)
+        finally:
+            if gc_was_on:
+                gc.enable()
+        if failure:
+            raise failure[0]
         for m in macros:
             node = Node(m, K.MACRO_INSTANTIATION, None, None)
             ext = node.extent()
             use = Use(self, m.spelling, None, True, ext, self.function_at(ext[0], ext[1]))
             self.uses[use.name].append(use)
             self.macro_uses.append(use)
-
-    def _walk_decl(self, top: Cursor, kind: CursorKind) -> None:
-        root = Node(top, kind, None, None)
-        stack = [root]
-        nodes, by_kind, children = self.nodes, self.by_kind, self._children
-        while stack:
-            node = stack.pop()
-            nodes.append(node)
-            by_kind[node.kind].append(node)
-            func = node.func
-            if node.kind in _FUNCTION_KINDS and node.cursor.is_definition():
-                self.functions.append(node)
-                func = node
-            elif node.kind == K.CALL_EXPR:
-                name = node.cursor.spelling
-                if name:
-                    self.uses[name].append(Use(self, name, node, False, node.extent(), func))
-            kids = [Node(c, c.kind, node, func) for c in node.cursor.get_children()]
-            children[id(node)] = kids
-            stack.extend(reversed(kids))
 
     # -- queries ---------------------------------------------------------------------------------
     def children_of(self, node: Node) -> list[Node]:

@@ -31,6 +31,9 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
                    help="analyse the free-threaded branches (-DPy_GIL_DISABLED=1)")
     p.add_argument("-j", "--jobs", type=int, metavar="N", help="worker processes (default: all cores)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per file (default 60)")
+    p.add_argument("--no-cache", action="store_true", help="analyse every file again; store nothing")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="result cache folder (default: $XDG_CACHE_HOME/extmigrate)")
     p.add_argument("--baseline", metavar="FILE", help="hide findings recorded in this baseline")
     p.add_argument("--config", metavar="PYPROJECT", help="pyproject.toml to read [tool.extmigrate] from")
     p.add_argument("--no-config", action="store_true", help="ignore [tool.extmigrate]")
@@ -69,6 +72,8 @@ def scan_options(args: argparse.Namespace) -> tuple[ScanOptions, dict]:
         jobs=pick("jobs", "jobs", 0),
         timeout=float(pick("timeout", "timeout", 60.0)),
         baseline=pick("baseline", "baseline", None),
+        cache=not getattr(args, "no_cache", False),
+        cache_dir=getattr(args, "cache_dir", None),
     )
     bad = unknown_keys(opts.select + opts.ignore)
     if bad:

@@ -1,0 +1,187 @@
+"""The result cache: a file's findings, facts and diagnostics are kept until something they depend on changes.
+
+An entry is found by a key over the file's content, its flags, the rule selection, the scanned roots,
+the libclang version and the tool itself (a hash of the installed extmigrate package, so a changed rule
+never serves stale results).  The entry then lists the project headers the file included with their
+content hashes, and the headers it could not find: a changed header, or a missing one that appeared,
+makes it a miss.  Entries are plain JSON (a cache folder from elsewhere can never run code), written
+atomically; an unreadable or corrupt entry is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict
+from functools import cache
+
+from extmigrate.fileio import atomic_write
+from extmigrate.flags import TUSpec
+from extmigrate.model import Diagnostic, Finding
+from extmigrate.parse import clang_version
+
+FORMAT = 1
+_MISSING = re.compile(r"^'([^']+)' file not found")
+
+
+def default_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "extmigrate")
+
+
+@cache
+def tool_fingerprint() -> str:
+    """A hash of every file of the extmigrate package (code, rule data, templates)."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith((".py", ".toml", ".json", ".j2")):
+                path = os.path.join(dirpath, name)
+                h.update(os.path.relpath(path, root).encode() + b"\0")
+                with open(path, "rb") as f:
+                    h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
+
+
+def file_hash(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def encode(obj):
+    """JSON for the values rules produce, with tuples, sets and non-string keys tagged to survive."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, list):
+        return [encode(v) for v in obj]
+    if isinstance(obj, tuple):
+        return {"__tuple__": [encode(v) for v in obj]}
+    if isinstance(obj, (set, frozenset)):
+        return {"__set__": [encode(v) for v in sorted(obj, key=repr)], "frozen": isinstance(obj, frozenset)}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: encode(v) for k, v in obj.items()}
+        return {"__items__": [[encode(k), encode(v)] for k, v in obj.items()]}
+    raise TypeError(f"cannot cache a {type(obj).__name__}")
+
+
+def decode(obj):
+    if isinstance(obj, list):
+        return [decode(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__tuple__" in obj:
+        return tuple(decode(v) for v in obj["__tuple__"])
+    if "__set__" in obj:
+        items = [decode(v) for v in obj["__set__"]]
+        return frozenset(items) if obj.get("frozen") else set(items)
+    if "__items__" in obj:
+        return {decode(k): decode(v) for k, v in obj["__items__"]}
+    return {k: decode(v) for k, v in obj.items()}
+
+
+def result_to_json(result) -> dict:
+    return encode({"path": result.path, "findings": [f.to_dict() for f in result.findings],
+                   "facts": result.facts, "diagnostics": [asdict(d) for d in result.diagnostics],
+                   "files": result.files, "includes": result.includes})
+
+
+def result_from_json(doc: dict):
+    from extmigrate.engine import TUResult
+
+    doc = decode(doc)
+    return TUResult(path=doc["path"], findings=[Finding.from_dict(f) for f in doc["findings"]],
+                    facts=doc["facts"], diagnostics=[Diagnostic(**d) for d in doc["diagnostics"]],
+                    files=doc["files"], includes=doc["includes"])
+
+
+class ResultCache:
+    """One scan's view of the cache folder."""
+
+    def __init__(self, folder: str, salt: list[str]):
+        self.folder = os.path.join(folder, f"results-v{FORMAT}")
+        h = hashlib.sha256()
+        for part in [tool_fingerprint(), clang_version()] + salt:
+            h.update(part.encode("utf-8", "surrogateescape") + b"\0")
+        self.salt = h.hexdigest()
+        self._hashes: dict[str, str | None] = {}
+        self.hits = self.misses = 0
+
+    def _hash(self, path: str) -> str | None:
+        if path not in self._hashes:
+            self._hashes[path] = file_hash(path)
+        return self._hashes[path]
+
+    def key(self, spec: TUSpec) -> str | None:
+        content = self._hash(spec.path)
+        if content is None:
+            return None
+        h = hashlib.sha256(self.salt.encode())
+        for part in [spec.path, spec.directory, content] + list(spec.args):
+            h.update(part.encode("utf-8", "surrogateescape") + b"\0")
+        return h.hexdigest()
+
+    def _entry(self, key: str) -> str:
+        return os.path.join(self.folder, key[:2], key + ".json")
+
+    def get(self, spec: TUSpec, search_dirs: list[str]):
+        """The cached TUResult of this file, or None."""
+        key = self.key(spec)
+        result = None
+        if key is not None:
+            try:
+                with open(self._entry(key), "rb") as f:
+                    doc = json.loads(f.read())
+                if doc["format"] == FORMAT and self._fresh(doc, search_dirs):
+                    result = result_from_json(doc["result"])
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                result = None  # absent or corrupt: analyse again
+        if result is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return result
+
+    def _fresh(self, doc: dict, search_dirs: list[str]) -> bool:
+        if any(self._hash(p) != h for p, h in doc["deps"].items()):
+            return False
+        for name, here in doc["missing"]:
+            if any(os.path.exists(os.path.join(d, name)) for d in [here] + search_dirs):
+                return False
+        return True
+
+    def put(self, spec: TUSpec, result) -> None:
+        """Store a finished analysis (never one that failed, timed out or does not survive JSON)."""
+        if result.error:
+            return
+        key = self.key(spec)
+        if key is None:
+            return
+        try:
+            body = result_to_json(result)
+            if result_from_json(json.loads(json.dumps(body))) != result:
+                return  # a cached copy would not be the same result
+        except (TypeError, ValueError):
+            return  # an object JSON cannot hold
+        deps = {p: self._hash(p) for p in result.includes if p != spec.path}
+        if any(h is None for h in deps.values()):
+            return
+        missing = []
+        for d in result.diagnostics:
+            m = _MISSING.match(d.message)
+            if m:
+                missing.append([m.group(1), os.path.dirname(d.path)])
+        doc = {"format": FORMAT, "deps": deps, "missing": missing, "result": body}
+        try:
+            path = self._entry(key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            atomic_write(path, json.dumps(doc, separators=(",", ":")).encode(), durable=False)
+        except (OSError, ValueError):
+            pass  # a read-only or full cache folder only costs speed

@@ -1,0 +1,153 @@
+"""The result cache: hits, invalidation by headers and options, corrupt entries, the CLI flags."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+from extmigrate.cache import decode, encode
+from extmigrate.cli import main
+from extmigrate.scan import ScanOptions, scan
+
+MODULE = """\
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include "state.h"
+
+static int exec_mod(PyObject *m) { return 0; }
+
+static PyModuleDef_Slot slots[] = {
+    {Py_mod_exec, exec_mod},
+    {0, NULL},
+};
+
+static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "mod", NULL, 0, NULL, slots};
+
+PyMODINIT_FUNC PyInit_mod(void) { return PyModuleDef_Init(&def); }
+"""
+
+
+def project(tmp_path, header: str = "#define STATE 1\n"):
+    src = tmp_path / "proj"
+    src.mkdir()
+    (src / "mod.c").write_text(MODULE)
+    (src / "state.h").write_text(header)
+    return src
+
+
+def run(src, cache_dir, **kw):
+    return scan(ScanOptions(paths=[str(src)], select=["FT201"], jobs=1, cache=True,
+                            cache_dir=str(cache_dir), **kw))
+
+
+def entries(cache_dir) -> list[str]:
+    return sorted(glob.glob(os.path.join(str(cache_dir), "results-v*", "*", "*.json")))
+
+
+def mark(cache_dir, text: str = "FROM-CACHE") -> None:
+    """Edit the stored finding, so that a warm scan shows whether it came from the cache."""
+    for path in entries(cache_dir):
+        with open(path) as f:
+            doc = json.load(f)
+        if doc["result"]["path"].endswith("mod.c"):
+            break
+    doc["result"]["findings"][0]["message"] = text
+    with open(path, "w") as f:
+        json.dump(doc, f)
+
+
+def messages(result) -> list[str]:
+    return [f.message for f in result.findings]
+
+
+def test_warm_scan_is_served_from_the_cache(tmp_path):
+    src, cache = project(tmp_path), tmp_path / "cache"
+    cold = run(src, cache)
+    assert [f.code for f in cold.findings] == ["FT201"]
+    assert len(entries(cache)) == 1
+    assert not glob.glob(os.path.join(str(cache), "**", ".extmigrate-*"), recursive=True)
+    mark(cache)
+    assert messages(run(src, cache)) == ["FROM-CACHE"]
+
+
+def test_changed_source_misses(tmp_path):
+    src, cache = project(tmp_path), tmp_path / "cache"
+    run(src, cache)
+    mark(cache)
+    (src / "mod.c").write_text(MODULE + "\nstatic int unused;\n")
+    assert messages(run(src, cache)) != ["FROM-CACHE"]
+
+
+def test_changed_header_invalidates_the_files_that_include_it(tmp_path):
+    src, cache = project(tmp_path), tmp_path / "cache"
+    run(src, cache)
+    mark(cache)
+    (src / "state.h").write_text("#define STATE 2\n")
+    warm = run(src, cache)
+    assert [f.code for f in warm.findings] == ["FT201"]
+    assert messages(warm) != ["FROM-CACHE"]
+
+
+def test_header_that_appears_invalidates_a_missing_include(tmp_path):
+    src, cache = project(tmp_path), tmp_path / "cache"
+    (src / "mod.c").write_text(MODULE.replace('"state.h"', '"later.h"'))
+    first = run(src, cache)
+    assert any("later.h" in d.message for d in first.diagnostics)
+    mark(cache)
+    assert messages(run(src, cache)) == ["FROM-CACHE"]  # still missing: still a hit
+    (src / "later.h").write_text("#define LATER 1\n")
+    second = run(src, cache)
+    assert messages(second) != ["FROM-CACHE"]
+    assert not any("later.h" in d.message for d in second.diagnostics)
+
+
+def test_options_are_part_of_the_key(tmp_path):
+    src, cache = project(tmp_path), tmp_path / "cache"
+    run(src, cache)
+    mark(cache)
+    assert messages(run(src, cache, defines=["EXTRA=1"])) != ["FROM-CACHE"]
+    assert messages(run(src, cache, gil_disabled=True)) != ["FROM-CACHE"]
+    other = scan(ScanOptions(paths=[str(src)], select=["FT201", "FT101"], jobs=1, cache=True,
+                             cache_dir=str(cache)))
+    assert "FROM-CACHE" not in messages(other)
+
+
+def test_corrupt_entry_is_ignored_and_replaced(tmp_path):
+    src, cache = project(tmp_path), tmp_path / "cache"
+    cold = run(src, cache)
+    [path] = entries(cache)
+    for garbage in (b"", b"\x00\xff{not json", b'{"format": 1, "deps": 3}', b"[1, 2]"):
+        with open(path, "wb") as f:
+            f.write(garbage)
+        again = run(src, cache)
+        assert [f.to_dict() for f in again.findings] == [f.to_dict() for f in cold.findings]
+    with open(path) as f:
+        assert json.load(f)["format"] == 1  # rewritten by the last scan
+
+
+def test_unwritable_cache_dir_only_costs_speed(tmp_path):
+    src = project(tmp_path)
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    result = run(src, blocker / "cache")
+    assert [f.code for f in result.findings] == ["FT201"]
+
+
+def test_cli_no_cache_writes_nothing(tmp_path, capsys):
+    src, cache = project(tmp_path), tmp_path / "cache"
+    code = main(["scan", str(src), "--select", "FT201", "--no-cache", "--cache-dir", str(cache),
+                 "--no-progress", "--no-config"])
+    assert code == 1
+    assert not entries(cache)
+    code = main(["scan", str(src), "--select", "FT201", "--cache-dir", str(cache), "--no-progress",
+                 "--no-config"])
+    assert code == 1 and len(entries(cache)) == 1
+
+
+def test_rule_values_survive_the_round_trip():
+    value = {"t": (1, ("a", None)), "s": {3, 1}, "f": frozenset({"x"}), 2: [1.5, True],
+             "__tuple__": "a key that looks like a tag", ("k", 1): {"nested": ()}}
+    back = decode(json.loads(json.dumps(encode(value))))
+    assert back == value
+    assert isinstance(back["t"], tuple) and isinstance(back["f"], frozenset)
