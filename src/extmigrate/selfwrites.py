@@ -83,6 +83,8 @@ def _field_of(tu: TUView, lhs: Node, names: set[str]) -> tuple[str, str] | None:
             arrow = kids[0].cursor.type.get_canonical().kind == TypeKind.POINTER
             path.insert(0, ("->" if arrow else ".") + member.spelling)
         elif node.kind in (K.ARRAY_SUBSCRIPT_EXPR, K.UNARY_OPERATOR) and kids:
+            if member is None and _into_data_buffer(tu, lhs, kids[0]):
+                return None
             node = kids[0]
         elif node.kind in (K.PAREN_EXPR, K.UNEXPOSED_EXPR, K.CSTYLE_CAST_EXPR) and kids:
             node = kids[-1]
@@ -93,6 +95,17 @@ def _field_of(tu: TUView, lhs: Node, names: set[str]) -> tuple[str, str] | None:
     if _atomic(stored.cursor.referenced):
         return None
     return re.sub(r"^(->|\.)", "", "".join(path)), node.spelling
+
+
+def _into_data_buffer(tu: TUView, lhs: Node, base: Node) -> bool:
+    """`self->data[i] = c` / `*self->p = c`: a plain value stored through a pointer field is the
+    contents of a data buffer (like numpy or bytearray memory), not the object's bookkeeping; an
+    inline array field or a stored pointer (`self->items[i] = obj`) is the object's state."""
+    if lhs.cursor.type.get_canonical().kind == TypeKind.POINTER:
+        return False
+    target = strip(tu, base)
+    return (target.kind == K.MEMBER_REF_EXPR
+            and target.cursor.type.get_canonical().kind == TypeKind.POINTER)
 
 
 def _is_increment(tu: TUView, op: Node) -> bool:

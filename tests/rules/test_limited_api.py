@@ -75,8 +75,11 @@ def test_build_files(scan_c, tmp_path):
         ("setup.cfg", 2, 1, "py_limited_api"),
         ("setup.py", 10, 33, "py_limited_api"),
         ("setup.py", 11, 36, "Py_LIMITED_API"),
-        ("setup.py", 15, 31, "py_limited_api"),
     ]
+    # one finding per setting and file, the other places as related sites
+    setup_py = next(f for f in res.findings if f.symbol == "py_limited_api" and f.path.endswith(".py"))
+    assert [(s.line, s.column) for s in setup_py.related] == [(15, 31)]
+    assert "(2 places)" in setup_py.message
 
 
 def test_scan_of_a_subfolder_reads_the_project_build_files(scan_c, tmp_path):

@@ -7,7 +7,7 @@ import os
 import re
 
 from extmigrate.discover import SKIP_DIRS
-from extmigrate.model import Finding
+from extmigrate.model import Finding, Site
 from extmigrate.regions import blank_comments
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
@@ -227,11 +227,16 @@ class LimitedApi(Rule):
             text = _read(path)
             if text is None:
                 continue
+            by_what: dict[str, list[tuple[int, int]]] = {}
             for start, end, what in self._hits(os.path.basename(path), text):
+                by_what.setdefault(what, []).append((start, end))
+            for what, spots in by_what.items():  # one finding per setting and file
+                others = [Site(path, *_line_col(text, s), "also here") for s, _ in spots[1:]]
+                more = f" ({len(spots)} places)" if len(spots) > 1 else ""
                 out.append(self.finding(
-                    _extent(path, text, start, end), what,
-                    f"{what} selects the Limited API (abi3): free-threaded builds before 3.15 "
-                    "reject it, so the build fails on 3.13t/3.14t", function=None))
+                    _extent(path, text, *spots[0]), what,
+                    f"{what} selects the Limited API (abi3){more}: free-threaded builds before 3.15 "
+                    "reject it, so the build fails on 3.13t/3.14t", function=None, related=others))
         return out
 
     def _hits(self, name: str, text: str) -> list[tuple[int, int, str]]:
