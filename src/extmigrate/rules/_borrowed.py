@@ -55,7 +55,7 @@ def norm(expr: str) -> str:
         if e.startswith("(") and e.endswith(")") and _balanced(e[1:-1]):
             e = e[1:-1].strip()
         if e == prev:
-            return re.sub(r"\((\w+)\)(?=->|\.|\[)", r"\1", re.sub(r"\s+", "", e))
+            return re.sub(r"(?<![\w)\]])\((\w+)\)(?=->|\.|\[)", r"\1", re.sub(r"\s+", "", e))
 
 
 def _balanced(s: str) -> bool:
