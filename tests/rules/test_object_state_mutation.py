@@ -183,3 +183,25 @@ static PyMappingMethods buf_as_mapping = {.mp_ass_subscript = (objobjargproc)buf
 """
     res = scan_c(code, select=["FT510"])
     assert [(f.symbol, f.data["fields"]) for f in res.findings] == [("buf_ass_sub", ["items", "tag"])]
+
+
+def test_project_lock_macro_guards_the_writes(scan_c):
+    code = """
+#include <Python.h>
+typedef struct { PyObject_HEAD PyThread_type_lock lock; long n; } Obj;
+#define ENTER(o) PyThread_acquire_lock((o)->lock, 1)
+#define LEAVE(o) PyThread_release_lock((o)->lock)
+static PyObject *obj_bump(Obj *self, PyObject *unused) {
+    ENTER(self);
+    if (self->n < 0) { LEAVE(self); return NULL; }
+    self->n++;
+    LEAVE(self);
+    self->n--;
+    Py_RETURN_NONE;
+}
+static PyMethodDef methods[] = {{"bump", (PyCFunction)obj_bump, METH_NOARGS, NULL}, {NULL}};
+static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
+"""
+    res = scan_c(code, select=["FT510"])
+    # only the decrement after LEAVE() is unguarded
+    assert [(f.symbol, [s.line for s in f.related]) for f in res.findings] == [("obj_bump", [11])]

@@ -79,3 +79,39 @@ static PyMethodDef methods[] = {{"roll", roll, METH_NOARGS, NULL}, {"env", env, 
 """
     res = scan_c(code, select=["FT512"])
     assert [(f.symbol, f.severity) for f in res.findings] == [("getenv", "note"), ("setenv", "warning")]
+
+
+def test_lock_taken_by_project_macros_and_helpers(scan_c):
+    code = """
+#include <Python.h>
+#include <utmpx.h>
+#ifdef Py_GIL_DISABLED
+static PyMutex utx_lock;
+#  define UTX_LOCK() PyMutex_Lock(&utx_lock)
+#  define UTX_UNLOCK() PyMutex_Unlock(&utx_lock)
+#else
+#  define UTX_LOCK()
+#  define UTX_UNLOCK()
+#endif
+static void setup(void) { UTX_LOCK(); setutxent(); }
+static void teardown(void) { endutxent(); UTX_UNLOCK(); }
+static int count(void) {
+    int n = 0;
+    UTX_LOCK();
+    if (getutxent() == NULL) { UTX_UNLOCK(); return -1; }
+    while (getutxent() != NULL) n++;
+    UTX_UNLOCK();
+    return n;
+}
+static PyObject *users(PyObject *self, PyObject *args) {
+    struct utmpx *ut;
+    setup();
+    while ((ut = getutxent()) != NULL) { }
+    teardown();
+    setutxent();  /* after the helper released the lock */
+    return PyLong_FromLong(count());
+}
+static PyMethodDef methods[] = {{"users", users, METH_NOARGS, NULL}, {NULL}};
+"""
+    res = scan_c(code, select=["FT512"])
+    assert [(f.function, f.symbol, f.line) for f in res.findings] == [("users", "setutxent", 27)]

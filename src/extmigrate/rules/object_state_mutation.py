@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clang.cindex import LinkageKind
 
+from extmigrate.heldlocks import held
 from extmigrate.model import Finding, Site
 from extmigrate.regions import guard_at
 from extmigrate.rules import register
@@ -33,7 +34,8 @@ class ObjectStateMutation(Rule):
     `tp_iternext`, `tp_call`, `tp_richcompare`, `tp_hash`, `tp_setattro`... in static type objects
     and in `PyType_Slot` arrays. A store to a field of the first parameter (`self->x = ...`,
     `self->n++`, `self->buf[i] = ...`, `memcpy(self->buf, ...)`, `Py_XSETREF(self->x, ...)`, also
-    through a local alias of self) outside a critical section on self or a held lock is reported,
+    through a local alias of self) outside a critical section on self or a held lock (also one
+    taken through the project's own lock macros or helpers) is reported,
     one finding per method naming the fields. Construction and destruction slots (`tp_new`,
     `tp_init`, `tp_dealloc`, `tp_traverse`, `tp_clear`, `tp_finalize`) are skipped: there the object
     is not shared yet or no longer. Stores to `_Atomic` fields are skipped.
@@ -78,7 +80,8 @@ class ObjectStateMutation(Rule):
             self_name = ps[0].spelling
             names = aliases(tu, fn, self_name)
             writes = [w for w in field_writes(tu, fn, names)
-                      if not any(guard_at(tu, fn, w.start, n) for n in names)]
+                      if not any(guard_at(tu, fn, w.start, n) for n in names)
+                      and not held(tu, fn, w.start)]
             if not writes:
                 continue
             fields = list(dict.fromkeys(w.field for w in writes))

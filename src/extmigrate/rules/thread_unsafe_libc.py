@@ -12,6 +12,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from extmigrate import callgraph
+from extmigrate.heldlocks import held
 from extmigrate.model import Finding
 from extmigrate.regions import guard_at
 from extmigrate.rules import register
@@ -40,8 +41,9 @@ class ThreadUnsafeLibc(Rule):
     Reports calls of the functions listed in `data/libc.toml` (each with the reason and the
     replacement) made from functions that can run after module initialisation: the project-wide
     call graph leaves out functions only reachable from `PyInit_*` or a `Py_mod_exec` slot.
-    Calls inside a lock region or critical section are fine, as are functions the project defines
-    itself under the same name. Entries whose danger depends on the libc (glibc locks `rand`, the
+    Calls inside a lock region or critical section are fine, including locks taken through the
+    project's own lock macros or helper functions (`setup()` locks, `teardown()` unlocks), as are
+    functions the project defines itself under the same name. Entries whose danger depends on the libc (glibc locks `rand`, the
     environment only races with writers) are notes.
 
     Before:
@@ -68,7 +70,7 @@ class ThreadUnsafeLibc(Rule):
             decl_file = ref.location.file if ref is not None else None
             if decl_file is not None and tu.is_project_file(decl_file.name):
                 continue  # the project's own function of that name
-            if guard_at(tu, use.func, use.start):
+            if guard_at(tu, use.func, use.start) or held(tu, use.func, use.start):
                 continue
             entry = table[use.name]
             f = self.finding(

@@ -1,0 +1,119 @@
+"""Locks held through a project's own lock macros and lock helper functions.
+
+regions.py knows the lock calls themselves (PyMutex_Lock, pthread_mutex_lock ...). Projects wrap them:
+`#define STATE_LOCK() PyMutex_Lock(&state_lock)` (often empty on GIL builds, so the expansion says
+nothing) or `static void setup(void) { LOCK(); setutxent(); }` paired with a `teardown()` that
+unlocks. Here a macro whose definition, in any preprocessor branch, calls a lock function is a lock,
+and a function that ends holding a lock it took (or releases one it did not take) acts like one at
+its call sites.
+"""
+
+from __future__ import annotations
+
+import re
+
+from extmigrate.regions import _LOCK, _UNLOCK, blank_comments
+from extmigrate.tree import Node, TUView
+
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?:\([^)]*\))?((?:[^\n\\]|\\.)*)", re.M | re.S)
+
+
+def lock_macros(tu: TUView) -> tuple[set[str], set[str]]:
+    """(lock macro names, unlock macro names) defined in the TU's project files."""
+    cached = tu.__dict__.get("_lock_macros")
+    if cached is None:
+        locks, unlocks = set(), set()
+        for path in tu.files:
+            src = tu.source(path)
+            if b"define" not in src:
+                continue
+            for m in _DEFINE.finditer(blank_comments(src.decode("latin-1"))):
+                if _UNLOCK.search(m.group(2)):
+                    unlocks.add(m.group(1))
+                elif _LOCK.search(m.group(2)):
+                    locks.add(m.group(1))
+        cached = tu.__dict__["_lock_macros"] = (locks, unlocks)
+    return cached
+
+
+def _own_events(tu: TUView, fn: Node) -> list[tuple[int, int]]:
+    """(file offset, +1 lock / -1 unlock) written in the function's own text."""
+    locks, unlocks = lock_macros(tu)
+    path, base, end = fn.extent()[:3]
+    text = blank_comments(tu.text(path, base, end))
+    events = [(base + m.start(), 1) for m in _LOCK.finditer(text)]
+    events += [(base + m.start(), -1) for m in _UNLOCK.finditer(text)]
+    names = locks | unlocks
+    if names:
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(names))) + r")\b")
+        events += [(base + m.start(), 1 if m.group(1) in locks else -1) for m in pattern.finditer(text)]
+    return sorted(events)
+
+
+def net(tu: TUView, fn: Node) -> int:
+    """+1: the function returns holding a lock it took; -1: it releases one it did not take (its last
+    / first lock event; error paths that unlock before returning sit between the two)."""
+    cache = tu.__dict__.setdefault("_lock_net", {})
+    if id(fn) not in cache:
+        steps = [step for _, step in _own_events(tu, fn)]
+        if not steps or (steps[0] < 0 and steps[-1] > 0):
+            cache[id(fn)] = 0
+        else:  # ends on a lock: takes it for the caller; starts with an unlock: releases the caller's
+            cache[id(fn)] = 1 if steps[-1] > 0 else (-1 if steps[0] < 0 else 0)
+    return cache[id(fn)]
+
+
+def _events(tu: TUView, fn: Node) -> list[tuple[int, int]]:
+    """The function's own lock events plus calls of lock/unlock helper functions (cached)."""
+    cache = tu.__dict__.setdefault("_lock_events", {})
+    if id(fn) not in cache:
+        defined = {f.spelling: f for f in tu.functions}
+        events = _own_events(tu, fn)
+        for name, f in defined.items():
+            if f is fn:
+                continue
+            step = net(tu, f)
+            if step:
+                events += [(u.start, step) for u in tu.uses.get(name, ()) if u.func is fn and not u.macro]
+        cache[id(fn)] = sorted(events)
+    return cache[id(fn)]
+
+
+def _depth(text: str, pos: int) -> int:
+    return text.count("{", 0, pos) - text.count("}", 0, pos)
+
+
+def _block_end(text: str, pos: int) -> int:
+    depth = 0
+    for i in range(pos, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth < 0:
+            return i
+    return len(text)
+
+
+def held(tu: TUView, fn: Node | None, offset: int) -> bool:
+    """Is a lock held at offset, counting lock macros and calls of lock/unlock helper functions?
+
+    An unlock nested deeper than its lock (`if (err) { UNLOCK(); return -1; }`) ends at its block;
+    a function that releases its caller's lock starts with it held."""
+    if fn is None:
+        return False
+    path, base, end = fn.extent()[:3]
+    text = blank_comments(tu.text(path, base, end))
+    locked_at: list[int] = [0] if net(tu, fn) < 0 else []  # brace depths of the held locks
+    relock: list[tuple[int, int]] = []  # (offset, depth) where an early-exit unlock's block ends
+    for pos, step in _events(tu, fn) + [(offset, 0)]:
+        for r in [r for r in relock if r[0] <= pos]:
+            relock.remove(r)
+            locked_at.append(r[1])
+        if pos >= offset:
+            break
+        depth = _depth(text, pos - base)
+        if step > 0:
+            locked_at.append(depth)
+        elif locked_at:
+            outer = locked_at.pop()
+            if depth > outer:
+                relock.append((base + _block_end(text, pos - base), outer))
+    return bool(locked_at)
