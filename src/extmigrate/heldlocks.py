@@ -79,11 +79,13 @@ def _events(tu: TUView, fn: Node) -> list[tuple[int, int]]:
     return cache[id(fn)]
 
 
-def _depth(text: str, pos: int) -> int:
+def brace_depth(text: str, pos: int) -> int:
+    """How many blocks are open at pos."""
     return text.count("{", 0, pos) - text.count("}", 0, pos)
 
 
-def _block_end(text: str, pos: int) -> int:
+def block_end(text: str, pos: int) -> int:
+    """Offset of the '}' closing the block that contains pos (len(text) if none)."""
     depth = 0
     for i in range(pos, len(text)):
         depth += {"{": 1, "}": -1}.get(text[i], 0)
@@ -109,11 +111,11 @@ def held(tu: TUView, fn: Node | None, offset: int) -> bool:
             locked_at.append(r[1])
         if pos >= offset:
             break
-        depth = _depth(text, pos - base)
+        depth = brace_depth(text, pos - base)
         if step > 0:
             locked_at.append(depth)
         elif locked_at:
             outer = locked_at.pop()
             if depth > outer:
-                relock.append((base + _block_end(text, pos - base), outer))
+                relock.append((base + block_end(text, pos - base), outer))
     return bool(locked_at)

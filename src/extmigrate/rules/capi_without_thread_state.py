@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.heldlocks import block_end, brace_depth
 from extmigrate.model import Finding, Site
 from extmigrate.regions import blank_comments
 from extmigrate.rules import register
@@ -34,24 +35,6 @@ def _events(tu: TUView, fn: Node, text: str, base: int) -> list[tuple[int, int, 
     return [out[k] for k in sorted(out)]
 
 
-def _depth(text: str, pos: int) -> int:
-    return text.count("{", 0, pos) - text.count("}", 0, pos)
-
-
-def _block_end(text: str, pos: int) -> int:
-    """Offset of the '}' closing the block that contains pos (len(text) if none)."""
-    depth = 0
-    for i in range(pos, len(text)):
-        ch = text[i]
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            if depth == 0:
-                return i
-            depth -= 1
-    return len(text)
-
-
 def detached(tu: TUView, fn: Node) -> list[tuple[int, int, int]]:
     """(start, end, detach offset) file-offset stretches of fn that run with the thread state detached.
 
@@ -78,8 +61,8 @@ def detached(tu: TUView, fn: Node) -> list[tuple[int, int, int]]:
         elif since is not None:
             out.append((base + since, base + start, base + origin))
             since = None
-            if _depth(text, start) > _depth(text, origin):
-                close = _block_end(text, stop)
+            if brace_depth(text, start) > brace_depth(text, origin):
+                close = block_end(text, stop)
                 resume = close if close < len(text) else None
     if resume is not None:
         since = resume
