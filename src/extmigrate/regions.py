@@ -78,6 +78,39 @@ def _body(tu: TUView, func: Node) -> tuple[str, int]:
     return blank_comments(tu.text(path, start, end)), start
 
 
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)(?:\([^)]*\))?((?:[^\n\\]|\\.)*)", re.M | re.S)
+
+
+def _wrappers(tu: TUView) -> tuple[re.Pattern, re.Pattern]:
+    """Lock / unlock patterns including the project's own wrappers: a macro or a function of this TU
+    whose body only locks (`#define LOCK() PyThread_acquire_lock(l, 1)`) or only unlocks."""
+    cached = tu.__dict__.get("_lock_patterns")
+    if cached is not None:
+        return cached
+    locks: set[str] = set()
+    unlocks: set[str] = set()
+
+    def classify(name: str, body: str) -> None:
+        has_lock, has_unlock = bool(_LOCK.search(body)), bool(_UNLOCK.search(body))
+        if has_lock != has_unlock:
+            (locks if has_lock else unlocks).add(name)
+
+    for path in sorted(tu.files):
+        text = tu.source(path).decode("latin-1")
+        if "define" in text:
+            for m in _DEFINE.finditer(blank_comments(text)):
+                classify(m.group(1), m.group(2))
+    for fn in tu.functions:
+        classify(fn.spelling, _body(tu, fn)[0])
+    pats = (_LOCK, _UNLOCK)
+    if locks or unlocks:
+        pats = tuple(re.compile(p.pattern.replace(r"\b(", r"\b(" + "".join(f"{re.escape(n)}|" for n in
+                                                                        sorted(extra)), 1))
+                     for p, extra in ((_LOCK, locks), (_UNLOCK, unlocks)))
+    tu.__dict__["_lock_patterns"] = pats
+    return pats
+
+
 def regions(tu: TUView, func: Node) -> list[Region]:
     """Critical sections and locked stretches of one function (cached per function)."""
     cache = tu.__dict__.setdefault("_regions", {})
@@ -97,11 +130,12 @@ def regions(tu: TUView, func: Node) -> list[Region]:
             start, objs = stack.pop()
             out.append(Region(base + start, base + m.end(), "critical-section", objs))
     held: dict[str, int] = {}
-    lock_events = [(m.start(), "l", m) for m in _LOCK.finditer(text)]
-    lock_events += [(m.start(), "u", m) for m in _UNLOCK.finditer(text)]
+    lock_re, unlock_re = _wrappers(tu)
+    lock_events = [(m.start(), "l", m) for m in lock_re.finditer(text)]
+    lock_events += [(m.start(), "u", m) for m in unlock_re.finditer(text)]
     for pos, what, m in sorted(lock_events, key=lambda e: e[0]):
         args, _ = _arg_list(text, m.end() - 1)
-        lock = _norm(args[0]) if args else m.group(1)
+        lock = _norm(args[0]) if args else "()"  # LOCK() / UNLOCK() wrappers pair with each other
         if what == "l":
             held.setdefault(lock, pos)
         elif lock in held:

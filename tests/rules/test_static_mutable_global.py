@@ -157,6 +157,11 @@ GUARDS = {
     "critical_section_mutex": ("static PyMutex mu;", "Py_BEGIN_CRITICAL_SECTION_MUTEX(&mu);",
                                "Py_END_CRITICAL_SECTION();"),
     "critical_section": ("", "Py_BEGIN_CRITICAL_SECTION(self);", "Py_END_CRITICAL_SECTION();"),
+    "wrapper_macros": ("#include <pythread.h>\nstatic PyThread_type_lock lk;\n"
+                       "#define STATE_LOCK() PyThread_acquire_lock(lk, WAIT_LOCK)\n"
+                       "#define STATE_UNLOCK() PyThread_release_lock(lk)", "STATE_LOCK();", "STATE_UNLOCK();"),
+    "wrapper_functions": ("static PyMutex mu;\nstatic void take(void) { PyMutex_Lock(&mu); }\n"
+                          "static void give(void) { PyMutex_Unlock(&mu); }", "take();", "give();"),
 }
 
 
