@@ -9,6 +9,8 @@ an address-taken function or from a function nobody in the project calls (an unk
 a file that includes Python.h.
 Functions only reachable from init roots run during initialisation only.
 
+`lock_held` holds the functions only ever called (after init) with a lock held.
+
 Static functions are keyed "path:name" (two TUs may each have their own `helper`), others by name.
 """
 
@@ -134,7 +136,7 @@ def _declaration_text(tu: TUView, var: Node) -> str:
 def _text_refs(tu: TUView, defs: dict[str, str], edges: set, taken: set[str], init: set[str]) -> None:
     """Functions named in a file-scope initializer clang dropped (it had an error: a missing header,
     a generated docstring macro): find them in the initializer's text instead."""
-    called = {b for _, b in edges}
+    called = {e[1] for e in edges}
     lonely = {k.rsplit(":", 1)[-1]: k for k in defs if k not in called and k not in taken
               and k not in init}
     if not lonely:
@@ -170,13 +172,17 @@ def collect(tu: TUView) -> dict[str, Any]:
         if fn.spelling.startswith(tuple(cfg["init_prefixes"])):
             init.add(key)
     edges: set[tuple[str, str]] = set()
+    unlocked: set[tuple[str, str]] = set()  # edges with a call outside any lock region
     for calls in tu.uses.values():
         for use in calls:
             if use.node is None or use.func is None:
                 continue
             ref = use.node.cursor.referenced
             if ref is not None and ref.kind in (K.FUNCTION_DECL, K.CXX_METHOD):
-                edges.add((node_key(tu, use.func), func_key(ref)))
+                edge = (node_key(tu, use.func), func_key(ref))
+                edges.add(edge)
+                if regions.guard_at(tu, use.func, use.start) is None:
+                    unlocked.add(edge)
     taken: set[str] = set()
     once_calls = set(cfg["once_calls"])
     for ref_node in tu.of_kind(K.DECL_REF_EXPR):
@@ -196,7 +202,8 @@ def collect(tu: TUView) -> dict[str, Any]:
         else:
             taken.add(key)
     _text_refs(tu, defs, edges, taken, init)
-    facts = {"defs": defs, "edges": sorted(edges), "taken": sorted(taken), "init": sorted(init),
+    facts = {"defs": defs, "edges": sorted([a, b, (a, b) not in unlocked] for a, b in edges),
+             "taken": sorted(taken), "init": sorted(init),
              "python": _uses_python(tu)}
     tu.__dict__["_callgraph_facts"] = facts
     return facts
@@ -212,17 +219,22 @@ class CallGraph:
         self.taken: set[str] = set()
         self.init: set[str] = set()
         self.python_defs: set[str] = set()  # defined in a TU that includes Python.h
+        self.unlocked_calls: set[tuple[str, str]] = set()
         for f in facts_list:
             self.defs.update(f["defs"])
             if f["python"]:
                 self.python_defs.update(f["defs"])
-            for a, b in f["edges"]:
+            for a, b, locked in f["edges"]:
                 if a != b:
                     self.callees[a].add(b)
                     self.callers[b].add(a)
+                    if not locked:
+                        self.unlocked_calls.add((a, b))
             self.taken.update(f["taken"])
             self.init.update(f["init"])
-        self.after_init = self._reach(self.roots())
+        roots = self.roots()
+        self.after_init = self._reach(roots)
+        self.lock_held = self._lock_held(roots)
 
     def roots(self) -> set[str]:
         """Where code can start after init: address-taken functions and uncalled ones (in a TU that
@@ -240,6 +252,21 @@ class CallGraph:
                     seen.add(callee)
                     stack.append(callee)
         return seen
+
+    def _lock_held(self, roots: set[str]) -> set[str]:
+        """Functions every caller of which (after init) calls with a lock held, or is such a function
+        itself: `/* must be called with the lock held */` helpers."""
+        held = {k for k in self.after_init - roots if self.callers.get(k)}
+        changed = True
+        while changed:
+            changed = False
+            for k in list(held):
+                for c in self.callers[k]:
+                    if c in self.after_init and (c, k) in self.unlocked_calls and c not in held:
+                        held.discard(k)
+                        changed = True
+                        break
+        return held
 
     def runs_after_init(self, key: str | None) -> bool:
         """Unknown functions count as running after init (the safe answer)."""

@@ -256,3 +256,22 @@ def test_function_static_counter(scan_c):
     code = module("    static int calls = 0;\n    calls++;")
     f = ft3(scan_c(code, select=["FT301"]))["calls"]
     assert f.function == "f" and f.data["scope"] == "function" and f.data["kind"] == "counter"
+
+
+def test_helper_only_called_with_the_lock_held(scan_c):
+    code = """
+    #include <Python.h>
+    static PyMutex mu;
+    static long hits, misses;
+    static void count_hit(void) { hits++; }      /* callers hold mu */
+    static void count_miss(void) { misses++; }
+    static PyObject *f(PyObject *self, PyObject *u) {
+        PyMutex_Lock(&mu);
+        count_hit();
+        PyMutex_Unlock(&mu);
+        count_miss();
+        Py_RETURN_NONE;
+    }
+    static PyMethodDef methods[] = {{"f", f, METH_NOARGS, NULL}, {NULL}};
+    """
+    assert [f.symbol for f in scan_c(code, select=["FT3"]).findings] == ["misses"]

@@ -385,11 +385,12 @@ def classify(facts_list: list[dict]) -> list[dict]:
         if not info["defined"] or info["skip"]:
             continue
         late = [w for w in writes[key].values() if graph.runs_after_init(w["func"])]
-        racy = sorted((w for w in late if w["guard"] is None), key=lambda w: (w["path"], w["start"]))
+        racy = sorted((w for w in late if w["guard"] is None and w["func"] not in graph.lock_held),
+                      key=lambda w: (w["path"], w["start"]))
         if not racy:
             continue
-        lz = sorted((x for x in lazy[key].values() if graph.runs_after_init(x["func"])),
-                    key=lambda x: (x["path"], x["start"]))
+        lz = sorted((x for x in lazy[key].values() if graph.runs_after_init(x["func"])
+                     and x["func"] not in graph.lock_held), key=lambda x: (x["path"], x["start"]))
         if lz:
             code, kind = "FT302", "cache"
         elif info["array"] and (info["chars"] or any(w["how"] in _COPY_HOWS for w in racy)):
