@@ -512,6 +512,18 @@ def _returns_fresh(tu: TUView, name: str, depth: int) -> str | None:
     return result
 
 
+def _address_taken(text: str, name: str) -> bool:
+    """Does `name` occur other than as a call (`name(`)?"""
+    i = text.find(name)
+    while i >= 0:
+        j = i + len(name)
+        if not (i and (text[i - 1].isalnum() or text[i - 1] == "_")) and not (j < len(text) and (text[j].isalnum() or text[j] == "_")):
+            if not re.match(r"\s*\(", text[j:j + 200]):
+                return True
+        i = text.find(name, j)
+    return False
+
+
 def _from_callers(fi: FuncInfo, param: str, depth: int) -> str | None:
     """'private'/'tuple'/'kwargs' when every call of this static function passes such a value."""
     func = fi.func
@@ -521,9 +533,8 @@ def _from_callers(fi: FuncInfo, param: str, depth: int) -> str | None:
     key = (id(func), param, 1)
     if key in _ACTIVE:
         return None
-    text = file_text(fi.tu, fi.path)
-    if re.search(rf"\b{re.escape(name)}\b(?!\s*\()", text):
-        return None  # its address is taken (a callback, a method table): callers unknown
+    if _address_taken(file_text(fi.tu, fi.path), name):
+        return None  # a callback, a method table entry: its callers are unknown
     kinds = set()
     _ACTIVE.add(key)
     try:
