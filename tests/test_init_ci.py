@@ -144,7 +144,9 @@ def test_package_dir_and_usage_errors(tmp_path, capsys):
     assert main(["init-ci", str(tmp_path)]) == 2
     assert "invalid TOML" in capsys.readouterr().err
     project(tmp_path, sub="pkg")
+    (tmp_path / "pkg" / "tests").rename(tmp_path / "pkg" / "test")
     assert main(["init-ci", str(tmp_path), "--package-dir", "pkg"]) == 0
+    assert cibw_table(tmp_path / "pkg/pyproject.toml")["test-command"][0] == "pytest -q {package}/test"
     wf = yaml.safe_load((tmp_path / ".github/workflows/wheels.yml").read_text())
     on = wf[True]  # PyYAML reads the `on:` key as a boolean
     assert on["push"]["paths"] == ["pkg/**", ".github/workflows/wheels.yml"]

@@ -189,6 +189,9 @@ def run(args) -> int:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{pyproject}: invalid TOML ({e})") from None
     table, workflow = render(package, pkg, doc)
+    if not any(os.path.isdir(os.path.join(package, t)) for t in ("tests", "test")):
+        print(f"note: {package} has no tests/ folder: adjust test-command in [tool.cibuildwheel]",
+              file=sys.stderr)
     wf_path = os.path.normpath(os.path.join(root, WORKFLOW))
     has_table = isinstance(doc.get("tool"), dict) and "cibuildwheel" in doc["tool"]
     has_workflow = os.path.exists(wf_path)
