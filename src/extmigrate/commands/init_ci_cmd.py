@@ -22,7 +22,7 @@ WORKFLOW = os.path.join(".github", "workflows", "wheels.yml")
 TABLE = "tool.cibuildwheel"
 _SAFE_DIR = re.compile(r"[A-Za-z0-9._/-]+")
 # A table header line: [name] or [[name]], with an optional comment.
-_HEADER = re.compile(r"^[ \t]*\[(\[?)[ \t]*([^\]\[#]+?)[ \t]*\]\]?[ \t]*(?:#.*)?$")
+_HEADER = re.compile(r"^[ \t]*\[\[?[ \t]*([^\]\[#]+?)[ \t]*\]\]?[ \t]*(?:#.*)?$")
 
 
 def add_parser(sub) -> None:
@@ -97,7 +97,7 @@ def table_blocks(text: str) -> list[tuple[int, int]]:
     for i, line in enumerate(lines):
         m = _HEADER.match(line.rstrip("\r\n"))
         if m:
-            key = ".".join(part.strip().strip("\"'") for part in m.group(2).split("."))
+            key = ".".join(part.strip().strip("\"'") for part in m.group(1).split("."))
             headers.append((i, key == TABLE or key.startswith(TABLE + ".")))
     blocks = []
     for n, (i, ours) in enumerate(headers):
@@ -150,7 +150,8 @@ def _check(old_doc: dict, new_text: str, table: str, path: str) -> None:
     except tomllib.TOMLDecodeError:
         new_doc = None
     want = tomllib.loads(table)["tool"]["cibuildwheel"]
-    if new_doc is None or new_doc.get("tool", {}).get("cibuildwheel") != want or \
+    new_tool = new_doc.get("tool") if new_doc is not None else None
+    if not isinstance(new_tool, dict) or new_tool.get("cibuildwheel") != want or \
             _without_table(new_doc) != _without_table(old_doc):
         tool = old_doc.get("tool")
         verb = "replace" if isinstance(tool, dict) and "cibuildwheel" in tool else "add"
@@ -204,10 +205,7 @@ def run(args) -> int:
         return 1
     new_text, replaced = new_pyproject(text, table)
     _check(doc, new_text, table, pyproject)
-    old_wf = None
-    if has_workflow:
-        with open(wf_path, "rb") as f:
-            old_wf = f.read()
+    old_wf = _read(wf_path)[0] if has_workflow else None
     try:
         replace_if_unchanged(pyproject, raw, new_text.encode("utf-8"))
         if replaced:
