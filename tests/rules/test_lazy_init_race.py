@@ -48,6 +48,7 @@ SHAPES = {
     "null_first": "if (NULL == mod) mod = PyImport_ImportModule(\"json\");",
     "early_return": "if (mod != NULL) return Py_NewRef(mod);\n    mod = PyImport_ImportModule(\"json\");",
     "unlikely": "if (Py_UNLIKELY(mod == NULL)) mod = PyImport_ImportModule(\"json\");",
+    "conjunction": "if (o != Py_None && !mod) mod = PyImport_ImportModule(\"json\");",
 }
 
 

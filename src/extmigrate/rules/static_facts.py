@@ -253,12 +253,12 @@ def _just_returns(tu: TUView, then: Node) -> bool:
 
 
 def _disjuncts(cond: str) -> list[str]:
-    """'a == NULL || (b == NULL)' -> ['a == NULL ', ' (b == NULL)'] (top-level || only)."""
+    """'a == NULL || (b == NULL) && c' -> ['a == NULL ', ' (b == NULL) ', ' c'] (top level)."""
     out, depth, cur, i = [], 0, 0, 0
     while i < len(cond):
         ch = cond[i]
         depth += (ch == "(") - (ch == ")")
-        if depth == 0 and cond.startswith("||", i):
+        if depth == 0 and (cond.startswith("||", i) or cond.startswith("&&", i)):
             out.append(cond[cur:i])
             cur = i = i + 2
             continue
@@ -268,7 +268,7 @@ def _disjuncts(cond: str) -> list[str]:
 
 def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -> list[dict]:
     """Check-then-set: `if (!v) {... v = x;}` (every static set in that branch is initialised
-    lazily too), `if (a == NULL || b == NULL) {...}`, and `if (v) return v; ... v = x;`."""
+    lazily too), `if (a == NULL || b == NULL)`, `if (ok && !v)`, and `if (v) return v; ... v = x;`."""
     sets = [w for w in writes
             if w["guard"] is None and w["how"] in ("assign", "index", "member") and not w.get("null")]
     if not sets:
