@@ -38,3 +38,34 @@ def test_writes_in_critical_sections(project):
             "    Py_XSETREF(self->last, Py_NewRef(arg));\n    Py_END_CRITICAL_SECTION();\n") in text
     assert ("        { Py_BEGIN_CRITICAL_SECTION(self); self->hits += 2; Py_END_CRITICAL_SECTION(); }\n"
             in text)
+
+
+ITER = """\
+    #include <Python.h>
+
+    typedef struct { PyObject_HEAD Py_ssize_t i, n; } Iter;
+
+    static PyObject *
+    iter_next(Iter *self)
+    {
+        if (self->i < self->n)
+            return PyLong_FromSsize_t(self->i++);
+        return NULL;
+    }
+
+    static PyTypeObject IterType = {
+        PyVarObject_HEAD_INIT(NULL, 0)
+        .tp_name = "m.Iter",
+        .tp_basicsize = sizeof(Iter),
+        .tp_iternext = (iternextfunc)iter_next,
+    };
+"""
+
+
+def test_write_inside_a_return_locks_the_whole_method(project):
+    project.write({"it.c": ITER})
+    text = project.apply_and_verify("it.c", "FT510", "--unsafe-fixes", "--min-python", "3.10")
+    assert "static PyObject *\niter_next_impl(Iter *self)\n{\n    if (self->i < self->n)\n" in text
+    assert ("static PyObject *\niter_next(Iter *self)\n{\n    PyObject *extmigrate_result;\n"
+            "    Py_BEGIN_CRITICAL_SECTION(self);\n    extmigrate_result = iter_next_impl(self);\n"
+            "    Py_END_CRITICAL_SECTION();\n    return extmigrate_result;\n}\n") in text

@@ -95,6 +95,10 @@ def test_object_state_mutation():
     name = _t("object_state_mutation")
     assert macro(name, "begin", obj="self") == "Py_BEGIN_CRITICAL_SECTION(self);"
     assert macro(name, "end") == "Py_END_CRITICAL_SECTION();"
+    assert macro(name, "wrapper", header="static void\nf(T *self, int n)", impl="f_impl", obj="self",
+                 args=["self", "n"], rtype="void") == (
+        "\n\nstatic void\nf(T *self, int n)\n{\n    Py_BEGIN_CRITICAL_SECTION(self);\n"
+        "    f_impl(self, n);\n    Py_END_CRITICAL_SECTION();\n}")
 
 
 def test_compat_header_holds_exactly_the_apis_asked_for():

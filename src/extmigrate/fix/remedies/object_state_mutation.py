@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import re
+
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
 from extmigrate.fix.stmt import Stmt, jumps_out, node_at, statement_of, wrap
 from extmigrate.model import Finding
-from extmigrate.tree import TUView
+from extmigrate.tree import K, TUView
 
 TEMPLATE = "object_state_mutation"
+
+
+def whole_method(tu: TUView, f: Finding, ctx: FixContext, obj: str, line: int) -> FixProposal | NoFix:
+    """`T name(params) {...}` -> `static T name_impl(params) {...}` plus a wrapper `T name(params)` that
+    calls it inside a critical section on self: every return and goto of the body stays inside."""
+    why = f"the write at line {line} is part of a condition, declaration or return"
+    fn = next((x for x in tu.functions if x.start == f.data.get("func_start") and x.path == f.path), None)
+    if fn is None:
+        return NoFix(f"{why}, and the method was not found again: hold the critical section by hand")
+    kids = tu.children_of(fn)
+    body = next((k for k in reversed(kids) if k.kind == K.COMPOUND_STMT), None)
+    params = [k.spelling for k in kids if k.kind == K.PARM_DECL]
+    name, at = fn.spelling, fn.cursor.location.offset
+    if body is None or not all(params) or fn.cursor.type.is_function_variadic() or \
+            ctx.text(f.path, at, at + len(name)) != name:
+        return NoFix(f"{why}, and the method's signature is unusual: hold the critical section by hand")
+    text = ctx.source(f.path).decode("utf-8", "replace")
+    impl = f"{name}_impl"
+    while re.search(rf"\b{re.escape(impl)}\b", text):
+        impl += "_"
+    header = ctx.text(f.path, fn.start, body.start).rstrip()
+    edits = [Edit(f.path, at + len(name), at + len(name), impl[len(name):])]
+    if not re.search(r"\bstatic\b", header):
+        edits.insert(0, Edit(f.path, fn.start, fn.start, "static "))
+    wrapper = ctx.macro(TEMPLATE, "wrapper", header=header, impl=impl, obj=obj, args=params,
+                        rtype=fn.cursor.result_type.spelling)
+    edits.append(Edit(f.path, fn.end, fn.end, wrapper))
+    return FixProposal("unsafe", f"run {name}() inside a critical section on '{obj}' ({why}: the body "
+                                 f"moves to {impl}())", edits, apis=["Py_BEGIN_CRITICAL_SECTION"])
 
 
 def _offset(ctx: FixContext, path: str, line: int, column: int) -> int:
@@ -33,11 +64,8 @@ def lock_self(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix:
             return NoFix("the file changed since it was scanned; scan again")
         node = node_at(tu, f.path, at)
         s = statement_of(tu, ctx, node) if node is not None else None
-        if s is None or not s.expression:
-            return NoFix(f"the write at line {site.line} is part of a condition, declaration or "
-                         f"return: hold Py_BEGIN_CRITICAL_SECTION({obj}) around it by hand")
-        if jumps_out(ctx, f.path, s.start, s.end):
-            return NoFix(f"the write at line {site.line} jumps out of its statement")
+        if s is None or not s.expression or jumps_out(ctx, f.path, s.start, s.end):
+            return whole_method(tu, f, ctx, obj, site.line)
         stmts.setdefault(s.start, s)
     runs: list[Stmt] = []
     for key in sorted(stmts):  # adjacent writes of one block share one section
