@@ -127,3 +127,60 @@ def test_setdefault_result_used_is_reported_ignored_is_not(scan_c, python):
     """, "FT103", python=python)
     assert [(f.line, f.symbol) for f in res] == [(8, "PyDict_SetDefault(self->cache)")]
     assert "PyDict_SetDefaultRef (3.13+" in res[0].message
+
+
+def test_dict_made_afresh_each_iteration_is_private_until_packed(scan_c):
+    # Reduced from python-ldap's LDAPmessage_to_python: a new dict per entry, read while being
+    # filled, packed into the result only at the end of the iteration.
+    res = found(scan_c, """
+    static PyObject *entries(PyObject *self, PyObject *names) {
+        PyObject *result = PyList_New(0);
+        Py_ssize_t n = PyList_Size(names);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *attrdict = PyDict_New();
+            for (Py_ssize_t j = 0; j < 3; j++) {
+                PyObject *key = PyLong_FromSsize_t(j);
+                PyObject *values = PyDict_GetItem(attrdict, key);
+                if (values == NULL) {
+                    values = PyList_New(0);
+                    PyDict_SetItem(attrdict, key, values);
+                    Py_DECREF(values);
+                }
+                else {
+                    PyList_Append(values, key);
+                }
+                Py_DECREF(key);
+            }
+            PyObject *entry = Py_BuildValue("(OO)", self, attrdict);
+            PyList_Append(result, entry);
+            registry = attrdict;
+        }
+        return result;
+    }
+    static PyObject *kept(PyObject *self, PyObject *key) {
+        PyObject *d = PyDict_New();
+        for (int i = 0; i < 2; i++) {
+            PyObject *v = PyDict_GetItem(d, key);
+            Py_XINCREF(v);
+            Py_XDECREF(v);
+            if (i == 0) {
+                registry = d;
+            }
+        }
+        return Py_NewRef(Py_None);
+    }
+    static PyObject *sometimes(PyObject *self, PyObject *key) {
+        PyObject *d = PyDict_New();
+        for (int i = 0; i < 2; i++) {
+            if (i) d = PyDict_New();
+            PyObject *w = PyDict_GetItem(d, key);
+            Py_XINCREF(w);
+            Py_XDECREF(w);
+            registry = d;
+        }
+        return Py_NewRef(Py_None);
+    }
+    """, "FT102")
+    # the dict published at the end of an iteration is a new one by the next read; kept() reads the same
+    # dict again after publishing it, sometimes() replaces it only on some iterations
+    assert [(f.function, f.symbol) for f in res] == [("kept", "PyDict_GetItem(d)"), ("sometimes", "PyDict_GetItem(d)")]

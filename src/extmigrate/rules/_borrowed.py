@@ -40,6 +40,7 @@ _NULLISH = {"NULL", "0", "nullptr", "Py_None"}
 _ASSIGN = re.compile(r"(?<![=!<>+\-*/%&|^])=(?!=)")
 _INCREF = re.compile(r"\b(?:Py_X?INCREF|Py_X?NewRef)\s*\(\s*$")
 _EXITS = re.compile(r"\b(return|goto|break|continue|Py_RETURN_\w+)\b")
+_COND_HEAD = re.compile(r"\b(?:if|else|while|for|do|case|default)\b|\?")  # a braceless branch
 _COMPARED = re.compile(r"^\s*\)*\s*[=!]=(?!=)")  # compared, never dereferenced
 
 
@@ -176,6 +177,20 @@ class FuncInfo:
         if off < at:
             return not self.returns_after(off, at)
         return any(s <= at < e and s <= off < e for s, e in self.loops)
+
+    def renewed(self, name: str, off: int, at: int) -> bool:
+        """Is `name` assigned anew on every pass from `off` (later in a loop) round to the use at `at`:
+        an assignment in that loop's body itself, between the loop's start and the use?"""
+        shared = [(s, e) for s, e in self.loops if s <= at < e and s <= off < e]
+        if off <= at or not shared:
+            return False
+        s, _ = min(shared, key=lambda r: r[1] - r[0])
+        for a, _ in self.assignments(name):
+            head = self.text[s - self.base:a - self.base]
+            stmt = self.text[self.stmt_start(a) - self.base:a - self.base]
+            if s <= a < at and head.count("{") - head.count("}") == 1 and not _COND_HEAD.search(stmt):
+                return True
+        return False
 
     def returns_after(self, off: int, at: int) -> bool:
         """Does every path from `off` return before reaching `at` (a block ending in return)?"""
@@ -387,7 +402,7 @@ def published(fi: FuncInfo, name: str, start: int, at: int) -> int | None:
             continue
         seen.add(var)
         for off in fi.occurrences(var):
-            if off < start or off == at or not fi.reaches(off, at):
+            if off < start or off == at or not fi.reaches(off, at) or fi.renewed(var, off, at):
                 continue
             how = _occurrence(fi, var, off)
             if how == "escapes":
