@@ -15,6 +15,7 @@ Run it with the Python that has extmigrate installed. Exit 0: migrated, nothing 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -53,6 +54,8 @@ def fix(sample: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    if importlib.util.find_spec("extmigrate") is None:
+        return fail(f"extmigrate is not installed for {sys.executable}: run this with .venv/bin/python")
     sample = os.path.abspath(argv[0] if argv else os.path.join(ROOT, "sample_ext"))
     legacy = os.path.join(sample, "src", "legacy", "_lru.c")
     out = os.path.join(sample, "src", "migrated")
