@@ -184,3 +184,34 @@ def test_dict_made_afresh_each_iteration_is_private_until_packed(scan_c):
     # the dict published at the end of an iteration is a new one by the next read; kept() reads the same
     # dict again after publishing it, sometimes() replaces it only on some iterations
     assert [(f.function, f.symbol) for f in res] == [("kept", "PyDict_GetItem(d)"), ("sometimes", "PyDict_GetItem(d)")]
+
+
+def test_helpers_only_module_init_calls_are_not_reported(scan_c):
+    # Reduced from mysqlclient's _mysql_NewException: a static helper PyInit calls on the exceptions
+    # module's dict. The same read from a helper a method also calls is reported.
+    res = found(scan_c, """
+    static PyObject *new_exception(PyObject *dict, PyObject *edict, const char *name) {
+        PyObject *e = PyDict_GetItemString(edict, name);
+        if (!e || PyDict_SetItemString(dict, name, e)) return NULL;
+        return Py_NewRef(e);
+    }
+    static PyObject *lookup(PyObject *edict, const char *name) {
+        PyObject *e = PyDict_GetItemString(edict, name);
+        return Py_XNewRef(e);
+    }
+    static PyObject *get(PyObject *self, PyObject *arg) {
+        return lookup(registry, "x");
+    }
+    static PyMethodDef methods[] = {{"get", get, METH_O, NULL}, {NULL}};
+    static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
+    PyMODINIT_FUNC PyInit_m(void) {
+        PyObject *m = PyModule_Create(&def);
+        PyObject *emod = PyImport_ImportModule("m._exceptions");
+        PyObject *edict = PyModule_GetDict(emod);
+        PyObject *e = new_exception(PyModule_GetDict(m), edict, "Error");
+        Py_XDECREF(e);
+        Py_XDECREF(lookup(edict, "Warning"));
+        return m;
+    }
+    """, "FT102")
+    assert [(f.function, f.symbol) for f in res] == [("lookup", "PyDict_GetItemString(edict)")]

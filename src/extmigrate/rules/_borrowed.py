@@ -11,8 +11,8 @@ Per use, the container expression is classified from the enclosing function's co
   before the use (stored in a field/global/other container, passed to a call that may keep it);
 - anything else (fields, globals, parameters, call results) may be shared: a finding.
 Uses whose result is discarded or only compared against NULL, uses in preprocessor branches that a
-free-threaded build never compiles, and uses in tp_traverse functions (run with the world stopped)
-are not findings either.  Text is decoded as latin-1 so that string offsets are byte offsets.
+free-threaded build never compiles, uses in tp_traverse functions (run with the world stopped) and in
+static helpers only module initialisation calls are not findings either.  Text is decoded as latin-1 so that string offsets are byte offsets.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections import defaultdict
 
 from clang.cindex import StorageClass
 
-from extmigrate import kb
+from extmigrate import callgraph, kb
 from extmigrate.model import Finding, Site
 from extmigrate.rules.base import Rule
 from extmigrate.regions import _LOCK as LOCK_CALL
@@ -620,8 +620,21 @@ def _var_use(fi: FuncInfo, var: str, after: int) -> str:
 
 # -- the check itself ---------------------------------------------------------------------------
 def exempt_function(fi: FuncInfo) -> bool:
-    """tp_traverse functions run while every other thread is stopped."""
-    return any(t.replace(" ", "") == "visitproc" for _, t in fi.params)
+    """tp_traverse functions run while every other thread is stopped; static helpers that only module
+    initialisation (or teardown) calls run before any other thread can use the module."""
+    return any(t.replace(" ", "") == "visitproc" for _, t in fi.params) or _init_only(fi.tu, fi.func)
+
+
+def _init_only(tu: TUView, func: Node) -> bool:
+    """Is `func` reachable in this TU from init roots only (callgraph.py), with every function other
+    TUs can call (external linkage) counted as an entry point?"""
+    idx = _tu_index(tu)
+    if "graph" not in idx:
+        facts = callgraph.collect(tu)
+        extern = {k for k in facts["defs"] if ":" not in k} - set(facts["init"])
+        idx["graph"] = callgraph.CallGraph([dict(facts, taken=sorted(set(facts["taken"]) | extern))])
+    key = callgraph.node_key(tu, func)
+    return key in idx["graph"].defs and not idx["graph"].runs_after_init(key)
 
 
 def _closing(text: str, open_at: int, opener: str = "(", closer: str = ")") -> int:
