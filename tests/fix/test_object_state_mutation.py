@@ -29,15 +29,25 @@ COUNTER = """\
 """
 
 
-def test_writes_in_critical_sections(project):
+def test_the_method_runs_in_a_critical_section(project):
     project.write({"m.c": COUNTER})
     rc, diff, err = project.fix("--select", "FT510")
     assert diff == "" and "--unsafe-fixes" in err
     text = project.apply_and_verify("m.c", "FT510", "--unsafe-fixes", "--min-python", "3.10")
-    assert ("    Py_BEGIN_CRITICAL_SECTION(self);\n    self->hits++;\n"
-            "    Py_XSETREF(self->last, Py_NewRef(arg));\n    Py_END_CRITICAL_SECTION();\n") in text
-    assert ("        { Py_BEGIN_CRITICAL_SECTION(self); self->hits += 2; Py_END_CRITICAL_SECTION(); }\n"
-            in text)
+    assert "static PyObject *counter_hit_impl(Counter *self, PyObject *arg) {\n    self->hits++;\n" in text
+    assert ("static PyObject *counter_hit(Counter *self, PyObject *arg)\n{\n"
+            "    PyObject *extmigrate_result;\n    Py_BEGIN_CRITICAL_SECTION(self);\n"
+            "    extmigrate_result = counter_hit_impl(self, arg);\n") in text
+
+
+def test_each_write_when_the_method_cannot_be_wrapped(project):
+    project.write({"m.cpp": COUNTER.replace("PyObject *arg) {", "PyObject *) {").replace(
+        "Py_NewRef(arg)", "Py_NewRef(Py_None)").replace("PyLong_Check(arg)", "self->hits > 3")})
+    rc, diff, err = project.fix("--select", "FT510", "--unsafe-fixes", "--min-python", "3.13")
+    assert ("+    Py_BEGIN_CRITICAL_SECTION(self);\n     self->hits++;\n"
+            "     Py_XSETREF(self->last, Py_NewRef(Py_None));\n+    Py_END_CRITICAL_SECTION();\n") in diff
+    assert ("+        { Py_BEGIN_CRITICAL_SECTION(self); self->hits += 2; Py_END_CRITICAL_SECTION(); }\n"
+            in diff)
 
 
 ITER = """\

@@ -1,4 +1,5 @@
-"""FT510: a critical section on self around each statement that writes self's fields."""
+"""FT510: the method runs inside a critical section on self (a wrapper around the original body);
+failing that, a critical section around each statement that writes self's fields."""
 
 from __future__ import annotations
 
@@ -12,20 +13,20 @@ from extmigrate.tree import K, TUView
 TEMPLATE = "object_state_mutation"
 
 
-def whole_method(tu: TUView, f: Finding, ctx: FixContext, obj: str, line: int) -> FixProposal | NoFix:
+def whole_method(tu: TUView, f: Finding, ctx: FixContext, obj: str) -> FixProposal | NoFix:
     """`T name(params) {...}` -> `static T name_impl(params) {...}` plus a wrapper `T name(params)` that
-    calls it inside a critical section on self: every return and goto of the body stays inside."""
-    why = f"the write at line {line} is part of a condition, declaration or return"
+    calls it inside a critical section on self: every read and write of self's state in the method
+    (and in the helpers it calls) happens under one lock, and every return and goto stays inside."""
     fn = next((x for x in tu.functions if x.start == f.data.get("func_start") and x.path == f.path), None)
     if fn is None:
-        return NoFix(f"{why}, and the method was not found again: hold the critical section by hand")
+        return NoFix("the method was not found again: hold the critical section by hand")
     kids = tu.children_of(fn)
     body = next((k for k in reversed(kids) if k.kind == K.COMPOUND_STMT), None)
     params = [k.spelling for k in kids if k.kind == K.PARM_DECL]
     name, at = fn.spelling, fn.cursor.location.offset
     if body is None or not all(params) or fn.cursor.type.is_function_variadic() or \
             ctx.text(f.path, at, at + len(name)) != name:
-        return NoFix(f"{why}, and the method's signature is unusual: hold the critical section by hand")
+        return NoFix("the method's signature is unusual: hold the critical section by hand")
     text = ctx.source(f.path).decode("utf-8", "replace")
     impl = f"{name}_impl"
     while re.search(rf"\b{re.escape(impl)}\b", text):
@@ -37,8 +38,9 @@ def whole_method(tu: TUView, f: Finding, ctx: FixContext, obj: str, line: int) -
     wrapper = ctx.macro(TEMPLATE, "wrapper", header=header, impl=impl, obj=obj, args=params,
                         rtype=fn.cursor.result_type.spelling)
     edits.append(Edit(f.path, fn.end, fn.end, wrapper))
-    return FixProposal("unsafe", f"run {name}() inside a critical section on '{obj}' ({why}: the body "
-                                 f"moves to {impl}())", edits, apis=["Py_BEGIN_CRITICAL_SECTION"])
+    return FixProposal("unsafe", f"run {name}() inside a critical section on '{obj}' (the body moves to "
+                                 f"{impl}()); other functions touching the same state need it too",
+                       edits, apis=["Py_BEGIN_CRITICAL_SECTION"])
 
 
 def _offset(ctx: FixContext, path: str, line: int, column: int) -> int:
@@ -51,9 +53,16 @@ def _offset(ctx: FixContext, path: str, line: int, column: int) -> int:
 
 @remedy("FT510")
 def lock_self(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix:
+    """The whole method under one critical section on self; each write on its own only when the
+    method cannot be wrapped."""
     obj = f.data.get("self")
-    if not obj or not f.related:
-        return NoFix("the write sites are not known")
+    if not obj:
+        return NoFix("the object the method writes is not known")
+    whole = whole_method(tu, f, ctx, obj)
+    return whole if isinstance(whole, FixProposal) else each_write(tu, f, ctx, obj, whole)
+
+
+def each_write(tu: TUView, f: Finding, ctx: FixContext, obj: str, why: NoFix) -> FixProposal | NoFix:
     stmts = {}
     for site in f.related:
         if site.path != f.path:
@@ -65,8 +74,11 @@ def lock_self(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix:
         node = node_at(tu, f.path, at)
         s = statement_of(tu, ctx, node) if node is not None else None
         if s is None or not s.expression or jumps_out(ctx, f.path, s.start, s.end):
-            return whole_method(tu, f, ctx, obj, site.line)
+            return NoFix(f"{why.reason}, and the write at line {site.line} is part of a condition, "
+                         "declaration or return")
         stmts.setdefault(s.start, s)
+    if not stmts:
+        return why
     runs: list[Stmt] = []
     for key in sorted(stmts):  # adjacent writes of one block share one section
         s, last = stmts[key], runs[-1] if runs else None
