@@ -165,9 +165,21 @@ def field_writes(tu: TUView, fn: Node, names: set[str]) -> list[Write]:
         hit = _field_of(tu, kids[0], names)
         if hit:
             add(hit[0], hit[1], op)
+    copies = set(state_data("writes")["copy_into_first"])
     for use in _writing_calls(tu).get(id(fn), []):
         if use.args:
             hit = arg_field(use.args[0], names)
-            if hit:
+            if hit and not (use.name in copies and _copies_into_pointee(tu, fn, use, hit[0])):
                 add(hit[0], hit[1], use)
     return sorted(found.values(), key=lambda x: x.start)
+
+
+def _copies_into_pointee(tu: TUView, fn: Node, use, field: str) -> bool:
+    """memcpy(self->data + i, ...) with a pointer field `data`: fills a data buffer (see
+    _into_data_buffer); memcpy(self->buf, ...) with an inline array or memcpy(&self->x, ...) does not."""
+    if clean_expr(use.args[0]).startswith("&"):
+        return False
+    for ref in by_function(tu, (K.MEMBER_REF_EXPR,)).get(id(fn), []):
+        if ref.spelling == field and use.start <= ref.start < use.end:
+            return ref.cursor.type.get_canonical().kind == TypeKind.POINTER
+    return False

@@ -168,14 +168,17 @@ void curl_reset(Curl *self) { self->state = 0; }  /* no type names it */
 def test_stores_into_a_data_buffer_are_not_object_state(scan_c):
     code = """
 #include <Python.h>
+#include <string.h>
 typedef struct { PyObject_HEAD char *data; Py_ssize_t size; PyObject **items; char tag[4]; } Buf;
 static int buf_ass_item(Buf *self, Py_ssize_t i, PyObject *v) {
     self->data[i] = (char)PyLong_AsLong(v);   /* the buffer's contents: not reported */
+    memcpy(self->data + i, "ab", 2);           /* neither */
     return 0;
 }
 static int buf_ass_sub(Buf *self, PyObject *k, PyObject *v) {
     Py_XSETREF(self->items[0], Py_NewRef(v));   /* a reference the object owns */
     self->tag[0] = 'x';                          /* an inline array field */
+    memcpy(self->tag, "ab", 2);
     return 0;
 }
 static PySequenceMethods buf_as_sequence = {.sq_ass_item = (ssizeobjargproc)buf_ass_item};
