@@ -75,3 +75,27 @@ def test_refcount_extent_is_recorded(scan_c):
     reads = sorted(src[f.data["refcnt_start"]:f.data["refcnt_end"]] for f in res.findings)
     assert reads == sorted(["Py_REFCNT(o)", "Py_REFCNT(t)", "Py_REFCNT(o)", "Py_REFCNT(self->cache)",
                             "Py_REFCNT(o)", "o->ob_refcnt", "Py_REFCNT(self)"])
+
+
+def test_resurrection_checks_in_destructors_are_not_reported(scan_c):
+    code = """
+    #include <Python.h>
+    typedef struct { PyObject_HEAD PyObject *cache; } Obj;
+    static void finalize_me(PyObject *self) {
+        if (Py_REFCNT(self) > 1) { return; }            /* resurrected by the finaliser */
+    }
+    static void obj_dealloc(Obj *self) {
+        Py_SET_REFCNT(self, 1);
+        if (Py_REFCNT(self) != 1) { return; }
+        if (Py_REFCNT(self->cache) == 1) { }             /* another object: still a test */
+        Py_TYPE(self)->tp_free((PyObject *)self);
+    }
+    static PyTypeObject ObjType = {
+        PyVarObject_HEAD_INIT(NULL, 0)
+        .tp_name = "m.Obj",
+        .tp_basicsize = sizeof(Obj),
+        .tp_finalize = finalize_me,
+    };
+    """
+    res = scan_c(code, select=["FT501"])
+    assert [(f.function, f.symbol) for f in res.findings] == [("obj_dealloc", "self->cache")]

@@ -10,13 +10,26 @@ from extmigrate.rules.alloc_common import ft_dead
 from extmigrate.rules.base import Rule
 from extmigrate.rules.refcnt_common import (DATA, as_pyobject, inside_macro, refcount_read,
                                             symbol)
-from extmigrate.tree import K, TUView
+from extmigrate.tree import K, Node, TUView
+from extmigrate.typeslots import exposed
 
 _OPS = {"EQ": "==", "NE": "!=", "LT": "<", "GT": ">", "LE": "<=", "GE": ">="}
 _MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _SMALL = re.compile(r"^\(*\s*(?:\(\s*Py_ssize_t\s*\)\s*)?([12])[uUlL]*\s*\)*$")
 _TESTS = DATA["uniqueness"]["tests"]
 API = DATA["uniqueness"]["api"]
+_DESTRUCTORS = set(DATA["uniqueness"]["destructor_slots"])
+_DESTRUCTOR_NAMES = tuple("_" + s for s in DATA["uniqueness"]["destructor_suffixes"])
+
+
+def _in_destructor(tu: TUView, func: Node, obj: str) -> bool:
+    """A resurrection check on `self` in a destructor (tp_dealloc, tp_finalize, tp_del): the object
+    is being destroyed, and the test is about the total count, not about sharing."""
+    slots = exposed(tu).get(func.spelling, set())
+    if not (slots & _DESTRUCTORS or func.spelling.endswith(_DESTRUCTOR_NAMES)):
+        return False
+    params = [k for k in tu.children_of(func) if k.kind == K.PARM_DECL]
+    return bool(params) and params[0].spelling == obj
 
 
 @register
@@ -40,7 +53,9 @@ class RefcntUniqueness(Rule):
     Reports comparisons of `Py_REFCNT(o)` or `o->ob_refcnt` with 1 (or 2) that ask "is this the only
     reference?": `== 1`, `<= 1`, `< 2`, and the "shared" forms `!= 1`, `> 1`, `>= 2`, in either
     operand order. Comparisons inside `assert()` only check an expectation and are not reported;
-    neither is code in `#ifndef Py_GIL_DISABLED` / pre-3.13 branches.
+    neither is code in `#ifndef Py_GIL_DISABLED` / pre-3.13 branches, nor a resurrection check on
+    `self` in a destructor (tp_dealloc / tp_finalize / tp_del, or a function named `*_dealloc`),
+    which is about the total count of an object being destroyed.
 
     Before:
 
@@ -76,6 +91,8 @@ class RefcntUniqueness(Rule):
                     inside_macro(tu, checks, cmp.path, cmp.start):
                 continue
             node, obj, form = read
+            if _in_destructor(tu, cmp.func, symbol(obj)):
+                continue
             replacement = f"{'!' if test == 'shared' else ''}{API}({as_pyobject(tu, node, form, obj)})"
             text = tu.node_text(cmp)
             written = bool(re.search(r"(==|!=|<=|>=|<|>)", text)) and kids[0].end <= kids[1].start
