@@ -275,3 +275,18 @@ def test_helper_only_called_with_the_lock_held(scan_c):
     static PyMethodDef methods[] = {{"f", f, METH_NOARGS, NULL}, {NULL}};
     """
     assert [f.symbol for f in scan_c(code, select=["FT3"]).findings] == ["misses"]
+
+
+def test_writes_only_compiled_on_gil_builds_are_not_findings(scan_c):
+    code = module("""
+    #if PY_VERSION_HEX < 0x030D0000
+        old_only++;
+    #endif
+    #ifndef Py_GIL_DISABLED
+        gil_only++;
+    #endif
+    #if PY_VERSION_HEX >= 0x030D0000 || defined(PYPY_VERSION)
+        ft_too++;
+    #endif
+        ft_too++;""", "static long old_only, gil_only, ft_too;")
+    assert [f.symbol for f in scan_c(code, select=["FT3"]).findings] == ["ft_too"]

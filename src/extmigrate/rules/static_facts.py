@@ -5,7 +5,9 @@ write to it: assignments, compound assignments, ++/--, stores into its elements 
 address (or its decayed array) handed to a function that writes through it (memcpy, sprintf, a
 non-const pointer parameter, PyArg_ParseTuple outputs).  Each write carries its enclosing function
 and whether a lock, a critical section or an atomic operation guards it.  It also finds the
-check-then-set shape (`if (cache == NULL) cache = ...`).  `classify(facts_list)` joins the TUs with
+check-then-set shape (`if (cache == NULL) cache = ...`).  Writes in preprocessor branches a
+free-threaded build never compiles (`#if PY_VERSION_HEX < 0x030D0000`, `#ifndef Py_GIL_DISABLED`)
+are dropped.  `classify(facts_list)` joins the TUs with
 the call graph, drops writes made only during module initialisation, and decides per variable which
 one rule reports it: lazy-init race (FT302) before static buffer (FT303) before the rest (FT301).
 """
@@ -20,6 +22,7 @@ from clang.cindex import BinaryOperator, Cursor, LinkageKind, StorageClass, TLSK
 
 from extmigrate import callgraph, regions
 from extmigrate.model import Finding, Site
+from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
 from extmigrate.tree import K, Node, TUView
 
 _ARRAYS = {TypeKind.CONSTANTARRAY, TypeKind.INCOMPLETEARRAY, TypeKind.VARIABLEARRAY,
@@ -310,6 +313,14 @@ def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -
     return out
 
 
+def _dead(tu: TUView, path: str) -> list[tuple[int, int]]:
+    """Branches a free-threaded build never compiles (`#if PY_VERSION_HEX < 0x030D0000`)."""
+    dead = tu.__dict__.setdefault("_static_dead", {})
+    if path not in dead:
+        dead[path] = dead_ranges(regions.blank_comments(tu.source(path).decode("latin-1")))
+    return dead[path]
+
+
 def tu_facts(tu: TUView) -> dict[str, Any]:
     """Variables, writes and lazy-init shapes of one TU, plus its call-graph facts (cached)."""
     cached = tu.__dict__.get("_static_facts")
@@ -358,6 +369,7 @@ def tu_facts(tu: TUView) -> dict[str, Any]:
                                         _guard(tu, use.func, use.start, "assign")))
                     writes[-1]["null"] = use.name in _cfg("writes", "clearing_macros")
                 break
+    writes = [w for w in writes if not in_dead_branch(_dead(tu, w["path"]), w["start"])]
     facts = {"vars": variables, "writes": writes, "lazy": _lazy_shapes(tu, refs, writes),
              "calls": callgraph.collect(tu)}
     tu.__dict__["_static_facts"] = facts
