@@ -1,4 +1,4 @@
-"""FT102 borrowed-dict-item and FT103 borrowed-dict-setdefault on real C files."""
+"""FT102 borrowed-dict-item on real C files."""
 
 from __future__ import annotations
 
@@ -107,26 +107,6 @@ def test_dict_returned_to_python_before_the_lookup_is_reported(scan_c):
     }
     """, "FT102")
     assert [f.function for f in res] == ["f"]
-
-
-@pytest.mark.parametrize("python", PYTHONS)
-def test_setdefault_result_used_is_reported_ignored_is_not(scan_c, python):
-    res = found(scan_c, """
-    static PyObject *intern(Obj *self, PyObject *s) {
-        PyDict_SetDefault(self->cache, s, s);
-        PyObject *v = PyDict_SetDefault(self->cache, s, s);
-        return Py_XNewRef(v);
-    }
-    static PyObject *local(Obj *self, PyObject *s) {
-        PyObject *d = PyDict_New();
-        PyObject *v = PyDict_SetDefault(d, s, s);
-        Py_XINCREF(v);
-        Py_DECREF(d);
-        return v;
-    }
-    """, "FT103", python=python)
-    assert [(f.line, f.symbol) for f in res] == [(8, "PyDict_SetDefault(self->cache)")]
-    assert "PyDict_SetDefaultRef (3.13+" in res[0].message
 
 
 def test_dict_made_afresh_each_iteration_is_private_until_packed(scan_c):
