@@ -183,3 +183,44 @@ def _copies_into_pointee(tu: TUView, fn: Node, use, field: str) -> bool:
         if ref.spelling == field and use.start <= ref.start < use.end:
             return ref.cursor.type.get_canonical().kind == TypeKind.POINTER
     return False
+
+
+@dataclass(frozen=True)
+class Reach:
+    """An unguarded write a function makes to its first parameter's object, directly or in a helper
+    it passes the object to; `at` is where, in that function, it happens (the write or the call)."""
+
+    write: Write
+    where: Node  # the function that contains the write
+    at: tuple[int, int, int]  # (offset, line, column) in the function itself
+
+
+def unguarded_writes(tu: TUView, fn: Node, guarded, _active: frozenset = frozenset()) -> list[Reach]:
+    """Writes to the fields of fn's first parameter that no guard covers, following calls that pass
+    the object as first argument to functions defined in the TU (outside a guard at the call).
+    guarded(fn, offset, names) says whether a position is guarded."""
+    cache = tu.__dict__.setdefault("_unguarded_writes", {})
+    if id(fn) in cache:
+        return cache[id(fn)]
+    ps = params(tu, fn)
+    if not ps:
+        return []
+    names = aliases(tu, fn, ps[0].spelling)
+    out = [Reach(w, fn, (w.start, w.line, w.column)) for w in field_writes(tu, fn, names)
+           if not guarded(fn, w.start, names)]
+    defined = tu.__dict__.get("_defined_functions")
+    if defined is None:
+        defined = tu.__dict__["_defined_functions"] = {f.spelling: f for f in tu.functions}
+    for calls in tu.uses.values():
+        for use in calls:
+            callee = defined.get(use.name)
+            if (use.func is not fn or use.macro or callee is None or callee is fn
+                    or id(callee) in _active or not use.args or clean_expr(use.args[0]) not in names
+                    or guarded(fn, use.start, names)):
+                continue
+            for r in unguarded_writes(tu, callee, guarded, _active | {id(fn)}):
+                out.append(Reach(r.write, r.where, (use.start, use.line, use.column)))
+    out.sort(key=lambda r: r.at[0])
+    if not _active:
+        cache[id(fn)] = out
+    return out

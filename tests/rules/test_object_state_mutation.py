@@ -208,3 +208,42 @@ static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
     res = scan_c(code, select=["FT510"])
     # only the decrement after LEAVE() is unguarded
     assert [(f.symbol, [s.line for s in f.related]) for f in res.findings] == [("obj_bump", [11])]
+
+
+def test_writes_in_a_helper_the_method_passes_self_to(scan_c):
+    code = """
+#include <Python.h>
+#ifndef Py_BEGIN_CRITICAL_SECTION
+#define Py_BEGIN_CRITICAL_SECTION(op) {
+#define Py_END_CRITICAL_SECTION() }
+#endif
+typedef struct { PyObject_HEAD long evictions; long size; } Cache;
+static int evict(Cache *c) { c->evictions++; return 0; }
+static int shrink(Cache *c) { c->size--; return evict(c); }
+static PyObject *cache_put(Cache *self, PyObject *v) {
+    if (shrink(self) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+static PyObject *cache_put_locked(Cache *self, PyObject *v) {
+    Py_BEGIN_CRITICAL_SECTION(self);
+    shrink(self);
+    Py_END_CRITICAL_SECTION();
+    Py_RETURN_NONE;
+}
+static PyObject *cache_other(Cache *self, PyObject *v) {
+    evict((Cache *)v);  /* another object: not self's state */
+    Py_RETURN_NONE;
+}
+static PyMethodDef methods[] = {
+    {"put", (PyCFunction)cache_put, METH_O, NULL},
+    {"put_locked", (PyCFunction)cache_put_locked, METH_O, NULL},
+    {"other", (PyCFunction)cache_other, METH_O, NULL},
+    {NULL}};
+static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
+"""
+    res = scan_c(code, select=["FT510"])
+    assert [(f.symbol, f.line, f.data["fields"]) for f in res.findings] == [
+        ("cache_put", 11, ["size", "evictions"])]
+    assert [(s.line, s.note) for s in res.findings[0].related] == [
+        (9, "writes c->size (in shrink, called with self)"),
+        (8, "writes c->evictions (in evict, called with self)")]

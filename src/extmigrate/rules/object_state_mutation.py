@@ -9,7 +9,7 @@ from extmigrate.model import Finding, Site
 from extmigrate.regions import guard_at
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.selfwrites import aliases, field_writes, params
+from extmigrate.selfwrites import params, unguarded_writes
 from extmigrate.tree import TUView
 from extmigrate.typeslots import exposed, shared_slots
 
@@ -34,8 +34,9 @@ class ObjectStateMutation(Rule):
     `tp_iternext`, `tp_call`, `tp_richcompare`, `tp_hash`, `tp_setattro`... in static type objects
     and in `PyType_Slot` arrays. A store to a field of the first parameter (`self->x = ...`,
     `self->n++`, `self->buf[i] = ...`, `memcpy(self->buf, ...)`, `Py_XSETREF(self->x, ...)`, also
-    through a local alias of self) outside a critical section on self or a held lock (also one
-    taken through the project's own lock macros or helpers) is reported,
+    through a local alias of self, also in a helper the method passes self to) outside a critical
+    section on self or a held lock (also one taken through the project's own lock macros or
+    helpers) is reported,
     one finding per method naming the fields. Construction and destruction slots (`tp_new`,
     `tp_init`, `tp_dealloc`, `tp_traverse`, `tp_clear`, `tp_finalize`) are skipped: there the object
     is not shared yet or no longer. Stores to `_Atomic` fields are skipped.
@@ -78,23 +79,29 @@ class ObjectStateMutation(Rule):
             if not ps:
                 continue
             self_name = ps[0].spelling
-            names = aliases(tu, fn, self_name)
-            writes = [w for w in field_writes(tu, fn, names)
-                      if not any(guard_at(tu, fn, w.start, n) for n in names)
-                      and not held(tu, fn, w.start)]
-            if not writes:
+            reach = unguarded_writes(tu, fn, self._guarded(tu))
+            if not reach:
                 continue
-            fields = list(dict.fromkeys(w.field for w in writes))
-            first = writes[0]
-            line_end = len(tu.line_text(fn.path, first.line)) + 1
+            fields = list(dict.fromkeys(r.write.field for r in reach))
+            start, line, col = reach[0].at
+            line_end = len(tu.line_text(fn.path, line)) + 1
+            related = [Site(r.where.path, r.write.line, r.write.column,
+                            f"writes {r.write.via}->{r.write.field}"
+                            + ("" if r.where is fn else f" (in {r.where.spelling}, called with {self_name})"))
+                       for r in reach]
             f = self.finding(
-                (fn.path, first.start, first.start, first.line, first.column, first.line, line_end),
-                fn.spelling, "", function=fn.spelling,
-                related=[Site(fn.path, w.line, w.column, f"writes {w.via}->{w.field}") for w in writes],
+                (fn.path, start, start, line, col, line, line_end), fn.spelling, "", function=fn.spelling,
+                related=related,
                 data={"self": self_name, "fields": fields, "func_start": fn.start, "func_end": fn.end})
             candidates.append({"finding": f.to_dict(), "static": static,
                                "slots": sorted(here.get(fn.spelling, ()))})
         return {"exposed": {k: sorted(v) for k, v in here.items()}, "candidates": candidates}
+
+    @staticmethod
+    def _guarded(tu: TUView):
+        def guarded(fn, offset: int, names: set[str]) -> bool:
+            return any(guard_at(tu, fn, offset, n) for n in names) or held(tu, fn, offset)
+        return guarded
 
     def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
         everywhere: dict[str, set[str]] = {}
