@@ -38,6 +38,7 @@ class KB:
     fresh: dict[str, str]  # call -> kind of fresh container it returns
     build_value: frozenset[str]
     same_or_tuple: frozenset[str]
+    immutable: frozenset[str]  # calls returning a new number/string/bytes
     keeps_private: dict[str, tuple[int, ...]]
     new_refs: frozenset[str]
     new_out: dict[str, int]
@@ -72,6 +73,7 @@ def load() -> KB:
         fresh=dict(d["fresh"]),
         build_value=frozenset(d["shapes"]["build_value"]),
         same_or_tuple=frozenset(d["shapes"]["same_or_tuple"]),
+        immutable=frozenset(d["shapes"]["immutable"]),
         keeps_private={k: tuple(v) for k, v in d["keeps_private"].items()},
         new_refs=frozenset(refs["new"]),
         new_out=dict(refs["new_out"]),

@@ -180,6 +180,60 @@ def test_helper_that_returns_a_new_list_gives_a_private_list(scan_c):
     """) == []
 
 
+def test_helper_returning_new_numbers_strings_none_or_a_new_list_gives_a_private_list(scan_c):
+    # Reduced from pycurl's getinfo(): getinfo_raw() returns a new int, float, bytes, None or a list
+    # it built; getinfo() hands that list to a static decoder. A helper that may return a shared
+    # list keeps the decoder's read reported.
+    found = ft101(scan_c, """
+    static PyObject *shared_list;
+    static PyObject *to_list(const char **names, int n) {
+        PyObject *r = PyList_New(0);
+        for (int i = 0; r && i < n; i++) {
+            PyObject *s = PyBytes_FromString(names[i]);
+            if (s == NULL || PyList_Append(r, s) < 0) { Py_XDECREF(s); Py_DECREF(r); return NULL; }
+            Py_DECREF(s);
+        }
+        return r;
+    }
+    static PyObject *decode(PyObject *list) {
+        PyObject *out = PyList_New(PyList_Size(list));
+        for (Py_ssize_t i = 0; out && i < PyList_GET_SIZE(out); i++)
+            PyList_SET_ITEM(out, i, PyUnicode_FromEncodedObject(PyList_GET_ITEM(list, i), NULL, NULL));
+        return out;
+    }
+    static PyObject *decode2(PyObject *list) {
+        return Py_XNewRef(PyList_GetItem(list, 0));
+    }
+    PyObject *getinfo_raw(PyObject *self, PyObject *args) {
+        int option = (int)PyLong_AsLong(args);
+        const char *names[] = {"a", "b"};
+        switch (option) {
+        case 0: return PyLong_FromLong(1);
+        case 1: return PyFloat_FromDouble(1.5);
+        case 2: return PyBytes_FromString("x");
+        case 3: Py_RETURN_NONE;
+        default: return to_list(names, 2);
+        }
+    }
+    static PyObject *maybe_shared(PyObject *args) {
+        if (args == NULL) return Py_NewRef(shared_list);
+        return PyLong_FromLong(0);
+    }
+    PyObject *getinfo(PyObject *self, PyObject *args) {
+        PyObject *rv = getinfo_raw(self, args);
+        if (rv == NULL || !PyList_Check(rv)) return rv;
+        PyObject *decoded = decode(rv);
+        Py_DECREF(rv);
+        PyObject *other = maybe_shared(args);
+        PyObject *first = decode2(other);
+        Py_DECREF(other);
+        Py_XDECREF(first);
+        return decoded;
+    }
+    """)
+    assert [(f.function, f.symbol) for f in found] == [("decode2", "PyList_GetItem(list)")]
+
+
 @pytest.mark.parametrize("python", PYTHONS)
 def test_critical_sections_and_locks_guard_the_access(scan_c, python):
     found = ft101(scan_c, """

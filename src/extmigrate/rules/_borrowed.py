@@ -376,6 +376,8 @@ def _call_kind(fi: FuncInfo, call: tuple[str, list[str]], off: int, depth: int) 
         return KB.fresh[name]
     if name in KB.build_value:
         return _build_value_kind(args)
+    if name in KB.immutable:
+        return "tuple"  # immutable like a tuple: nothing to race on
     if name in KB.same_or_tuple and args:
         kind, _ = provenance(fi, args[0], off, depth + 1)
         return kind if kind in ("tuple", "private") else None
@@ -496,8 +498,8 @@ def _callee_keeps(tu: TUView, fname: str, index: int) -> bool:
 
 
 def _returns_fresh(tu: TUView, name: str, depth: int) -> str | None:
-    """'tuple' or 'private' when the function `name` of this TU only returns NULL or a container
-    it created and did not publish (a helper that builds and returns a new list)."""
+    """'tuple' or 'private' when the function `name` of this TU only returns NULL, None, a new
+    number/string or a container it created and did not publish (a helper that builds a new list)."""
     callee = _defined(tu, name)
     if callee is None or depth > 3:
         return None
@@ -516,8 +518,8 @@ def _returns_fresh(tu: TUView, name: str, depth: int) -> str | None:
             if in_dead_branch(cfi.dead, off):
                 continue
             expr = norm(cfi.raw[m.start(2):m.end(2)] if m.group(2) is not None else "Py_None")
-            if expr not in _NULLISH or expr == "Py_None":
-                kinds.add(provenance(cfi, expr, off, depth + 1)[0] if expr != "Py_None" else None)
+            if expr not in _NULLISH or expr == "Py_None":  # None: immutable
+                kinds.add(provenance(cfi, expr, off, depth + 1)[0] if expr != "Py_None" else "tuple")
     finally:
         _ACTIVE.discard(key)
     result = None
