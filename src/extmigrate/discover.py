@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
+import stat
 from dataclasses import dataclass, field
 
 C_SOURCES = (".c",)
@@ -52,8 +54,28 @@ def _head(path: str) -> bytes:
         return f.read(4096)
 
 
-def _classify(path: str, out: Discovery) -> None:
+def _unusable_name(path: str) -> bool:
+    """libclang takes paths as UTF-8: a name that is not (a surrogate-escaped byte) cannot be opened."""
     try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _classify(path: str, out: Discovery) -> None:
+    if _unusable_name(path):
+        out.problems.append((path, "file name is not valid UTF-8, which libclang cannot open"))
+        return
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            out.problems.append((path, "not a regular file"))
+            return
+        if st.st_size > MAX_FILE_BYTES:
+            out.problems.append((path, f"larger than {MAX_FILE_BYTES // 2**20} MB "
+                                       f"({st.st_size / 2**20:.1f} MB; generated?)"))
+            return
         head = _head(path)
     except OSError as e:
         out.problems.append((path, f"cannot read: {e.strerror or e}"))
@@ -62,6 +84,19 @@ def _classify(path: str, out: Discovery) -> None:
         out.cython.append(path)
         return
     (out.sources if is_source(path) else out.headers).append(path)
+
+
+def _dangling(path: str) -> str | None:
+    """Why a path that is neither a file nor a folder cannot be used, or None if it does not exist."""
+    if not os.path.islink(path):
+        return "not a regular file" if os.path.lexists(path) else None
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink loop"
+        return "broken symlink"
+    return "not a regular file"
 
 
 def discover(paths: list[str], exclude: list[str] | None = None) -> Discovery:
@@ -85,10 +120,10 @@ def discover(paths: list[str], exclude: list[str] | None = None) -> Discovery:
             if p.lower().endswith(ALL_EXTS):
                 take(p)
             else:
-                out.problems.append((p, "not a C/C++ source or header; skipped"))
+                out.problems.append((p, "not a C/C++ source or header"))
             continue
         if not os.path.isdir(p):
-            out.problems.append((p, "no such file or directory"))
+            out.problems.append((p, _dangling(p) or "no such file or directory"))
             continue
         visited: set[str] = set()
         for dirpath, dirnames, filenames in os.walk(p, onerror=onerror, followlinks=True):
@@ -103,9 +138,13 @@ def discover(paths: list[str], exclude: list[str] | None = None) -> Discovery:
                 and not _is_venv(os.path.join(dirpath, d))
                 and not _excluded(os.path.join(dirpath, d), exclude)
             )
-            for name in sorted(filenames):
-                if name.lower().endswith(ALL_EXTS):
-                    full = os.path.join(dirpath, name)
-                    if os.path.isfile(full):
-                        take(full)
+            for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))
+                                            and not os.path.isdir(os.path.join(dirpath, d))]):
+                if not name.lower().endswith(ALL_EXTS):
+                    continue
+                full = os.path.join(dirpath, name)
+                if os.path.isfile(full):
+                    take(full)
+                elif not os.path.isdir(full) and not _excluded(full, exclude):
+                    out.problems.append((full, _dangling(full) or "vanished while scanning"))
     return out

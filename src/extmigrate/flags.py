@@ -43,8 +43,8 @@ class FlagSource:
 
     def spec_for(self, path: str) -> TUSpec:
         spec = self.database.get(os.path.realpath(path))
-        if spec is not None:
-            return spec
+        if spec is not None:  # the database's own flags first; ours only fill in what it lacks
+            return TUSpec(spec.path, spec.args + self.base_args, spec.directory, from_database=True)
         lang = ["-x", "c++", "-std=c++17"] if is_cxx(path) else ["-x", "c", "-std=gnu11"]
         return TUSpec(path, lang + self.base_args, os.path.dirname(path))
 
@@ -122,13 +122,14 @@ def filter_args(argv: list[str], directory: str) -> list[str]:
             out += [a, val]
             i += 2
             continue
-        if a.startswith(("-I", "-isystem")) and len(a) > 2 and a not in _WITH_VALUE:
-            flag = "-I" if a.startswith("-I") else "-isystem"
+        if a.startswith(("-I", "-isystem", "-iquote")) and len(a) > 2 and a not in _WITH_VALUE:
+            flag = next(f for f in ("-I", "-isystem", "-iquote") if a.startswith(f))
             val = a[len(flag):]
             if not os.path.isabs(val):
                 val = os.path.normpath(os.path.join(directory, val))
             out.append(flag + val)
-        elif a.startswith(_PREFIXES) and not a.startswith(("-fprofile", "-fcoverage", "-fdiagnostics")):
+        elif (a.startswith(_PREFIXES) and a not in _WITH_VALUE
+              and not a.startswith(("-fprofile", "-fcoverage", "-fdiagnostics"))):
             out.append(a)
         i += 1
     return out
@@ -146,6 +147,8 @@ def load_database(path: str) -> tuple[dict[str, TUSpec], list[tuple[str, str]]]:
         return {}, [(path, f"cannot read compile database: {e.strerror or e}")]
     except ValueError as e:
         return {}, [(path, f"invalid JSON in compile database ({e}); using default flags")]
+    except RecursionError:
+        return {}, [(path, "compile database is nested too deeply to read; using default flags")]
     if not isinstance(data, list):
         return {}, [(path, "compile database is not a JSON list; using default flags")]
     if not data:
@@ -163,16 +166,21 @@ def load_database(path: str) -> tuple[dict[str, TUSpec], list[tuple[str, str]]]:
                 file = os.path.normpath(os.path.join(directory, file))
             argv = _split_command(entry)
         except (KeyError, ValueError, TypeError) as e:
-            problems.append((path, f"entry {n}: {e}; skipped"))
+            problems.append((path, f"entry {n}: {_shown(str(e))}"))
             continue
         if not os.path.isfile(file):
-            problems.append((path, f"entry {n}: {file} does not exist; skipped"))
+            problems.append((path, f"entry {n}: {_shown(file)} does not exist"))
             continue
         args = filter_args(argv, directory)
         if not any(a == "-x" for a in args):
             args = (["-x", "c++"] if is_cxx(file) else ["-x", "c"]) + args
         specs[os.path.realpath(file)] = TUSpec(file, args, directory, from_database=True)
     return specs, problems
+
+
+def _shown(text: str) -> str:
+    """Text for a one-line message: control characters escaped."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def find_database(paths: list[str], explicit_dir: str | None) -> str | None:

@@ -28,6 +28,7 @@ PARSE_KEEP_GOING = 0x200  # CXTranslationUnit_KeepGoing: a missing header does n
 OPTIONS = cindex.TranslationUnit.PARSE_DETAILED_PROCESSING_RECORD | PARSE_KEEP_GOING
 PCH_OPTIONS = OPTIONS | cindex.TranslationUnit.PARSE_INCOMPLETE | 0x10  # 0x10: ForSerialization
 _SEVERITY = {cindex.Diagnostic.Error: "error", cindex.Diagnostic.Fatal: "fatal"}
+FLAGS_REJECTED = "clang refused this file's compile flags; parsed with its include paths and macros only"
 _PCH_TROUBLE = ("precompiled header", "PCH file", "AST file", "pch")
 
 _index: cindex.Index | None = None
@@ -57,12 +58,39 @@ def clang_args(spec: TUSpec, extra_args: list[str] | None = None) -> list[str]:
 
 
 def parse(spec: TUSpec, extra_args: list[str] | None = None) -> cindex.TranslationUnit:
+    """Parse a file; flags clang refuses outright are retried as include paths and macros only.
+
+    The retried TU carries `flags_rejected` (diagnostics() reports it as an error)."""
     args = clang_args(spec, extra_args)
     if spec.pch:
         tu = index().parse(spec.path, args=args + ["-include-pch", spec.pch], options=OPTIONS)
         if not any(d.severity >= cindex.Diagnostic.Error and _about_pch(d.spelling) for d in tu.diagnostics):
             return tu
-    return index().parse(spec.path, args=args, options=OPTIONS)
+    try:
+        return index().parse(spec.path, args=args, options=OPTIONS)
+    except cindex.TranslationUnitLoadError:
+        safe = _basic_args(args)
+        if safe == args or not os.path.isfile(spec.path):
+            raise
+        tu = index().parse(spec.path, args=safe, options=OPTIONS)
+        tu.flags_rejected = True
+        return tu
+
+
+def _basic_args(args: list[str]) -> list[str]:
+    """Include paths, macros and the language of an argument list; nothing clang could refuse."""
+    out, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-I", "-D", "-U", "-isystem", "-iquote", "-x") and i + 1 < len(args):
+            if a != "-x" or args[i + 1] in ("c", "c++"):
+                out += [a, args[i + 1]]
+            i += 2
+            continue
+        if a.startswith(("-I", "-D", "-U", "-isystem", "-iquote", "-working-directory=")) or a == "-w":
+            out.append(a)
+        i += 1
+    return out
 
 
 def _about_pch(message: str) -> bool:
@@ -272,6 +300,8 @@ def project_includes(tu: cindex.TranslationUnit, main_path: str, is_project_file
 def diagnostics(tu: cindex.TranslationUnit, spec: TUSpec) -> list[Diagnostic]:
     """Errors and fatal errors; a missing include names the directories that were searched."""
     out: list[Diagnostic] = []
+    if getattr(tu, "flags_rejected", False):
+        out.append(Diagnostic(os.path.abspath(spec.path), 1, 1, "error", FLAGS_REJECTED))
     searched = None
     for d in tu.diagnostics:
         sev = _SEVERITY.get(d.severity)

@@ -11,6 +11,7 @@ from extmigrate.cache import ResultCache, default_dir as default_cache_dir
 from extmigrate.discover import discover
 from extmigrate.engine import TUResult, combine
 from extmigrate.model import Diagnostic, Finding
+from extmigrate.parse import FLAGS_REJECTED
 from extmigrate.rules import select_rules
 from extmigrate.runner import run_with_cache
 from extmigrate.suppress import apply_baseline, apply_suppressions, read_baseline
@@ -115,6 +116,7 @@ def scan(opts: ScanOptions, progress=None) -> ScanResult:
             results.append(r)
             if r.error:
                 out.problems.append((r.path, r.error))
+            out.problems += [(d.path, d.message) for d in r.diagnostics if d.message == FLAGS_REJECTED]
 
     cache_dir = opts.cache_dir or default_cache_dir()
     store = ResultCache(cache_dir, [",".join(codes), *roots, *extra]) if opts.cache else None

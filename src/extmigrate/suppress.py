@@ -91,8 +91,10 @@ def read_baseline(path: str) -> dict[str, int]:
         return {str(e["key"]): int(e.get("count", 1)) for e in doc["findings"]}
     except OSError as e:
         raise BaselineError(f"cannot read baseline {path}: {e.strerror or e}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
         raise BaselineError(f"baseline {path} is not an extmigrate baseline ({e})") from None
+    except RecursionError:
+        raise BaselineError(f"baseline {path} is not an extmigrate baseline (nested too deeply)") from None
 
 
 def apply_baseline(findings: list[Finding], baseline: dict[str, int], root: str) -> tuple[list[Finding], int]:

@@ -53,10 +53,13 @@ def run(args) -> int:
                                         and not os.environ.get("NO_COLOR"))
     report = FORMATS[args.format](result, colour=colour, verbose=args.verbose)
     if to_file:
-        _write(args.output, lambda: atomic_write(args.output, report.encode("utf-8")))
+        _write(args.output, lambda: atomic_write(args.output, report.encode("utf-8", "surrogateescape")))
         print(summary(result), file=sys.stderr)
     else:
-        sys.stdout.write(report)
+        try:
+            sys.stdout.write(report)
+        except UnicodeEncodeError:  # a file name that is not UTF-8, on a strict stdout
+            sys.stdout.write(report.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
     return 1 if result.findings else 0
 
 
