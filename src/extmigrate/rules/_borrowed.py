@@ -9,10 +9,13 @@ Per use, the container expression is classified from the enclosing function's co
 - kwargs: the keyword-arguments dict a call receives (a fresh dict per call);
 - private: a list/dict/cell this function created (data/apis.toml [fresh]) and has not published
   before the use (stored in a field/global/other container, passed to a call that may keep it);
+  also a parameter of a static helper every caller passes such a value, and the result of a helper
+  of the TU that only returns such values;
 - anything else (fields, globals, parameters, call results) may be shared: a finding.
-Uses whose result is discarded or only compared against NULL, uses in preprocessor branches that a
-free-threaded build never compiles, uses in tp_traverse functions (run with the world stopped) and in
-static helpers only module initialisation calls are not findings either.  Text is decoded as latin-1 so that string offsets are byte offsets.
+Uses whose result is discarded or only compared (never dereferenced), uses in preprocessor branches
+that a free-threaded build never compiles, uses in tp_traverse functions (run with the world
+stopped) and in static helpers only module initialisation calls are not findings either.
+Text is decoded as latin-1 so that string offsets are byte offsets.
 """
 
 from __future__ import annotations
@@ -529,14 +532,18 @@ def _returns_fresh(tu: TUView, name: str, depth: int) -> str | None:
     return result
 
 
+def _is_ident(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
 def _address_taken(text: str, name: str) -> bool:
     """Does `name` occur other than as a call (`name(`)?"""
     i = text.find(name)
     while i >= 0:
         j = i + len(name)
-        if not (i and (text[i - 1].isalnum() or text[i - 1] == "_")) and not (j < len(text) and (text[j].isalnum() or text[j] == "_")):
-            if not re.match(r"\s*\(", text[j:j + 200]):
-                return True
+        word = (i == 0 or not _is_ident(text[i - 1])) and (j == len(text) or not _is_ident(text[j]))
+        if word and not re.match(r"\s*\(", text[j:j + 200]):
+            return True
         i = text.find(name, j)
     return False
 
@@ -694,7 +701,8 @@ def macro_body(tu: TUView, name: str) -> tuple[list[str], str] | None:
     cache = _tu_index(tu).setdefault("macros", {})
     if name not in cache:
         cache[name] = None
-        pat = re.compile(rf"^[ \t]*#[ \t]*define[ \t]+{re.escape(name)}\(([^)]*)\)((?:[^\n\\]|\\.)*)", re.M | re.S)
+        pat = re.compile(rf"^[ \t]*#[ \t]*define[ \t]+{re.escape(name)}\(([^)]*)\)((?:[^\n\\]|\\.)*)",
+                         re.M | re.S)
         for path in sorted(tu.files):
             m = pat.search(file_text(tu, path))
             if m:
@@ -716,7 +724,8 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
         if exempt_function(fi):
             continue
         start, end, args, in_macro = call_args(tu, use)
-        container = norm(args[api.container]) if api.container is not None and len(args) > api.container else ""
+        has_container = api.container is not None and len(args) > api.container
+        container = norm(args[api.container]) if has_container else ""
         wrapped = re.fullmatch(r"\w+\s*\(\s*", file_text(tu, use.path)[use.start:start])
         var, how = (None, "local") if in_macro else result_use(fi, use.start if wrapped else start, end)
         if how in ("tested", "discarded") and not api.out:

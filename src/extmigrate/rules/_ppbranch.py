@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b((?:[^\n\\]|\\.)*)",
-                        re.M | re.S)
+_DIRECTIVE = re.compile(
+    r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b((?:[^\n\\]|\\.)*)", re.M | re.S)
 _TOKEN = re.compile(r"\s*(0[xX][0-9a-fA-F]+|\d+|[A-Za-z_]\w*|&&|\|\||==|!=|<=|>=|[()<>!+\-,])[uUlL]*")
 _TOP = 0x7FFFFFFF
 # Values a free-threaded CPython build fixes, as (low, high) ranges.
