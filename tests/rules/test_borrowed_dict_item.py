@@ -43,10 +43,12 @@ def test_private_dict_api_is_reported(scan_c):
     res = found(scan_c, """
     static PyObject *f(Obj *self, PyObject *key) {
         PyObject *v = _PyDict_GetItem_KnownHash(self->cache, key, PyObject_Hash(key));
-        return Py_XNewRef(v);
+        PyObject *w = _PyDict_GetItemStringWithError(self->cache, "w");
+        return PyTuple_Pack(2, v, w);
     }
     """, "FT102")
-    assert [f.data["api"] for f in res] == ["_PyDict_GetItem_KnownHash"]
+    assert [f.data["api"] for f in res] == ["_PyDict_GetItem_KnownHash", "_PyDict_GetItemStringWithError"]
+    assert res[1].data["replacement"] == "PyDict_GetItemStringRef"
 
 
 @pytest.mark.parametrize("python", PYTHONS)

@@ -91,3 +91,20 @@ def test_fast_items_of_maybe_shared_lists_only(scan_c, python):
     assert res[2].line == CODE[:CODE.index("PySequence_Fast_GET_ITEM(arg, 1)")].count("\n") + 1
     assert "Py_BEGIN_CRITICAL_SECTION(seq)" in res[0].message and "PySequence_Tuple" in res[0].message
     assert res[0].data["loop"] is not None
+
+
+def test_vectorcall_kwnames_is_a_tuple_but_a_fastcall_argument_is_not(scan_c):
+    res = scan_c("""
+    #include <Python.h>
+    static PyObject *f(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *names) {
+        PyObject *first_name = names ? PySequence_Fast_GET_ITEM(names, 0) : NULL;
+        PyObject *seq = PySequence_Fast(args[0], "");
+        PyObject *x = PySequence_Fast_GET_ITEM(seq, 0);
+        Py_DECREF(seq);
+        return Py_BuildValue("OO", first_name, x);
+    }
+    static PyMethodDef methods[] = {
+        {"f", (PyCFunction)(void(*)(void))f, METH_FASTCALL | METH_KEYWORDS, NULL}, {NULL}
+    };
+    """, select=["FT108"]).findings
+    assert [f.symbol for f in res] == ["PySequence_Fast_GET_ITEM(seq)"]
