@@ -146,7 +146,7 @@ def destination(tu: TUView, call: Node) -> Destination:
         local = cur.func is not None
         return Destination("var", types + [cur.cursor.type], cur.cursor.get_usr() or cur.spelling,
                            cur.spelling, local, node=cur)
-    if cur.kind == K.BINARY_OPERATOR and _is_assign(tu, cur):
+    if cur.kind == K.BINARY_OPERATOR and is_assign(tu, cur):
         kids = tu.children_of(cur)
         if len(kids) == 2 and kids[1] is n:
             lhs = strip(tu, kids[0])
@@ -164,7 +164,7 @@ def destination(tu: TUView, call: Node) -> Destination:
     return Destination("none", types)
 
 
-def _is_assign(tu: TUView, node: Node) -> bool:
+def is_assign(tu: TUView, node: Node) -> bool:
     op = getattr(node.cursor, "binary_operator", None)
     if op is not None:
         return op.name == "Assign"

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
-from extmigrate.rules.alloc_common import (FAMILIES, AllocCall, alloc_calls, call_args, call_data,
-                                           compatible, decl_key, destination, is_null, strip)
+from extmigrate.rules.alloc_common import (FAMILIES, AllocCall, is_assign, alloc_calls, call_args,
+                                           call_data, compatible, decl_key, destination, is_null,
+                                           strip)
 from extmigrate.rules.base import Rule
 from extmigrate.tree import K, Node, TUView
 
@@ -74,7 +75,8 @@ class MismatchedFree(Rule):
                     released.append((a, target))
         if not released:
             return []
-        self._other_assignments(tu, {key for _, (key, _, _) in released}, sources)
+        self._other_assignments(tu, {key for _, (key, _, _) in released},
+                                {name for _, (_, name, _) in released}, sources)
         out = []
         for a, (key, name, local) in released:
             srcs = sources.get(key, [])
@@ -92,28 +94,39 @@ class MismatchedFree(Rule):
             out.append(self._finding(tu, a, name, local, mine))
         return out
 
-    def _other_assignments(self, tu: TUView, keys: set[str], sources: dict) -> None:
+    def _other_assignments(self, tu: TUView, keys: set[str], names: set[str], sources: dict) -> None:
         """Add the assignments of the released variables and fields that are not allocations: a
         field stored from a local takes that local's allocation; anything else, and `&x` (an out
         parameter), is an unknown source."""
-        stores: list[tuple[str, Node, Node | None]] = []  # key, assigned value (None: &x), function
+        stores: list[tuple[str, Node | None, Node]] = []  # key, assigned value (None: &x), where
+
+        def target(node: Node):
+            """The released variable or field an expression names (cheap checks first)."""
+            node = strip(tu, node)
+            if node.kind not in (K.DECL_REF_EXPR, K.MEMBER_REF_EXPR) or node.spelling not in names:
+                return None
+            ref = decl_key(node)
+            return ref[0] if ref and ref[0] in keys else None
+
         for op in tu.of_kind(K.BINARY_OPERATOR):
             kids = tu.children_of(op)
-            if len(kids) == 2 and tu.text(op.path, kids[0].end, kids[1].start).strip() == "=":
-                ref = decl_key(strip(tu, kids[0]))
-                if ref and ref[0] in keys:
-                    stores.append((ref[0], kids[1], op))
+            if len(kids) == 2 and is_assign(tu, op):
+                key = target(kids[0])
+                if key:
+                    stores.append((key, kids[1], op))
         for var in tu.of_kind(K.VAR_DECL):
+            if var.func is None or var.spelling not in names:
+                continue
             key = var.cursor.get_usr() or var.spelling
             init = [k for k in tu.children_of(var) if k.kind != K.TYPE_REF]
             if key in keys and init:
                 stores.append((key, init[-1], var))
         for op in tu.of_kind(K.UNARY_OPERATOR):
             kids = tu.children_of(op)
-            if len(kids) == 1 and tu.node_text(op).startswith("&"):
-                ref = decl_key(strip(tu, kids[0]))
-                if ref and ref[0] in keys:
-                    stores.append((ref[0], None, op))
+            if len(kids) == 1:
+                key = target(kids[0])
+                if key and tu.node_text(op).startswith("&"):
+                    stores.append((key, None, op))
         for key, value, at in stores:
             if value is not None and (is_null(tu, value) or any(
                     s.call is not None and value.start <= s.offset <= value.end for s in sources[key])):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.alloc_common import (DATA, ROLE_OF, SET_ALLOCATOR, alloc_calls,
@@ -9,6 +11,9 @@ from extmigrate.rules.alloc_common import (DATA, ROLE_OF, SET_ALLOCATOR, alloc_c
                                            is_callee, move_data, passed_to_object_init)
 from extmigrate.rules.base import Rule
 from extmigrate.tree import K, TUView
+
+_AS_VALUE = re.compile(rb"\bPyObject_(?:Malloc|Calloc|Realloc|MALLOC|REALLOC)\b(?!\s*\()")
+
 
 @register
 class ObjectDomainBuffer(Rule):
@@ -73,8 +78,8 @@ class ObjectDomainBuffer(Rule):
     def _as_allocator(self, tu: TUView) -> list[Finding]:
         """PyObject_Malloc & co. handed to other code as its allocator (a callback table, a
         function pointer): that code allocates its own buffers with them."""
-        if tu.uses_of(*SET_ALLOCATOR):
-            return []  # installing allocator hooks: the object domain itself
+        if tu.uses_of(*SET_ALLOCATOR) or not any(_AS_VALUE.search(tu.source(p)) for p in tu.files):
+            return []  # installing allocator hooks (the object domain itself), or no such use
         out = []
         for ref in tu.of_kind(K.DECL_REF_EXPR):
             role = ROLE_OF.get(ref.spelling)

@@ -90,3 +90,45 @@ def symbol(obj: str) -> str:
     while s.startswith("(") and s.endswith(")"):
         s = s[1:-1].strip()
     return re.sub(r"\s+", "", s)
+
+
+def mentions(tu: TUView, *words: bytes) -> bool:
+    """Whether any project file of the TU contains one of the words (a cheap gate before the AST)."""
+    return any(w in tu.source(p) for p in tu.files for w in words)
+
+
+def field_errors(tu: TUView) -> list:
+    """clang's 'no member named ob_refcnt' errors in project files (free-threaded headers)."""
+    cache = tu.__dict__.get("_ob_refcnt_errors")
+    if cache is None:
+        cache = [d for d in tu.tu.diagnostics if "no member named 'ob_refcnt'" in d.spelling
+                 and d.location.file is not None and tu.is_project_file(d.location.file.name)]
+        tu.__dict__["_ob_refcnt_errors"] = cache
+    return cache
+
+
+def reads(tu: TUView) -> list[tuple[Node, str, str]]:
+    """Every refcount read of the TU's project code: (node, object text, "call" | "field")."""
+    cache = tu.__dict__.get("_refcnt_reads")
+    if cache is not None:
+        return cache
+    out = []
+    if mentions(tu, b"REFCNT", b"ob_refcnt"):
+        for u in (u for name in READERS for u in tu.uses.get(name, ())):
+            if u.node is not None:
+                args = split_args(tu.node_text(u.node))
+                if args:
+                    out.append((u.node, args[0], "call"))
+        for node in tu.of_kind(K.MEMBER_REF_EXPR):
+            if node.spelling == "ob_refcnt":
+                hit = refcount_read(tu, node)
+                if hit:
+                    out.append(hit)
+        if field_errors(tu):  # error-recovery nodes stand where the field was used
+            for node in tu.of_kind(K.UNEXPOSED_EXPR):
+                if tu.node_text(node).endswith("ob_refcnt"):
+                    hit = refcount_read(tu, node)
+                    if hit and hit[0] is node:
+                        out.append(hit)
+    tu.__dict__["_refcnt_reads"] = out
+    return out

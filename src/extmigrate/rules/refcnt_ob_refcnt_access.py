@@ -9,10 +9,10 @@ from extmigrate.regions import blank_comments
 from extmigrate.rules import register
 from extmigrate.rules.alloc_common import ft_dead
 from extmigrate.rules.base import Rule
-from extmigrate.rules.refcnt_common import DATA, FIELD, as_pyobject, refcount_read, symbol
+from extmigrate.rules.refcnt_common import (DATA, as_pyobject, field_errors, mentions, reads,
+                                            symbol)
 from extmigrate.tree import K, Node, TUView, split_args
 
-_NO_MEMBER = "no member named 'ob_refcnt'"
 _TOO_MANY = "too many errors emitted"
 _TEXT_ACCESS = re.compile(r"(?:->|\.)\s*ob_refcnt\b")
 _RMW = re.compile(r"^\s*Py_REFCNT\s*\((?P<obj>.*)\)\s*(?P<op>[-+])\s*(?P<n>\d+)\s*$", re.S)
@@ -76,12 +76,9 @@ class ObRefcntAccess(Rule):
                 data={"access": access, "object": obj, "replacement": replacement,
                       "written": written, "expr_start": span[0], "expr_end": span[1]}))
 
-        for node in list(tu.of_kind(K.MEMBER_REF_EXPR)) + list(tu.of_kind(K.UNEXPOSED_EXPR)):
-            read = refcount_read(tu, node) if node.kind == K.MEMBER_REF_EXPR or \
-                FIELD.match(tu.node_text(node)) else None
-            if read is None or read[0] is not node:
+        for node, obj, form in reads(tu):
+            if form != "field":
                 continue
-            obj = read[1]
             access, replacement, whole = self._access(tu, node, obj)
             add(node, node.path, node.extent()[3], node.start, obj, access, tu.node_text(node),
                 replacement, (whole.start, whole.end))
@@ -116,17 +113,15 @@ class ObRefcntAccess(Rule):
     def _from_diagnostics(self, tu: TUView, add) -> None:
         """Free-threaded headers: clang's 'no member named ob_refcnt' errors, and a text scan of the
         project's files when the parse stopped at the error limit."""
-        gave_up = False
-        for d in tu.tu.diagnostics:
+        if not mentions(tu, b"ob_refcnt"):
+            return
+        for d in field_errors(tu):
             loc = d.location
-            if _TOO_MANY in d.spelling:
-                gave_up = True
-            if _NO_MEMBER not in d.spelling or loc.file is None or not tu.is_project_file(loc.file.name):
-                continue
             path = loc.file.name
             ext = (path, loc.offset, loc.offset + len("ob_refcnt"), loc.line, loc.column, loc.line,
                    loc.column + len("ob_refcnt"))
             add(ext, path, loc.line, loc.offset, "", "read", tu.line_text(path, loc.line).strip(), "")
+        gave_up = any(_TOO_MANY in d.spelling for d in tu.tu.diagnostics)
         if not gave_up:
             return
         for path in sorted(tu.files):

@@ -8,11 +8,11 @@ from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.alloc_common import ft_dead
 from extmigrate.rules.base import Rule
-from extmigrate.rules.refcnt_common import (DATA, as_pyobject, inside_macro, refcount_read,
-                                            symbol)
+from extmigrate.rules.refcnt_common import DATA, as_pyobject, inside_macro, reads, symbol
 from extmigrate.tree import K, Node, TUView
 from extmigrate.typeslots import exposed
 
+_UP = {K.UNEXPOSED_EXPR, K.PAREN_EXPR, K.CSTYLE_CAST_EXPR}
 _OPS = {"EQ": "==", "NE": "!=", "LT": "<", "GT": ">", "LE": "<=", "GE": ">="}
 _MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _SMALL = re.compile(r"^\(*\s*(?:\(\s*Py_ssize_t\s*\)\s*)?([12])[uUlL]*\s*\)*$")
@@ -73,19 +73,25 @@ class RefcntUniqueness(Rule):
     def check(self, tu: TUView) -> list[Finding]:
         out = []
         checks = DATA["uniqueness"]["checks"]
-        for cmp in tu.of_kind(K.BINARY_OPERATOR):
+        for read in reads(tu):
+            cmp, side = read[0], None
+            while cmp.parent is not None and cmp.parent.kind in _UP:
+                cmp = cmp.parent
+            side, cmp = cmp, cmp.parent
+            if cmp is None or cmp.kind != K.BINARY_OPERATOR or cmp.func is None:
+                continue
             op = getattr(cmp.cursor, "binary_operator", None)
             sym = _OPS.get(op.name) if op is not None else None
             kids = tu.children_of(cmp)
-            if sym is None or len(kids) != 2 or cmp.func is None:
+            if sym is None or len(kids) != 2:
                 continue
-            left, right = refcount_read(tu, kids[0]), refcount_read(tu, kids[1])
-            if left and not right and _SMALL.match(tu.node_text(kids[1])):
-                read, n = left, _SMALL.match(tu.node_text(kids[1])).group(1)
-            elif right and not left and _SMALL.match(tu.node_text(kids[0])):
-                read, n, sym = right, _SMALL.match(tu.node_text(kids[0])).group(1), _MIRROR[sym]
-            else:
+            other = kids[1] if kids[0] is side else kids[0]
+            small = _SMALL.match(tu.node_text(other))
+            if not small:
                 continue
+            n = small.group(1)
+            if other is kids[0]:
+                sym = _MIRROR[sym]
             test = _TESTS.get(f"{sym} {n}")
             if test is None or ft_dead(tu, cmp.path, cmp.start) or \
                     inside_macro(tu, checks, cmp.path, cmp.start):
