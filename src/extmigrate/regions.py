@@ -83,27 +83,28 @@ _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)(?:\([^)]*\))?((?:[^\n\\]|
 
 def _wrappers(tu: TUView) -> tuple[re.Pattern, re.Pattern]:
     """Lock / unlock patterns including the project's own wrappers: a macro or a function of this TU
-    whose body only locks (`#define LOCK() PyThread_acquire_lock(l, 1)`) or only unlocks."""
+    whose body only locks (`#define LOCK() PyThread_acquire_lock(l, 1)`) or only unlocks, or only
+    uses such a wrapper (`#define SHARE_LOCK(s) LOCK(&(s)->lock)`)."""
     cached = tu.__dict__.get("_lock_patterns")
     if cached is not None:
         return cached
-    locks: set[str] = set()
-    unlocks: set[str] = set()
-
-    def classify(name: str, body: str) -> None:
-        has_lock, has_unlock = bool(_LOCK.search(body)), bool(_UNLOCK.search(body))
-        if has_lock != has_unlock:
-            (locks if has_lock else unlocks).add(name)
-
+    bodies: list[tuple[str, str]] = []
     for path in sorted(tu.files):
         text = tu.source(path).decode("latin-1")
         if "define" in text:
-            for m in _DEFINE.finditer(blank_comments(text)):
-                classify(m.group(1), m.group(2))
-    for fn in tu.functions:
-        classify(fn.spelling, _body(tu, fn)[0])
-    pats = (_LOCK, _UNLOCK)
-    if locks or unlocks:
+            bodies += [(m.group(1), m.group(2)) for m in _DEFINE.finditer(blank_comments(text))]
+    bodies += [(fn.spelling, _body(tu, fn)[0]) for fn in tu.functions]
+    pats, found = (_LOCK, _UNLOCK), (set(), set())
+    for _ in range(4):  # wrappers of wrappers, a few levels deep
+        locks: set[str] = set()
+        unlocks: set[str] = set()
+        for name, body in bodies:
+            has_lock, has_unlock = bool(pats[0].search(body)), bool(pats[1].search(body))
+            if has_lock != has_unlock:
+                (locks if has_lock else unlocks).add(name)
+        if (locks, unlocks) == found:
+            break
+        found = (locks, unlocks)
         pats = tuple(re.compile(p.pattern.replace(r"\b(", r"\b(" + "".join(f"{re.escape(n)}|" for n in
                                                                         sorted(extra)), 1))
                      for p, extra in ((_LOCK, locks), (_UNLOCK, unlocks)))

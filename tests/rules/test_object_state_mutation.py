@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 HEAD = """
 #include <Python.h>
 #include <string.h>
@@ -247,3 +249,49 @@ static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
     assert [(s.line, s.note) for s in res.findings[0].related] == [
         (9, "writes c->size (in shrink, called with self)"),
         (8, "writes c->evictions (in evict, called with self)")]
+
+
+def test_lock_macro_wrapping_another_lock_macro_guards_helper_writes(scan_c):
+    # Reduced from pycurl's CurlShare.close(): SHARE_LOCK(s) expands to MUTEX_LOCK(&s->lock), itself
+    # PyMutex_Lock or PyThread_acquire_lock depending on the Python version; the helper's writes
+    # happen under it. A close() that calls the helper after unlocking is still reported.
+    code = """
+#include <Python.h>
+#if PY_VERSION_HEX >= 0x030D0000
+typedef PyMutex mutex_t;
+#  define MUTEX_LOCK(p)   PyMutex_Lock(p)
+#  define MUTEX_UNLOCK(p) PyMutex_Unlock(p)
+#else
+typedef PyThread_type_lock mutex_t;
+#  define MUTEX_LOCK(p)   PyThread_acquire_lock(*(p), 1)
+#  define MUTEX_UNLOCK(p) PyThread_release_lock(*(p))
+#endif
+#define SHARE_LOCK(s)   MUTEX_LOCK(&(s)->lock)
+#define SHARE_UNLOCK(s) MUTEX_UNLOCK(&(s)->lock)
+typedef struct { PyObject_HEAD mutex_t lock; void *handle; } Share;
+static void share_close_handle(Share *self) {
+    if (self->handle != NULL) {
+        PyMem_Free(self->handle);
+        self->handle = NULL;
+    }
+}
+static PyObject *share_close(Share *self, PyObject *unused) {
+    SHARE_LOCK(self);
+    share_close_handle(self);
+    SHARE_UNLOCK(self);
+    Py_RETURN_NONE;
+}
+static PyObject *share_reset(Share *self, PyObject *unused) {
+    SHARE_LOCK(self);
+    SHARE_UNLOCK(self);
+    share_close_handle(self);
+    Py_RETURN_NONE;
+}
+static PyMethodDef methods[] = {{"close", (PyCFunction)share_close, METH_NOARGS, NULL},
+                                {"reset", (PyCFunction)share_reset, METH_NOARGS, NULL}, {NULL}};
+static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
+"""
+    py313 = "/root/.pyenv/versions/3.13.0/bin/python"
+    for python in [None] + ([py313] if os.path.exists(py313) else []):
+        res = scan_c(code, select=["FT510"], python=python)
+        assert [f.symbol for f in res.findings] == ["share_reset"], python
