@@ -110,8 +110,7 @@ def _lifecycle_type(var: Node) -> bool:
 
 
 def _uses_python(tu: TUView) -> bool:
-    return any(os.path.basename(i.include.name) == "Python.h" for i in tu.tu.get_includes()
-               if i.include is not None)
+    return any(os.path.basename(name) == "Python.h" for name in tu.included_files())
 
 
 def _declaration_text(tu: TUView, var: Node) -> str:

@@ -65,6 +65,7 @@ def parse(spec: TUSpec, extra_args: list[str] | None = None) -> cindex.Translati
     if spec.pch:
         tu = index().parse(spec.path, args=args + ["-include-pch", spec.pch], options=OPTIONS)
         if not any(d.severity >= cindex.Diagnostic.Error and _about_pch(d.spelling) for d in tu.diagnostics):
+            tu.pch_files = pch_files(spec.pch)
             return tu
     try:
         return index().parse(spec.path, args=args, options=OPTIONS)
@@ -103,6 +104,8 @@ _BLOCK_COMMENT = re.compile(rb"/\*.*?\*/", re.S)
 _DEFINE = re.compile(rb"#\s*(define\s+[A-Za-z_]\w*(\s.*)?|undef\s+[A-Za-z_]\w*\s*)$")
 _INCLUDE = re.compile(rb'#\s*include\s*([<"])([^>"]+)[>"]\s*$')
 PYTHON_H = ("Python.h", "python.h")
+# Headers without include guards by design, whose re-inclusion is idempotent.
+REINCLUDABLE = {"assert.h", "stddef.h", "stdarg.h"}
 PRELUDE_BYTES = 64 * 1024
 
 
@@ -208,7 +211,7 @@ def build_pch(args: list[str], text: str, folder: str) -> str | None:
     includes = list(tu.get_includes())
     for inc in includes:
         if inc.depth == 1 and not lib.clang_isFileMultipleIncludeGuarded(tu, inc.include):
-            if os.path.basename(inc.include.name) != "assert.h":  # re-included by design, idempotent
+            if os.path.basename(inc.include.name) not in REINCLUDABLE:
                 return None
     deps = [_stamp(p) for p in sorted({header} | {i.include.name for i in includes})]
     try:
@@ -218,6 +221,17 @@ def build_pch(args: list[str], text: str, folder: str) -> str | None:
     except (cindex.TranslationUnitSaveError, OSError):
         return None
     return out
+
+
+@functools.cache
+def pch_files(pch: str) -> tuple[str, ...]:
+    """The files a precompiled prelude read (get_includes() of a TU parsed on it leaves them out)."""
+    try:
+        with open(pch[:-4] + ".deps.json", "rb") as f:
+            return tuple(p for p, _size, _mtime in json.loads(f.read())
+                         if not os.path.basename(p).startswith("prelude-"))
+    except (OSError, ValueError, TypeError):
+        return ()
 
 
 def _stamp(path: str) -> list:

@@ -1,0 +1,107 @@
+"""The same findings whatever way a scan runs: cold or warm cache, one worker or several, with a
+precompiled Python.h prelude or a plain parse.  On real C: the shipped legacy sample extension."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from extmigrate.discover import discover
+from extmigrate.engine import analyse, project_filter
+from extmigrate.parse import with_pch
+from extmigrate.rules import select_rules
+from extmigrate.scan import ScanOptions, build_flags, scan
+
+LEGACY = Path(__file__).resolve().parents[1] / "sample_ext" / "src" / "legacy" / "_lru.c"
+
+SHARED_H = """\
+#ifndef SHARED_H
+#define SHARED_H
+#include <Python.h>
+static PyObject *shared_cache;
+static int shared_calls;
+static inline PyObject *first(PyObject *list) { return PyList_GetItem(list, 0); }
+#endif
+"""
+
+USER_C = """\
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include "shared.h"
+static PyObject *use_{n}(PyObject *self, PyObject *args) {{
+    shared_calls++;
+    if (shared_cache == NULL) shared_cache = PyDict_New();
+    PyObject *item = PyDict_GetItemString(shared_cache, "k{n}");
+    return first(args) ? item : NULL;
+}}
+"""
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """Three copies of the real extension (one prelude: a shared PCH) and two files sharing a header."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    for name in ("lru_a.c", "lru_b.c", "lru_c.c"):
+        shutil.copy(LEGACY, root / name)
+    (root / "shared.h").write_text(SHARED_H)
+    for n in (1, 2):
+        (root / f"user{n}.c").write_text(USER_C.format(n=n))
+    return root
+
+
+def dicts(result) -> list[dict]:
+    return [f.to_dict() for f in result.findings]
+
+
+def test_findings_identical_across_cache_and_workers(project, tmp_path):
+    cache = str(tmp_path / "cache")
+
+    def run(**kw):
+        return scan(ScanOptions(paths=[str(project)], **kw))
+
+    one = run(jobs=1)
+    assert len({f.code for f in one.findings}) >= 3, [f.code for f in one.findings]
+    assert {Path(f.path).name for f in one.findings} >= {"lru_a.c", "user1.c"}
+    reference = dicts(one)
+    assert dicts(run(jobs=2)) == reference
+    assert dicts(run(jobs=2, cache=True, cache_dir=cache)) == reference  # cold
+    assert dicts(run(jobs=2, cache=True, cache_dir=cache)) == reference  # warm
+    assert dicts(run(jobs=1, cache=True, cache_dir=cache)) == reference  # warm, one worker
+    assert sorted(map(repr, run(jobs=2).diagnostics)) == sorted(map(repr, one.diagnostics))
+
+
+def test_precompiled_prelude_gives_the_same_result_as_a_plain_parse(project, tmp_path):
+    found = discover([str(project)])
+    fs = build_flags(ScanOptions(paths=[str(project)]), found.sources, found.headers)
+    plain = [fs.spec_for(p) for p in found.sources]
+    roots = [str(project)]
+    pch = with_pch(plain, [], project_filter(roots), str(tmp_path / "pch"), jobs=2)
+    assert all(s.pch for s in pch), "every file here starts with the same Python.h prelude"
+    codes = [r.code for r in select_rules([], [])]
+    for a, b in zip(plain, pch):
+        ra, rb = analyse(a, codes, roots, []), analyse(b, codes, roots, [])
+        assert ra.findings and [f.to_dict() for f in rb.findings] == [f.to_dict() for f in ra.findings]
+        assert dataclasses.replace(rb, path=ra.path) == ra
+
+
+def test_a_file_defining_macros_before_python_h_gets_its_own_prelude(tmp_path):
+    """Py_LIMITED_API changes what Python.h declares: files with and without it must not share a PCH."""
+    root = tmp_path / "p"
+    root.mkdir()
+    body = "#include <Python.h>\nstatic PyObject *f(PyObject *l) { return PyList_GetItem(l, 0); }\n"
+    (root / "a.c").write_text(body)
+    (root / "b.c").write_text(body)
+    (root / "limited.c").write_text("#define Py_LIMITED_API 0x030a0000\n" + body)
+    (root / "late.c").write_text("#include <stdio.h>\n#ifdef X\n#endif\n" + body)
+    found = discover([str(root)])
+    fs = build_flags(ScanOptions(paths=[str(root)]), found.sources, found.headers)
+    specs = with_pch([fs.spec_for(p) for p in found.sources], [], project_filter([str(root)]),
+                     str(tmp_path / "pch"))
+    by_name = {Path(s.path).name: s for s in specs}
+    assert by_name["a.c"].pch and by_name["a.c"].pch == by_name["b.c"].pch
+    assert by_name["limited.c"].pch is None  # alone with its prelude: not worth a PCH
+    assert by_name["late.c"].pch is None  # an #ifdef before Python.h: parsed plainly
