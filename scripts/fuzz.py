@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOOD = b"""\
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -168,6 +169,10 @@ def main() -> int:
     crashes = []
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="extmigrate-fuzz-") as work:
+        # A frozen copy of the package: edits made to the tree while this runs must not show as crashes.
+        shutil.copytree(os.path.join(REPO, "src", "extmigrate"), os.path.join(work, "pkg", "extmigrate"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        env = dict(os.environ, PYTHONPATH=os.path.join(work, "pkg"))
         for n in range(args.n):
             root = os.path.join(work, f"case{n}")
             os.mkdir(root)
@@ -176,7 +181,7 @@ def main() -> int:
             argv = [sys.executable, "-m", "extmigrate", "scan", root, "--no-cache", "--no-config",
                     "--no-progress", "-j", "2", *extra]
             try:
-                p = subprocess.run(argv, capture_output=True, timeout=args.time_limit)
+                p = subprocess.run(argv, capture_output=True, timeout=args.time_limit, env=env)
                 err = p.stderr.decode("utf-8", "replace")
                 allowed = (0, 1, 2) if "baseline" in kinds else (0, 1)
                 bad = "Traceback" in err or p.returncode not in allowed
