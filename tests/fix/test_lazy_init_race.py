@@ -37,3 +37,25 @@ def test_goto_inside_is_refused(project):
     rc, diff, err = project.fix("--select", "FT302", "--unsafe-fixes")
     assert diff == ""
     assert "goto" in err
+
+
+def test_returned_value_is_computed_before_the_unlock(project):
+    project.write({"lazy.c": """\
+        #include <Python.h>
+
+        static PyObject *cache = NULL;
+
+        static PyObject *get(PyObject *self, PyObject *unused) {
+            if (cache == NULL) {
+                cache = PyDict_New();
+                return Py_XNewRef(cache);
+            }
+            return Py_NewRef(cache);
+        }
+
+        static PyMethodDef methods[] = {{"get", get, METH_NOARGS, NULL}, {NULL}};
+    """})
+    text = project.apply_and_verify("lazy.c", "FT302", "--unsafe-fixes", "--min-python", "3.13",
+                                    versions=[(3, 13)])
+    assert ("        { PyObject *extmigrate_ret = Py_XNewRef(cache); PyMutex_Unlock(&cache_lock); "
+            "return extmigrate_ret; }\n") in text

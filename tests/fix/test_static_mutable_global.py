@@ -79,3 +79,47 @@ def test_write_inside_a_condition_is_not_rewritten(project):
     rc, diff, err = project.fix("--select", "FT301", "--unsafe-fixes")
     assert diff == ""
     assert "part of a condition, declaration or return" in err
+
+
+CACHE = """\
+    #include <Python.h>
+
+    #define CACHE_MAX 16
+    typedef struct { Py_ssize_t size; void *items[CACHE_MAX]; } Cache;
+    static Cache cache;
+
+    static void *take(void) {
+        if (cache.size > 0) {
+            cache.size--;
+            return cache.items[cache.size];
+        }
+        return PyMem_Malloc(32);
+    }
+
+    static void give(void *p) {
+        if (cache.size < CACHE_MAX) {
+            cache.items[cache.size] = p;
+            cache.size++;
+        } else {
+            PyMem_Free(p);
+        }
+    }
+
+    static PyObject *churn(PyObject *self, PyObject *unused) {
+        give(take());
+        Py_RETURN_NONE;
+    }
+
+    static PyMethodDef methods[] = {{"churn", churn, METH_NOARGS, NULL}, {NULL}};
+"""
+
+
+def test_check_then_act_is_locked_as_a_whole(project):
+    project.write({"cache.c": CACHE})
+    text = project.apply_and_verify("cache.c", "FT301", "--unsafe-fixes", "--min-python", "3.10")
+    assert ("    PyMutex_Lock(&cache_lock);\n    if (cache.size > 0) {\n        cache.size--;\n"
+            "        { void *extmigrate_ret = cache.items[cache.size]; PyMutex_Unlock(&cache_lock); "
+            "return extmigrate_ret; }\n    }\n    PyMutex_Unlock(&cache_lock);\n") in text
+    assert ("    PyMutex_Lock(&cache_lock);\n    if (cache.size < CACHE_MAX) {\n"
+            "        cache.items[cache.size] = p;\n        cache.size++;\n    } else {\n"
+            "        PyMem_Free(p);\n    }\n    PyMutex_Unlock(&cache_lock);\n") in text

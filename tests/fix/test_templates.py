@@ -8,7 +8,7 @@ from extmigrate.fix.base import macro, render
 from extmigrate.fix.compat import header_text
 
 # The templates this file renders; a new template needs a test here.
-COVERED = {"module_gil_slot", "module_gil_single_phase", "static_mutable_global", "lazy_init_race",
+COVERED = {"module_gil_slot", "module_gil_single_phase", "static_mutable_global",
            "static_scratch_buffer", "extmigrate_compat.h", "borrowed_ref", "borrowed_dict_next",
            "ownership", "module_gil_pybind11", "module_gil_nanobind", "object_state_mutation"}
 
@@ -46,9 +46,13 @@ def test_static_mutable_global():
     assert macro(name, "atomic_add", var="n", delta="-(k)") == "EXTMIGRATE_ATOMIC_ADD(&n, -(k));"
 
 
-def test_lazy_init_race():
-    assert macro(_t("lazy_init_race"), "unlock_return", lock="c_lock", ret="return NULL;") == (
+def test_unlock_before_return():
+    name = _t("static_mutable_global")
+    assert macro(name, "unlock_return", lock="c_lock", ret="return NULL;") == (
         "{ PyMutex_Unlock(&c_lock); return NULL; }")
+    assert macro(name, "unlock_return_value", lock="c_lock", type="PyObject *",
+                 expr="Py_NewRef(c)") == (
+        "{ PyObject *extmigrate_ret = Py_NewRef(c); PyMutex_Unlock(&c_lock); return extmigrate_ret; }")
 
 
 def test_static_scratch_buffer():

@@ -99,8 +99,9 @@ def run(args) -> int:
     for f, why in pl.skipped:
         print(f"{_rel(f.path)}:{f.line}:{f.column}: {f.code} not fixed: {why}", file=err)
     verb = "fixed" if args.apply else "fixable"
-    tail = f"; compat header {_rel(pl.compat_header)} ({' '.join(pl.compat_apis)}, oldest Python " \
-           f"{'.'.join(map(str, min_py)) if min_py else 'unknown'} from {source})" if pl.compat_header else ""
+    oldest = f"oldest Python {'.'.join(map(str, min_py))} from {source}" if min_py else source
+    tail = f"; compat header {_rel(pl.compat_header)} ({' '.join(pl.compat_apis)}; {oldest})" \
+        if pl.compat_header else ""
     files = f"{written} file(s) written" if args.apply else f"{len(pl.patches)} file(s) to change"
     print(f"{len(pl.fixed) + len(pl.along)} finding(s) {verb}, {len(pl.skipped)} left; {files}{tail}.", file=err)
     if failures or pl.skipped or pl.problems:

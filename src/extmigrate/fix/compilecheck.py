@@ -18,6 +18,11 @@ _SEARCH = ["/root/.pyenv/versions/*/include/python3.*", "/opt/py3*/include/pytho
            "/usr/include/python3.*", "/usr/local/include/python3.*"]
 
 
+# With no requires-python, the oldest headers compiled against: older CPythons lack APIs (e.g.
+# Py_TRASHCAN_BEGIN before 3.8) that most maintained extensions use.
+UNKNOWN_OLDEST = (3, 10)
+
+
 @dataclass
 class Target:
     version: tuple[int, int]
@@ -45,7 +50,8 @@ def targets(min_python: tuple[int, int] | None, extra: list[str] | None = None) 
     """The oldest supported headers, the newest GIL ones (also with -DPy_GIL_DISABLED=1) and the
     newest free-threaded ones (a python3.Xt include dir)."""
     dirs = header_dirs(extra)
-    usable = [x for x in dirs if min_python is None or x[0] >= min_python] or dirs
+    oldest = min_python or UNKNOWN_OLDEST
+    usable = [x for x in dirs if x[0] >= oldest] or dirs
     gil = [x for x in usable if not x[1].rstrip("/").endswith("t")]
     ft = [x for x in usable if x[1].rstrip("/").endswith("t")]
     out: list[Target] = []

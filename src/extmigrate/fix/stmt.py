@@ -86,3 +86,19 @@ def wrap(ctx: FixContext, path: str, s: Stmt, before: str, after: str) -> list[t
     else:
         out.append((s.end, s.end, " " + after))
     return out
+
+
+def merge_adjacent(ctx: FixContext, path: str, stmts: list[Stmt]) -> list[Stmt]:
+    """Statements in order, nested ones dropped, neighbours of one block (only blanks between)
+    joined into one stretch."""
+    runs: list[Stmt] = []
+    for s in sorted(stmts, key=lambda s: (s.start, -s.end)):
+        last = runs[-1] if runs else None
+        if last and s.start < last.end:
+            continue  # inside the previous stretch
+        if last and last.braced and s.braced and last.node.parent is s.node.parent and \
+                not ctx.source(path)[last.end:s.start].strip():
+            runs[-1] = Stmt(last.node, last.start, s.end, True, last.expression and s.expression)
+        else:
+            runs.append(s)
+    return runs

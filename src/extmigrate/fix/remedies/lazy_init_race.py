@@ -6,13 +6,12 @@ import re
 
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
 from extmigrate.fix.remedies.static_mutable_global import TEMPLATE as LOCK_TEMPLATE
-from extmigrate.fix.remedies.static_mutable_global import lock_name, write_statements
+from extmigrate.fix.remedies.static_mutable_global import lock_name, unlock_return, write_statements
 from extmigrate.fix.stmt import Stmt, wrap
 from extmigrate.model import Finding
 from extmigrate.regions import blank_comments
 from extmigrate.tree import TUView
 
-TEMPLATE = "lazy_init_race"
 _OTHER_JUMP = re.compile(r"\b(goto|break|continue|longjmp)\b")
 _RETURN = re.compile(r"\breturn\b[^;]*;")
 
@@ -52,10 +51,11 @@ def lock_lazy_init(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoF
         edits.append(Edit(path, *pairs[0]))
         for r in _RETURN.finditer(text):
             if r.start() > close:
-                edits.append(Edit(path, x["start"] + r.start(), x["start"] + r.end(),
-                                  ctx.macro(TEMPLATE, "unlock_return", lock=lock,
-                                            ret=ctx.text(path, x["start"] + r.start(),
-                                                         x["start"] + r.end()))))
+                ret = ctx.text(path, x["start"] + r.start(), x["start"] + r.end())
+                unlock = unlock_return(tu, ctx, path, x["start"], lock, ret, name)
+                if isinstance(unlock, NoFix):
+                    return unlock
+                edits.append(Edit(path, x["start"] + r.start(), x["start"] + r.end(), unlock))
         edits.append(Edit(path, *pairs[1]))
     inside = [(x["start"], x["end"]) for x in lazy]
     others = dict(f.data, writes=[w for w in f.data["writes"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
-from extmigrate.fix.stmt import Stmt, jumps_out, node_at, statement_of, wrap
+from extmigrate.fix.stmt import jumps_out, merge_adjacent, node_at, statement_of, wrap
 from extmigrate.model import Finding
 from extmigrate.tree import K, TUView
 
@@ -79,14 +79,7 @@ def each_write(tu: TUView, f: Finding, ctx: FixContext, obj: str, why: NoFix) ->
         stmts.setdefault(s.start, s)
     if not stmts:
         return why
-    runs: list[Stmt] = []
-    for key in sorted(stmts):  # adjacent writes of one block share one section
-        s, last = stmts[key], runs[-1] if runs else None
-        if last and last.braced and s.braced and last.node.parent is s.node.parent and \
-                not ctx.source(f.path)[last.end:s.start].strip():
-            runs[-1] = Stmt(last.node, last.start, s.end, True, True)
-        else:
-            runs.append(s)
+    runs = merge_adjacent(ctx, f.path, list(stmts.values()))  # neighbours share one section
     edits = []
     for run in runs:
         for start, end, text in wrap(ctx, f.path, run, ctx.macro(TEMPLATE, "begin", obj=obj),

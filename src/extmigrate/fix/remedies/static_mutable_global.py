@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
-from extmigrate.fix.stmt import Stmt, jumps_out, node_at, statement_of, wrap
+from extmigrate.fix.stmt import Stmt, jumps_out, merge_adjacent, node_at, statement_of, wrap
 from extmigrate.model import Finding
 from extmigrate.regions import blank_comments
-from extmigrate.tree import TUView
+from extmigrate.tree import K, TUView
 
 TEMPLATE = "static_mutable_global"
+_RETURN = re.compile(r"\breturn\b[^;]*;")
+_OTHER_JUMP = re.compile(r"\b(goto|break|continue|longjmp|Py_RETURN_\w+)\b")
+_FUNCTION_OR_LOOP = {K.FUNCTION_DECL, K.CXX_METHOD, K.FOR_STMT, K.WHILE_STMT, K.DO_STMT, K.SWITCH_STMT}
 _INTEGER = re.compile(r"(?:(?:static|volatile|unsigned|signed|const)\s+)*(?:char|short|int|long|"
                       r"long\s+long|long\s+int|size_t|Py_ssize_t|ssize_t|u?int(?:8|16|32|64|ptr|max)_t|"
                       r"Py_hash_t|Py_uhash_t)")
@@ -36,6 +39,21 @@ def write_statements(tu: TUView, ctx: FixContext, f: Finding) -> list[Stmt] | No
             return NoFix(f"the write at line {w['line']} jumps out of its statement")
         stmts.setdefault(s.start, s)
     return [stmts[k] for k in sorted(stmts)]
+
+
+def unlock_return(tu: TUView, ctx: FixContext, path: str, at: int, lock: str, ret: str,
+                  name: str) -> str | NoFix:
+    """`return X;` inside a locked stretch -> unlock first; a value that is not a constant or a
+    local (the guarded variable counts as shared) is computed before the unlock."""
+    m = re.fullmatch(r"return\s*(.*?)\s*;", ret, re.S)
+    expr = m.group(1) if m else ""
+    if not expr or (re.fullmatch(r"[A-Za-z_]\w*|-?\d+|NULL", expr) and expr != name):
+        return ctx.macro(TEMPLATE, "unlock_return", lock=lock, ret=ret)
+    func = tu.function_at(path, at)
+    if func is None or func.cursor.result_type.spelling == "void":
+        return NoFix("a return inside the locked code has an unexpected shape")
+    return ctx.macro(TEMPLATE, "unlock_return_value", lock=lock, expr=expr,
+                     type=func.cursor.result_type.spelling)
 
 
 def _counter_edits(ctx: FixContext, f: Finding, stmts: list[Stmt]) -> list[Edit] | None:
@@ -83,9 +101,37 @@ def guard_writes(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix
     at = ctx.line_start(f.path, decl["start"])
     edits = [Edit(f.path, at, at, ctx.macro(TEMPLATE, "lock_decl", lock=lock, var=var,
                                             indent=ctx.indent(f.path, decl["start"])))]
-    for s in stmts:
-        for start, end, text in wrap(ctx, f.path, s, ctx.macro(TEMPLATE, "lock", lock=lock),
+    for unit in merge_adjacent(ctx, f.path, [_check_and_act(tu, ctx, s, var) for s in stmts]):
+        for start, end, text in wrap(ctx, f.path, unit, ctx.macro(TEMPLATE, "lock", lock=lock),
                                      ctx.macro(TEMPLATE, "unlock", lock=lock)):
             edits.append(Edit(f.path, start, end, text))
-    return FixProposal("unsafe", f"guard every write of '{var}' with a PyMutex (reads stay unguarded: "
-                                 "review them)", edits, apis=["PyMutex"])
+        if not unit.expression:  # a whole `if`: its returns unlock first
+            body = blank_comments(ctx.text(f.path, unit.start, unit.end))
+            for r in _RETURN.finditer(body):
+                ret = ctx.text(f.path, unit.start + r.start(), unit.start + r.end())
+                text = unlock_return(tu, ctx, f.path, unit.start, lock, ret, var)
+                if isinstance(text, NoFix):
+                    return text
+                edits.append(Edit(f.path, unit.start + r.start(), unit.start + r.end(), text))
+    return FixProposal("unsafe", f"guard the writes of '{var}' with a PyMutex, with the tests that decide "
+                                 "them (other reads stay unguarded: review them)", edits, apis=["PyMutex"])
+
+
+def _check_and_act(tu: TUView, ctx: FixContext, s: Stmt, var: str) -> Stmt:
+    """The outermost `if` around the write whose condition reads the variable (check-then-act),
+    when it neither loops nor jumps elsewhere; else the write's own statement."""
+    best = None
+    word = re.compile(rf"\b{re.escape(var)}\b")
+    for anc in s.node.ancestors():
+        if anc.kind in _FUNCTION_OR_LOOP:
+            break
+        if anc.kind == K.IF_STMT:
+            kids = tu.children_of(anc)
+            if kids and word.search(blank_comments(tu.node_text(kids[0]))):
+                best = anc
+    if best is None:
+        return s
+    unit = statement_of(tu, ctx, best)
+    if unit is None or _OTHER_JUMP.search(blank_comments(ctx.text(s.node.path, unit.start, unit.end))):
+        return s
+    return Stmt(unit.node, unit.start, unit.end, unit.braced, False)
