@@ -133,3 +133,23 @@ def test_check_compile_reports_and_blocks_the_write(project):
     assert "compile check failed: " in err and "undefined_name" in err
     assert "nothing written" in err
     assert "Py_mod_gil" not in project.read("spam.c")
+
+
+def test_check_compile_uses_the_compile_database_compiler(project):
+    import json
+    import shutil
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc")
+    project.write({"spam.c": MODULE})
+    wrapper = project.root / "mycc"
+    wrapper.write_text("#!/bin/sh\necho used-db-compiler >&2\nexec gcc \"$@\"\n")
+    wrapper.chmod(0o755)
+    from extmigrate.flags import python_paths
+    db = [{"directory": str(project.root), "file": "spam.c",
+           "arguments": [str(wrapper), "-I", python_paths(None)["include"], "-c", "spam.c"]}]
+    (project.root / "compile_commands.json").write_text(json.dumps(db))
+    rc, diff, err = project.fix("--check-compile", "-p", str(project.root))
+    assert "compiled: spam.c (" in err and "compile check failed" not in err
+    (project.root / "mycc").write_text("#!/bin/sh\necho from-db-compiler >&2\nexit 1\n")
+    rc, diff, err = project.fix("--check-compile", "-p", str(project.root))
+    assert "compile check failed" in err and "from-db-compiler" in err

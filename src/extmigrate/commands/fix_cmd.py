@@ -8,10 +8,10 @@ import sys
 from extmigrate.commands.common import add_scan_options, progress_printer, scan_options
 from extmigrate.fileio import StaleFile, replace_if_unchanged
 from extmigrate.fix import compat
-from extmigrate.fix.compilecheck import check
+from extmigrate.fix.compilecheck import check, database_compilers
 from extmigrate.fix.late import propose_late
 from extmigrate.fix.patch import PlanOptions, plan, unified_diff
-from extmigrate.flags import ConfigError
+from extmigrate.flags import ConfigError, find_database
 from extmigrate.scan import scan
 
 
@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--root", metavar="DIR", help="diff paths are relative to this folder (default: .)")
     p.add_argument("--check-compile", action="store_true",
                    help="compile every patched file against the oldest and newest Python headers")
-    p.add_argument("--cc", metavar="COMPILER", help="compiler for --check-compile (default: $CC or cc)")
+    p.add_argument("--cc", metavar="COMPILER",
+                   help="compiler for --check-compile (default: the compile database's, $CC or cc)")
     p.add_argument("--python-headers", action="append", metavar="DIR",
                    help="Python include dir for --check-compile (repeatable; default: found ones)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -71,7 +72,9 @@ def run(args) -> int:
         print(f"{_rel(path)}: not changed: {msg}", file=err)
     failures: list[str] = []
     if args.check_compile and pl.patches:
-        checked, failures = check(pl.patches, result.specs, min_py, args.cc, args.python_headers)
+        db = find_database(opts.paths, opts.compile_db)
+        checked, failures = check(pl.patches, result.specs, min_py, args.cc, args.python_headers,
+                                  database_compilers(db))
         for c in checked:
             print(f"compiled: {_rel(c)}", file=err)
         for fail in failures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shlex
@@ -79,10 +80,33 @@ def _strip_python_includes(args: list[str]) -> list[str]:
     return out
 
 
+def database_compilers(db_path: str | None) -> dict[str, str]:
+    """File (real path) -> the compiler its compile_commands.json entry runs."""
+    out: dict[str, str] = {}
+    if not db_path:
+        return out
+    try:
+        with open(db_path, "rb") as f:
+            entries = json.loads(f.read().decode("utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return out
+    for e in entries if isinstance(entries, list) else []:
+        try:
+            argv = e["arguments"] if isinstance(e.get("arguments"), list) else shlex.split(e["command"])
+            file = os.path.join(e.get("directory") or os.path.dirname(db_path), e["file"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        if argv:
+            out[os.path.realpath(file)] = str(argv[0])
+    return out
+
+
 def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compiler: str | None = None,
-          extra_headers: list[str] | None = None) -> tuple[list[str], list[str]]:
-    """Returns (what was checked, failures); each failure names the file, the headers and the error."""
-    cc = shlex.split(compiler or os.environ.get("CC") or "cc")
+          extra_headers: list[str] | None = None,
+          compilers: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Returns (what was checked, failures); each failure names the file, the headers and the error.
+    The compiler: `compiler`, else the file's compile-database entry's, else $CC, else cc."""
+    default_cc = compiler or os.environ.get("CC") or "cc"
     tgts = targets(min_python, extra_headers)
     if not tgts:
         return [], ["no Python headers found to compile against"]
@@ -107,6 +131,7 @@ def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compil
             args = _strip_python_includes(list(spec.args)) if spec else ["-x", "c", "-std=gnu11"]
             src = overlay.get(path, path)
             base = [f"-I{d}" for d in overlay_dirs] + [f"-iquote{os.path.dirname(path)}"]
+            cc = shlex.split(compiler or (compilers or {}).get(os.path.realpath(path)) or default_cc)
             for t in tgts:
                 cmd = cc + ["-fsyntax-only"] + base + args + [f"-I{t.include}", *t.defines, src]
                 try:
