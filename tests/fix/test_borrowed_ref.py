@@ -156,3 +156,27 @@ def test_patched_module_runs_without_leaks(project, python):
                    check=True, cwd=project.root)
     r = subprocess.run([python, "-c", RUN], capture_output=True, text=True, cwd=project.root)
     assert r.stdout.strip() == "ok", r.stderr
+
+
+def test_incref_in_a_branch_is_not_dropped(project):
+    project.write({"m.c": """\
+        #include <Python.h>
+        static PyObject *pick(PyObject *self, PyObject *args) {
+            PyObject *items, *item;
+            int want;
+            if (!PyArg_ParseTuple(args, "Oi", &items, &want))
+                return NULL;
+            item = PyList_GetItem(items, 0);
+            if (item == NULL)
+                return NULL;
+            if (want) {
+                Py_INCREF(item);
+                return item;
+            }
+            Py_RETURN_NONE;
+        }
+        static PyMethodDef methods[] = {{"pick", pick, METH_VARARGS, NULL}, {NULL}};
+    """})
+    rc, diff, err = project.fix("--select", "FT101", "--unsafe-fixes")
+    assert diff == ""
+    assert "in another block than the call" in err

@@ -83,6 +83,14 @@ def drop_incref(tu: TUView, ctx: FixContext, path: str, var: str,
         between = between[:s] + between[e:]
     if re.search(rf"\b{re.escape(var)}\b", between):
         return NoFix(f"'{var}' is used before Py_INCREF({var}): release the new reference by hand")
+    depth = 0
+    for ch in between:  # the INCREF must run whenever the call did: same block, not in a branch
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        return NoFix(f"Py_INCREF({var}) is in another block than the call: release the new reference "
+                     "by hand")
     if re.search(r"\bgoto\b", between):
         return NoFix(f"a goto between the call and Py_INCREF({var}) would leak the new reference")
     edits = [delete_statement(ctx, path, after + call.start(), after + call.end())]
