@@ -13,26 +13,32 @@ from __future__ import annotations
 import re
 
 from extmigrate.regions import _LOCK, _UNLOCK, blank_comments
+from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
 from extmigrate.tree import Node, TUView
 
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?:\([^)]*\))?((?:[^\n\\]|\\.)*)", re.M | re.S)
 
 
 def lock_macros(tu: TUView) -> tuple[set[str], set[str]]:
-    """(lock macro names, unlock macro names) defined in the TU's project files."""
+    """(lock macro names, unlock macro names) defined in the TU's project files, macros over such
+    macros included (`#define SHARE_LOCK(s) MUTEX_LOCK(&(s)->lock)`)."""
     cached = tu.__dict__.get("_lock_macros")
     if cached is None:
-        locks, unlocks = set(), set()
+        defs = []
         for path in tu.files:
             src = tu.source(path)
-            if b"define" not in src:
-                continue
-            for m in _DEFINE.finditer(blank_comments(src.decode("latin-1"))):
-                if _UNLOCK.search(m.group(2)):
-                    unlocks.add(m.group(1))
-                elif _LOCK.search(m.group(2)):
-                    locks.add(m.group(1))
-        cached = tu.__dict__["_lock_macros"] = (locks, unlocks)
+            if b"define" in src:
+                defs += [m.groups() for m in _DEFINE.finditer(blank_comments(src.decode("latin-1")))]
+        lock_re, unlock_re, cached = _LOCK, _UNLOCK, (set(), set())
+        for _ in range(4):  # a few levels of macros over macros
+            locks = {name for name, body in defs if lock_re.search(body) and not unlock_re.search(body)}
+            unlocks = {name for name, body in defs if unlock_re.search(body)}
+            if (locks, unlocks) == cached:
+                break
+            cached = (locks, unlocks)
+            lock_re, unlock_re = (re.compile(rf"\b(?:{'|'.join(map(re.escape, sorted(names)))})\b|" + p.pattern)
+                                  if names else p for p, names in ((_LOCK, locks), (_UNLOCK, unlocks)))
+        tu.__dict__["_lock_macros"] = cached
     return cached
 
 
@@ -119,3 +125,12 @@ def held(tu: TUView, fn: Node | None, offset: int) -> bool:
             if depth > outer:
                 relock.append((base + block_end(text, pos - base), outer))
     return bool(locked_at)
+
+
+def gil_only(tu: TUView, path: str, offset: int) -> bool:
+    """Is the position in a preprocessor branch a free-threaded build never compiles (the `#else` of
+    `#ifdef Py_GIL_DISABLED`, `#if PY_VERSION_HEX < 0x030D0000` ...)? Scans parse the GIL branch."""
+    cache = tu.__dict__.setdefault("_gil_only_ranges", {})
+    if path not in cache:
+        cache[path] = dead_ranges(blank_comments(tu.source(path).decode("latin-1")))
+    return in_dead_branch(cache[path], offset)

@@ -277,6 +277,10 @@ static void share_close_handle(Share *self) {
 }
 static PyObject *share_close(Share *self, PyObject *unused) {
     SHARE_LOCK(self);
+    if (self->handle == (void *)1) {
+        SHARE_UNLOCK(self);
+        return PyErr_Format(PyExc_RuntimeError, "in use");
+    }
     share_close_handle(self);
     SHARE_UNLOCK(self);
     Py_RETURN_NONE;
@@ -295,3 +299,37 @@ static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
     for python in [None] + ([py313] if os.path.exists(py313) else []):
         res = scan_c(code, select=["FT510"], python=python)
         assert [f.symbol for f in res.findings] == ["share_reset"], python
+
+
+def test_gil_only_branch_and_lock_of_an_owned_object(scan_c):
+    code = """
+#include <Python.h>
+#ifndef Py_BEGIN_CRITICAL_SECTION
+#define Py_BEGIN_CRITICAL_SECTION(op) {
+#define Py_END_CRITICAL_SECTION() }
+#endif
+typedef struct { PyObject_HEAD PyObject *md; Py_ssize_t pos; } Iter;
+static int step(Iter *it) { it->pos++; return 0; }
+static PyObject *iter_next(Iter *self) {
+    Py_BEGIN_CRITICAL_SECTION(self->md);   /* every writer of pos locks the iterated object */
+    step(self);
+    Py_END_CRITICAL_SECTION();
+    return NULL;
+}
+static PyObject *iter_skip(Iter *self, PyObject *n) {
+#ifdef Py_GIL_DISABLED
+    Py_BEGIN_CRITICAL_SECTION(self);
+    step(self);
+    Py_END_CRITICAL_SECTION();
+#else
+    step(self);                            /* only GIL builds compile this */
+#endif
+    Py_RETURN_NONE;
+}
+static PyObject *iter_reset(Iter *self, PyObject *n) { self->pos = 0; Py_RETURN_NONE; }
+static PyMethodDef methods[] = {{"skip", (PyCFunction)iter_skip, METH_O, NULL},
+                                {"reset", (PyCFunction)iter_reset, METH_O, NULL}, {NULL}};
+static PyType_Slot slots[] = {{Py_tp_iternext, iter_next}, {Py_tp_methods, methods}, {0, NULL}};
+"""
+    res = scan_c(code, select=["FT510"])
+    assert [f.symbol for f in res.findings] == ["iter_reset"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from clang.cindex import LinkageKind
 
-from extmigrate.heldlocks import held
+from extmigrate.heldlocks import gil_only, held
 from extmigrate.model import Finding, Site
-from extmigrate.regions import guard_at
+from extmigrate.regions import regions
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
 from extmigrate.selfwrites import params, unguarded_writes
@@ -100,7 +100,13 @@ class ObjectStateMutation(Rule):
     @staticmethod
     def _guarded(tu: TUView):
         def guarded(fn, offset: int, names: set[str]) -> bool:
-            return any(guard_at(tu, fn, offset, n) for n in names) or held(tu, fn, offset)
+            """A lock, a critical section on the object or on one of its fields (`self->owner`,
+            which every writer locks), or code a free-threaded build does not compile."""
+            for r in regions(tu, fn):
+                if r.covers(offset) and (r.kind == "lock" or any(
+                        o == n or o.startswith(n + "->") for o in r.objects for n in names)):
+                    return True
+            return held(tu, fn, offset) or gil_only(tu, fn.path, offset)
         return guarded
 
     def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:

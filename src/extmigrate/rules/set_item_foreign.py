@@ -7,6 +7,7 @@ import re
 from clang.cindex import BinaryOperator
 
 from extmigrate import callgraph
+from extmigrate.heldlocks import gil_only
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
@@ -176,7 +177,7 @@ class SetItemForeign(Rule):
     def collect(self, tu: TUView) -> dict:
         hits = []
         for use in tu.uses_of(*data("set_item")["macros"]):
-            if use.func is None or len(use.args) != 3:
+            if use.func is None or len(use.args) != 3 or gil_only(tu, use.path, use.start):
                 continue
             why = why_shared(tu, use.func, use.args[0])
             if why is None:

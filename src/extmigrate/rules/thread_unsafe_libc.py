@@ -12,7 +12,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from extmigrate import callgraph
-from extmigrate.heldlocks import held
+from extmigrate.heldlocks import gil_only, held
 from extmigrate.model import Finding
 from extmigrate.regions import guard_at
 from extmigrate.rules import register
@@ -70,7 +70,8 @@ class ThreadUnsafeLibc(Rule):
             decl_file = ref.location.file if ref is not None else None
             if decl_file is not None and tu.is_project_file(decl_file.name):
                 continue  # the project's own function of that name
-            if guard_at(tu, use.func, use.start) or held(tu, use.func, use.start):
+            if (guard_at(tu, use.func, use.start) or held(tu, use.func, use.start)
+                    or gil_only(tu, use.path, use.start)):
                 continue
             entry = table[use.name]
             f = self.finding(
