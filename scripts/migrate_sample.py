@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     patch = os.path.join(sample, "manual-steps.patch")
     if code in (0, 1) and os.path.isfile(patch):
         with open(patch, "rb") as f:
-            proc = subprocess.run(["patch", "-p1", "--batch", "--forward", "--no-backup-if-mismatch",
+            proc = subprocess.run(["patch", "-p1", "--batch", "--forward", "--fuzz=0", "--no-backup-if-mismatch",
                                    "--reject-file=-", "-d", sample], stdin=f)
         if proc.returncode != 0:
             return fail(f"{patch} does not apply to what `extmigrate fix` wrote; update it")

@@ -26,10 +26,11 @@ OTHER_PYTHONS = [f"/root/.pyenv/versions/{v}/bin/python" for v in ("3.10.13", "3
 TEST_DEPS = ["pytest", "pytest-run-parallel"]
 
 # What `extmigrate fix` cannot yet make thread-safe in the sample (see sample_ext/MIGRATION.md).
-BLOCKED = ("blocked on a missing remedy: LRUCache methods change the dict/list pair self->data + "
-           "self->order in several steps (put, get, prune, lru_unlink) and no rule reports that compound "
-           "state, while the FT510 remedy puts a critical section around single field writes only (in keys(), "
-           "self->keys_cache is read outside it); without the GIL the keys list and the dict drift apart")
+BLOCKED = ("blocked on a missing rule and remedy: prune() and clear() change the dict/list pair "
+           "self->data + self->order through API calls, with no critical section on self; FT510 reports "
+           "writes to self's fields only, so only get(), put() and keys() get wrapped. Without the GIL, "
+           "test_prune_while_putting under --parallel-threads=4 fails (KeyError: the list and the dict "
+           "drift apart)")
 
 
 def run_migration(dest: Path) -> subprocess.CompletedProcess:

@@ -195,7 +195,7 @@ PyDoc_STRVAR(get_doc,
 "Return the value for key and mark it as most recently used.");
 
 static PyObject *
-LRUCache_get(LRUCacheObject *self, PyObject *args)
+LRUCache_get_impl(LRUCacheObject *self, PyObject *args)
 {
     PyObject *key, *value = NULL, *dflt = Py_None;
 
@@ -205,19 +205,25 @@ LRUCache_get(LRUCacheObject *self, PyObject *args)
     if (value == NULL) {
         if (PyErr_Occurred())
             return NULL;
-        Py_BEGIN_CRITICAL_SECTION(self);
         self->misses++;
-        Py_END_CRITICAL_SECTION();
         Py_INCREF(dflt);
         return dflt;
     }
-    Py_BEGIN_CRITICAL_SECTION(self);
     self->hits++;
-    Py_END_CRITICAL_SECTION();
     EXTMIGRATE_ATOMIC_ADD(&total_hits, 1);
     if (lru_unlink(self, key, 1) < 0)
         { Py_XDECREF(value); return NULL; }
     return value;
+}
+
+static PyObject *
+LRUCache_get(LRUCacheObject *self, PyObject *args)
+{
+    PyObject *extmigrate_result;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    extmigrate_result = LRUCache_get_impl(self, args);
+    Py_END_CRITICAL_SECTION();
+    return extmigrate_result;
 }
 
 PyDoc_STRVAR(put_doc,
@@ -225,7 +231,7 @@ PyDoc_STRVAR(put_doc,
 "Store value under key, evicting the least recently used entry when full.");
 
 static PyObject *
-LRUCache_put(LRUCacheObject *self, PyObject *args)
+LRUCache_put_impl(LRUCacheObject *self, PyObject *args)
 {
     PyObject *key, *value;
     int present;
@@ -263,6 +269,16 @@ LRUCache_put(LRUCacheObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+LRUCache_put(LRUCacheObject *self, PyObject *args)
+{
+    PyObject *extmigrate_result;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    extmigrate_result = LRUCache_put_impl(self, args);
+    Py_END_CRITICAL_SECTION();
+    return extmigrate_result;
+}
+
 PyDoc_STRVAR(peek_doc,
 "peek(key)\n\n"
 "Return the value for key without touching its recency or the statistics.\n"
@@ -288,7 +304,7 @@ PyDoc_STRVAR(keys_doc,
 "Return the cached keys as a list, least recently used first.");
 
 static PyObject *
-LRUCache_keys(LRUCacheObject *self, PyObject *Py_UNUSED(ignored))
+LRUCache_keys_impl(LRUCacheObject *self, PyObject *Py_UNUSED(ignored))
 {
     /* Nobody else holds the list we returned last time: refill it in place. */
     if (self->keys_cache != NULL && PyUnstable_Object_IsUniquelyReferenced(self->keys_cache)) {
@@ -297,15 +313,23 @@ LRUCache_keys(LRUCacheObject *self, PyObject *Py_UNUSED(ignored))
     }
     else {
         PyObject *old = self->keys_cache;
-        Py_BEGIN_CRITICAL_SECTION(self);
         self->keys_cache = PyList_GetSlice(self->order, 0, PY_SSIZE_T_MAX);
-        Py_END_CRITICAL_SECTION();
         Py_XDECREF(old);
         if (self->keys_cache == NULL)
             return NULL;
     }
     Py_INCREF(self->keys_cache);
     return self->keys_cache;
+}
+
+static PyObject *
+LRUCache_keys(LRUCacheObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *extmigrate_result;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    extmigrate_result = LRUCache_keys_impl(self, _unused_ignored);
+    Py_END_CRITICAL_SECTION();
+    return extmigrate_result;
 }
 
 PyDoc_STRVAR(prune_doc,
