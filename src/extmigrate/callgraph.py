@@ -44,13 +44,23 @@ def data(section: str) -> dict[str, Any]:
     return tomllib.loads(text)[section]
 
 
-def func_key(cur: Cursor) -> str:
-    """'path:name' for a static function, 'name' for one with external linkage."""
+def func_key(cur: Cursor, memo: dict | None = None) -> str:
+    """'path:name' for a static function, 'name' for one with external linkage (memo: per TU)."""
+    k = (cur.hash, cur.spelling)
+    if memo is not None and k in memo:
+        return memo[k]
+    key = cur.spelling
     if cur.linkage == LinkageKind.INTERNAL:
         d = cur.get_definition() or cur
         f = d.location.file
-        return f"{f.name if f else ''}:{cur.spelling}"
-    return cur.spelling
+        key = f"{f.name if f else ''}:{cur.spelling}"
+    if memo is not None:
+        memo[k] = key
+    return key
+
+
+def _memo(tu: TUView) -> dict:
+    return tu.__dict__.setdefault("_func_key_memo", {})
 
 
 def node_key(tu: TUView, fn: Node | None) -> str | None:
@@ -60,7 +70,7 @@ def node_key(tu: TUView, fn: Node | None) -> str | None:
     cache = tu.__dict__.setdefault("_func_keys", {})
     k = cache.get(id(fn))
     if k is None:
-        k = cache[id(fn)] = func_key(fn.cursor)
+        k = cache[id(fn)] = func_key(fn.cursor, _memo(tu))
     return k
 
 
@@ -178,7 +188,7 @@ def collect(tu: TUView) -> dict[str, Any]:
                 continue
             ref = use.node.cursor.referenced
             if ref is not None and ref.kind in (K.FUNCTION_DECL, K.CXX_METHOD):
-                edge = (node_key(tu, use.func), func_key(ref))
+                edge = (node_key(tu, use.func), func_key(ref, _memo(tu)))
                 edges.add(edge)
                 if regions.guard_at(tu, use.func, use.start) is None:
                     unlocked.add(edge)
@@ -190,7 +200,7 @@ def collect(tu: TUView) -> dict[str, Any]:
             continue
         if _is_callee(tu, ref_node):
             continue
-        key = func_key(ref)
+        key = func_key(ref, _memo(tu))
         _, parent = _climb(tu, ref_node)
         while parent is not None and parent.kind == K.CSTYLE_CAST_EXPR:
             _, parent = _climb(tu, parent)

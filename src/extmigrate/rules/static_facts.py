@@ -14,6 +14,7 @@ one rule reports it: lazy-init race (FT302) before static buffer (FT303) before 
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import defaultdict
 from typing import Any
@@ -277,6 +278,11 @@ def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -
     if not sets:
         return []
     set_vars = {w["var"] for w in sets}
+    by_path: dict[str, tuple[list[int], list[tuple[Node, str]]]] = {}
+    for ref, var in sorted((r for r in refs if r[1] in set_vars), key=lambda r: (r[0].path, r[0].start)):
+        starts, items = by_path.setdefault(ref.path, ([], []))
+        starts.append(ref.start)
+        items.append((ref, var))
     out = []
     for stmt in tu.of_kind(K.IF_STMT):
         kids = tu.children_of(stmt)
@@ -284,8 +290,8 @@ def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -
             continue
         cond, then = kids[0], kids[1]
         cpath, cstart, cend = cond.extent()[:3]
-        tested = [(ref, var) for ref, var in refs
-                  if var in set_vars and ref.path == cpath and cstart <= ref.start < cend]
+        starts, items = by_path.get(cpath, ((), ()))
+        tested = items[bisect.bisect_left(starts, cstart):bisect.bisect_left(starts, cend)]
         if not tested:
             continue
         parts = _disjuncts(regions.blank_comments(tu.text(cpath, cstart, cend)))
