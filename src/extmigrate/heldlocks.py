@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import re
 
-from extmigrate.regions import _LOCK, _UNLOCK, blank_comments
+from extmigrate.regions import _CS_BEGIN, _CS_END, _LOCK, _UNLOCK, blank_comments
 from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
 from extmigrate.tree import Node, TUView
 
+# A critical section on a global object (`#define LOCK() Py_BEGIN_CRITICAL_SECTION(&dummy)`) is a lock.
+_LOCK_OR_CS = re.compile(_LOCK.pattern + "|" + _CS_BEGIN.pattern)
+_UNLOCK_OR_CS = re.compile(_UNLOCK.pattern + "|" + _CS_END.pattern)
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?:\([^)]*\))?((?:[^\n\\]|\\.)*)", re.M | re.S)
 
 
@@ -29,7 +32,7 @@ def lock_macros(tu: TUView) -> tuple[set[str], set[str]]:
             src = tu.source(path)
             if b"define" in src:
                 defs += [m.groups() for m in _DEFINE.finditer(blank_comments(src.decode("latin-1")))]
-        lock_re, unlock_re, cached = _LOCK, _UNLOCK, (set(), set())
+        lock_re, unlock_re, cached = _LOCK_OR_CS, _UNLOCK_OR_CS, (set(), set())
         for _ in range(4):  # a few levels of macros over macros
             locks = {name for name, body in defs if lock_re.search(body) and not unlock_re.search(body)}
             unlocks = {name for name, body in defs if unlock_re.search(body)}
@@ -37,7 +40,8 @@ def lock_macros(tu: TUView) -> tuple[set[str], set[str]]:
                 break
             cached = (locks, unlocks)
             lock_re, unlock_re = (re.compile(rf"\b(?:{'|'.join(map(re.escape, sorted(names)))})\b|" + p.pattern)
-                                  if names else p for p, names in ((_LOCK, locks), (_UNLOCK, unlocks)))
+                                  if names else p
+                                  for p, names in ((_LOCK_OR_CS, locks), (_UNLOCK_OR_CS, unlocks)))
         tu.__dict__["_lock_macros"] = cached
     return cached
 
