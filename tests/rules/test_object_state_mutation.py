@@ -333,3 +333,23 @@ static PyType_Slot slots[] = {{Py_tp_iternext, iter_next}, {Py_tp_methods, metho
 """
     res = scan_c(code, select=["FT510"])
     assert [f.symbol for f in res.findings] == ["iter_reset"]
+
+
+def test_lock_macro_over_a_critical_section_on_a_global(scan_c):
+    code = """
+#include <Python.h>
+#ifndef Py_BEGIN_CRITICAL_SECTION
+#define Py_BEGIN_CRITICAL_SECTION(op) {
+#define Py_END_CRITICAL_SECTION() }
+#endif
+static PyObject dummy;
+#define LIB_LOCK() Py_BEGIN_CRITICAL_SECTION(&dummy)
+#define LIB_UNLOCK() Py_END_CRITICAL_SECTION()
+typedef struct { PyObject_HEAD int realized; } CType;
+static int realize_lock_held(CType *ct) { ct->realized = 1; return 0; }
+static int realize(CType *ct) { int r; LIB_LOCK(); r = realize_lock_held(ct); LIB_UNLOCK(); return r; }
+static PyObject *ctype_fields(CType *ct, void *c) { realize(ct); Py_RETURN_NONE; }
+static PyGetSetDef getset[] = {{"fields", (getter)ctype_fields, NULL, NULL, NULL}, {NULL}};
+static PyType_Slot slots[] = {{Py_tp_getset, getset}, {0, NULL}};
+"""
+    assert scan_c(code, select=["FT510"]).findings == []
