@@ -165,3 +165,20 @@ def test_statics_set_together_under_one_check(scan_c):
     assert lazy(res) == [("close_s", 5, "get"), ("empty_s", 5, "get"), ("open_s", 5, "get")]
     empty = next(f for f in res.findings if f.symbol == "empty_s")
     assert "under the check of 'open_s'" in empty.message
+
+
+def test_pointer_to_a_type_object_is_shared_state(scan_c):
+    code = """
+    #include <Python.h>
+    static PyTypeObject *DecimalType;
+    static PyObject *get(PyObject *self, PyObject *o) {
+        if (DecimalType == NULL) {
+            PyObject *m = PyImport_ImportModule("decimal");
+            if (m == NULL) return NULL;
+            DecimalType = (PyTypeObject *)PyObject_GetAttrString(m, "Decimal");
+            Py_DECREF(m);
+        }
+        return PyBool_FromLong(PyObject_TypeCheck(o, DecimalType));
+    }
+    """ + TAIL
+    assert lazy(scan_c(code, select=["FT3"])) == [("DecimalType", 5, "get")]

@@ -55,12 +55,20 @@ def _var_key(decl: Cursor, path: str) -> tuple[str, str, str | None]:
     return decl.spelling, "global", None
 
 
+def _names_any(spelling: str, words: list[str]) -> bool:
+    return any(re.search(rf"(?<![\w:]){re.escape(w)}", spelling) for w in words)
+
+
 def _skip_reason(tu: TUView, decl: Cursor) -> str | None:
     t = decl.type
     spelling = t.spelling
-    if any(s in spelling for s in _cfg("skip_types", "types")):
+    base = t.element_type if t.kind in _ARRAYS else t
+    # the object itself (a type object, a mutex), not a pointer to one: `static PyTypeObject *T`
+    # created lazily is shared state like any other
+    if base.get_canonical().kind != TypeKind.POINTER and \
+            _names_any(base.spelling, _cfg("skip_types", "types")):
         return "definition-or-lock"
-    if any(s in spelling for s in _cfg("atomics", "type_markers")):
+    if _names_any(spelling, _cfg("atomics", "type_markers")):
         return "atomic"
     if decl.tls_kind != TLSKind.NONE:
         return "thread-local"
