@@ -60,7 +60,10 @@ PINNED = (
                                        "LDAPMODULE_AUTHOR=x", "LDAPMODULE_LICENSE=x")),
     Sdist("google-crc32c", "1.9.0", "7b8c84c3d159ab6817fe3f74e6e6cef099c3f95dcec3abc0d8afb1404642efbe",
           paths=("src",)),
-    Sdist("netifaces", "0.11.0", "043a79146eb2907edf439899f262b3dfe41717d34124298ed281139a8b93ca32"),
+    Sdist("netifaces", "0.11.0", "043a79146eb2907edf439899f262b3dfe41717d34124298ed281139a8b93ca32",
+          defines=("NETIFACES_VERSION=0.11.0", "HAVE_GETIFADDRS=1", "HAVE_GETNAMEINFO=1", "HAVE_PF_NETLINK=1",
+                   "HAVE_SOCKADDR_IN6=1", "HAVE_SOCKADDR_LL=1", "HAVE_NETPACKET_PACKET_H=1"),
+          note="defines: what its setup.py's configure step finds on Linux"),
     Sdist("crcmod", "1.7", "dc7051a0db5f2bd48665a990d3ec1cc305a466a77358ca4492826f41f283601e",
           paths=("python3/src",), note="python2/ is the same extension for Python 2"),
 )
