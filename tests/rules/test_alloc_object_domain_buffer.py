@@ -135,3 +135,21 @@ def test_allocator_hooks_are_left_alone(scan_c):
     static void install(void) { PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hook); }
     """
     assert scan_c(code, select=["FT401"]).findings == []
+
+
+def test_struct_incomplete_in_one_file_and_complete_in_another(scan_c):
+    # the same struct name: opaque in a.c, defined (not an object) in b.c; each file judged on its own
+    files = {
+        "a.c": """
+        #include <Python.h>
+        typedef struct _keys Keys;
+        static Keys *make_a(size_t n) { Keys *k = PyObject_Malloc(n); return k; }
+        """,
+        "b.c": """
+        #include <Python.h>
+        typedef struct _keys { Py_ssize_t refcnt; char table[1]; } Keys;
+        static Keys *make_b(size_t n) { Keys *k = PyObject_Malloc(n); return k; }
+        """,
+    }
+    res = scan_c(files, select=["FT401"])
+    assert [(f.function, f.symbol) for f in res.findings] == [("make_b", "k")]

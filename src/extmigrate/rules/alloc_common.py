@@ -196,7 +196,7 @@ def pointee(t) -> str:
     return "unknown"
 
 
-_HEADED: dict[str, bool | None] = {}
+_HEADED: dict[tuple, bool] = {}
 
 
 def object_headed(record, depth: int = 0) -> bool | None:
@@ -205,10 +205,12 @@ def object_headed(record, depth: int = 0) -> bool | None:
     spelling = record.spelling
     if spelling in ("struct _object", "PyObject", "_object"):
         return True
-    if spelling in _HEADED:
-        return _HEADED[spelling]
-    result: bool | None = None
     decl = record.get_declaration()
+    loc = decl.location if decl is not None else None
+    key = (spelling, loc.file.name if loc is not None and loc.file else "", loc.offset if loc else -1)
+    if key in _HEADED:  # keyed by where the struct is declared: names repeat across files
+        return _HEADED[key]
+    result: bool | None = None
     if depth < 8 and decl is not None:
         for child in decl.get_children():
             if child.kind == K.CXX_BASE_SPECIFIER:
@@ -219,7 +221,8 @@ def object_headed(record, depth: int = 0) -> bool | None:
                 ft = child.type.get_canonical()
                 result = bool(object_headed(ft, depth + 1)) if ft.kind == TypeKind.RECORD else False
                 break
-    _HEADED[spelling] = result
+    if result is not None:  # incomplete here may be complete in another file
+        _HEADED[key] = result
     return result
 
 
