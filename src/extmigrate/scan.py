@@ -48,10 +48,8 @@ class ScanResult:
     baselined: int = 0
     rule_codes: list[str] = field(default_factory=list)
     specs: dict[str, flagmod.TUSpec] = field(default_factory=dict)  # for fix --check-compile
-
-    @property
-    def files_with_errors(self) -> list[str]:
-        return sorted({d.path for d in self.diagnostics if d.severity in ("error", "fatal")})
+    # Scanned files whose parse had errors (wherever the error sits: the file, a header it includes).
+    files_with_errors: list[str] = field(default_factory=list)
 
 
 def extra_args(opts: ScanOptions) -> list[str]:
@@ -133,6 +131,8 @@ def scan(opts: ScanOptions, progress=None) -> ScanResult:
     out.diagnostics = sorted({(d.path, d.line, d.column, d.message): d
                               for r in results for d in r.diagnostics}.values(),
                              key=lambda d: (d.path, d.line, d.column))
+    out.files_with_errors = sorted({r.path for r in results
+                                    if any(d.severity in ("error", "fatal") for d in r.diagnostics)})
     findings = combine(results, codes, roots)
     if opts.use_suppressions:
         findings, out.suppressed = apply_suppressions(findings)
