@@ -121,18 +121,33 @@ def test_atomic_write_keeps_the_mode(tmp_path):
 
 
 def test_check_compile_reports_and_blocks_the_write(project):
+    from tests.fix.conftest import python_headers
     project.write({"spam.c": MODULE})
     rc, diff, err = project.fix("--check-compile")
     if "no Python headers found" in err:
         pytest.skip("no Python headers on this machine")
     assert "compiled: spam.c (" in err and "compile check failed" not in err
-    broken = MODULE.replace("return 0; }", "return undefined_name; }")
-    project.write({"spam.c": broken})
-    rc, out, err = project.fix("--check-compile", "--apply")
+    old = python_headers((3, 11))
+    if old is None:
+        pytest.skip("no Python 3.11 headers")
+    # Claiming 3.14 as the oldest Python leaves out the compat header: 3.11 headers then lack the API.
+    project.write({"uniq.cpp": """\
+        #include <Python.h>
+        static int unique(PyObject *o) { return Py_REFCNT(o) == 1; }
+        int use_it(PyObject *o) { return unique(o); }
+    """})
+    before = project.read("uniq.cpp")
+    rc, out, err = project.fix("--select", "FT501", "--min-python", "3.14", "--check-compile",
+                               "--python-headers", old, "--apply")
     assert rc == 1
-    assert "compile check failed: " in err and "undefined_name" in err
+    assert "compile check failed: " in err and "PyUnstable_Object_IsUniquelyReferenced" in err
     assert "nothing written" in err
-    assert "Py_mod_gil" not in project.read("spam.c")
+    assert project.read("uniq.cpp") == before
+    broken = MODULE.replace("return 0; }", "return undefined_name; }")
+    project.write({"spam.c": broken})  # broken before any fix: not the fix's fault, not checked
+    rc, out, err = project.fix("--select", "FT201", "--check-compile")
+    assert "not checked, it does not compile here without the fixes either" in err
+    assert "undefined_name" in err and "compile check failed" not in err
 
 
 def test_check_compile_uses_the_compile_database_compiler(project):
@@ -152,4 +167,4 @@ def test_check_compile_uses_the_compile_database_compiler(project):
     assert "compiled: spam.c (" in err and "compile check failed" not in err
     (project.root / "mycc").write_text("#!/bin/sh\necho from-db-compiler >&2\nexit 1\n")
     rc, diff, err = project.fix("--check-compile", "-p", str(project.root))
-    assert "compile check failed" in err and "from-db-compiler" in err
+    assert "not checked" in err and "from-db-compiler" in err

@@ -76,7 +76,7 @@ def run(args) -> int:
         checked, failures = check(pl.patches, result.specs, min_py, args.cc, args.python_headers,
                                   database_compilers(db))
         for c in checked:
-            print(f"compiled: {_rel(c)}", file=err)
+            print(f"{'compile check' if ': not checked' in c else 'compiled'}: {_rel(c)}", file=err)
         for fail in failures:
             print(f"compile check failed: {fail}", file=err)
     written = 0

@@ -101,6 +101,15 @@ def database_compilers(db_path: str | None) -> dict[str, str]:
     return out
 
 
+def _compile(cmd: list[str], cwd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def _first_error(stderr: str, tmp: str) -> str:
+    lines = stderr.replace(tmp, "").strip().splitlines()
+    return next((ln for ln in lines if "error" in ln), lines[0] if lines else "failed")
+
+
 def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compiler: str | None = None,
           extra_headers: list[str] | None = None,
           compilers: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
@@ -132,17 +141,21 @@ def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compil
             src = overlay.get(path, path)
             base = [f"-I{d}" for d in overlay_dirs] + [f"-iquote{os.path.dirname(path)}"]
             cc = shlex.split(compiler or (compilers or {}).get(os.path.realpath(path)) or default_cc)
+            cwd = spec.directory if spec else os.path.dirname(path)
             for t in tgts:
-                cmd = cc + ["-fsyntax-only"] + base + args + [f"-I{t.include}", *t.defines, src]
+                tail = args + [f"-I{t.include}", *t.defines]
                 try:
-                    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                                       cwd=spec.directory if spec else os.path.dirname(path))
+                    r = _compile(cc + ["-fsyntax-only"] + base + tail + [src], cwd)
+                    if r.returncode != 0:  # does the file compile here without the fixes?
+                        before = _compile(cc + ["-fsyntax-only"] + tail + [path], cwd)
                 except (OSError, subprocess.SubprocessError) as e:
                     failures.append(f"{path}: cannot run {cc[0]}: {e}")
                     return checked, failures
-                checked.append(f"{path} ({t.label})")
-                if r.returncode != 0:
-                    err = r.stderr.replace(tmp, "").strip().splitlines()
-                    first = next((ln for ln in err if "error" in ln), err[0] if err else "failed")
-                    failures.append(f"{path} ({t.label}): {first}")
+                if r.returncode == 0:
+                    checked.append(f"{path} ({t.label})")
+                elif before.returncode != 0:
+                    checked.append(f"{path} ({t.label}): not checked, it does not compile here "
+                                   f"without the fixes either: {_first_error(before.stderr, tmp)}")
+                else:
+                    failures.append(f"{path} ({t.label}): {_first_error(r.stderr, tmp)}")
     return checked, failures
