@@ -121,7 +121,7 @@ def scan(opts: ScanOptions, progress=None) -> ScanResult:
     with tempfile.TemporaryDirectory(prefix="extmigrate-pch-") as scratch:
         pch_dir = os.path.join(cache_dir, "pch") if opts.cache else scratch
         collect(found.sources, 0)
-        covered = {os.path.realpath(f) for r in results for f in r.files}
+        covered = {os.path.realpath(f) for r in results for f in r.files + r.includes}
         alone = [h for h in found.headers if os.path.realpath(h) not in covered]
         collect(alone, len(found.sources))  # a header no TU includes is parsed on its own
     results.sort(key=lambda r: r.path)  # completion order differs from run to run
