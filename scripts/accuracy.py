@@ -51,9 +51,12 @@ def scan(sd: corpus.Sdist, root: Path, jobs: int, no_cache: bool) -> list[dict]:
     cmd = [sys.executable, "-m", "extmigrate", "scan", "--format", "json", "-j", str(jobs)]
     cmd += scan_args(sd) + (["--no-cache"] if no_cache else [])
     out = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
-    if out.returncode not in (0, 1):
-        sys.exit(f"{sd.name}: scan failed ({out.returncode}): {out.stderr.strip()[-500:]}")
-    return json.loads(out.stdout)["findings"]
+    try:
+        if out.returncode not in (0, 1):
+            raise ValueError(f"exit {out.returncode}")
+        return json.loads(out.stdout)["findings"]
+    except (ValueError, KeyError) as e:
+        sys.exit(f"{sd.name}: scan failed ({e}): {out.stderr.strip()[-500:]}")
 
 
 def key(f: dict, root: Path) -> tuple:
