@@ -53,7 +53,7 @@ def test_fields_freed_by_another_family_in_another_function(scan_c, python):
                    for f in res.findings)
     assert found == sorted([
         ("if (self->vals == NULL) { PyMem_Free(self); return NULL; }", "self", "PyMem_Free", "tp",
-         "Py_TYPE(op)->tp_free"),
+         "Py_TYPE(self)->tp_free"),
         ("PyMem_Free(self->name);", "name", "PyMem_Free", "libc", "free"),
         ("free(self->vals);", "vals", "free", "mem", "PyMem_Free"),
     ])

@@ -152,7 +152,7 @@ class MismatchedFree(Rule):
         how = ", ".join(f"{s.call.name}()" for s in mine[:3])
         what = "resized" if a.role == "realloc" else "released"
         fix_key = "resize" if a.role == "realloc" else "release"
-        right = FAMILIES[fams[0]].get(fix_key, "")
+        right = FAMILIES[fams[0]].get(fix_key, "").format(obj=name)
         elsewhere = sorted({s.call.use.function_name or "file scope" for s in mine
                             if s.call.node.func is not a.node.func})
         scope = f" in {', '.join(elsewhere)}" if elsewhere else ""
