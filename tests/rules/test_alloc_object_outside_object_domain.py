@@ -69,3 +69,24 @@ def test_memory_passed_straight_to_object_init(scan_c):
     res = scan_c(code, select=["FT402"])
     assert [(f.function, f.data["call"], f.data["target_kind"]) for f in res.findings] == [
         ("make", "PyMem_Malloc", "arg")]
+
+
+def test_code_free_threaded_builds_never_compile_is_not_reported(scan_c):
+    code = """
+    #include <Python.h>
+    typedef struct { PyObject_HEAD int x; } Obj;
+    static PyObject *make(PyTypeObject *t) {
+    #ifndef Py_GIL_DISABLED
+        Obj *old = (Obj *)PyMem_Malloc(sizeof(Obj));      /* GIL builds only */
+    #else
+        Obj *old = (Obj *)PyObject_Malloc(sizeof(Obj));
+    #endif
+    #if PY_VERSION_HEX < 0x030D0000
+        Obj *older = (Obj *)malloc(sizeof(Obj));
+    #endif
+        Obj *now = (Obj *)PyMem_Malloc(sizeof(Obj));
+        return PyObject_Init((PyObject *)old, t);
+    }
+    """
+    res = scan_c(code, select=["FT402"])
+    assert [f.symbol for f in res.findings] == ["now"]

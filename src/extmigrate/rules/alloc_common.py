@@ -264,11 +264,6 @@ def cast_to_object(tu: TUView, func: Node | None, var: str, after: int) -> bool:
     return False
 
 
-def location(tu: TUView, node: Node) -> tuple[str, int, int]:
-    ext = node.extent()
-    return ext[0], ext[3], ext[4]
-
-
 def call_data(tu: TUView, a: AllocCall) -> dict:
     """What the fix layer needs to rename a call: its offsets and whether the name is written there."""
     written = tu.text(a.use.path, a.use.start, a.use.start + len(a.name)) == a.name

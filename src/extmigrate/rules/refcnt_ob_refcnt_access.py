@@ -11,7 +11,7 @@ from extmigrate.rules.alloc_common import ft_dead
 from extmigrate.rules.base import Rule
 from extmigrate.rules.refcnt_common import (DATA, as_pyobject, field_errors, mentions, reads,
                                             symbol)
-from extmigrate.tree import K, Node, TUView, split_args
+from extmigrate.tree import K, Node, TUView
 
 _TOO_MANY = "too many errors emitted"
 _TEXT_ACCESS = re.compile(r"(?:->|\.)\s*ob_refcnt\b")
