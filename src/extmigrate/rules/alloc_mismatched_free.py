@@ -33,19 +33,22 @@ class MismatchedFree(Rule):
         "Memory must be released by the family that allocated it: the C API makes any other free "
         "undefined behaviour. libc against Python allocators crashes on every build; PyMem against "
         "PyObject memory only worked while both were pymalloc: free-threaded builds serve each domain "
-        "from its own mimalloc heaps, and PYTHONMALLOC=debug (used to test free-threaded ports) "
-        "aborts on the mismatch.")
+        "from its own mimalloc heaps, and the debug hooks (PYTHONMALLOC=debug, on by default in "
+        "debug builds) abort on the mismatch.")
     action = "Release (or resize) the memory with the function of the family that allocated it."
     doc = """
     Follows a pointer from its allocation to its release: a local variable within one function (the
     last assignment before the free must be an allocation of another family, with no allocation of a
     matching family before it), and a struct field or global across the functions of the file (every
     allocation stored into the field is of another family, e.g. allocated in tp_new and freed in
-    tp_dealloc). Families: malloc/calloc/realloc/free, PyMem_Raw*, PyMem_* (with PyMem_New,
-    PyMem_Resize, PyMem_Del), PyObject_Malloc/Free (with PyObject_Del), PyObject_New,
-    PyObject_GC_New/PyObject_GC_Del, and the tp_alloc/tp_free slots (tp_free also releases
-    PyObject_New and PyObject_GC_New objects; PyObject_Free and PyObject_GC_Del release tp_alloc
-    objects of non-GC and GC types).
+    tp_dealloc; a field stored from a local takes the local's allocation, and a field that also
+    receives memory from elsewhere, such as a parameter, is not judged).
+
+    Families: malloc/calloc/realloc/free, PyMem_Raw*, PyMem_* (with PyMem_New, PyMem_Resize,
+    PyMem_Del), PyObject_Malloc/Free (with PyObject_Del), PyObject_New, PyObject_GC_New /
+    PyObject_GC_Del, and the tp_alloc/tp_free slots (tp_free also releases PyObject_New and
+    PyObject_GC_New objects; PyObject_Free and PyObject_GC_Del release tp_alloc objects of non-GC
+    and GC types).
 
     Before:
 
