@@ -105,3 +105,26 @@ def test_a_file_defining_macros_before_python_h_gets_its_own_prelude(tmp_path):
     assert by_name["a.c"].pch and by_name["a.c"].pch == by_name["b.c"].pch
     assert by_name["limited.c"].pch is None  # alone with its prelude: not worth a PCH
     assert by_name["late.c"].pch is None  # an #ifdef before Python.h: parsed plainly
+
+
+def test_fast_null_check_agrees_with_libclang(tmp_path):
+    from clang.cindex import conf
+
+    from extmigrate.parse import parse
+    from extmigrate.tree import TUView
+
+    src = tmp_path / "m.c"
+    shutil.copy(LEGACY, src)
+    fs = build_flags(ScanOptions(paths=[str(tmp_path)]), [str(src)], [])
+    tu = parse(fs.spec_for(str(src)))
+    view = TUView(tu, str(src), project_filter([str(tmp_path)]))
+    null = conf.lib.clang_getNullCursor()
+    cursors = [null] + [n.cursor for n in view.nodes]
+    cursors += [conf.lib.clang_getCursorReferenced(n.cursor) for n in view.nodes]  # many null ones
+    cursors += [conf.lib.clang_getCursorSemanticParent(n.cursor) for n in view.nodes]
+    seen = {True: 0, False: 0}
+    for c in cursors:
+        expected = bool(conf.lib.clang_equalCursors(c, null))
+        assert c.is_null() is expected
+        seen[expected] += 1
+    assert seen[True] > 0 and seen[False] > 100

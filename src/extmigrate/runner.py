@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import time
@@ -35,6 +36,10 @@ def _worker(conn: Connection) -> None:
             where = f"{os.path.basename(tb.filename)}:{tb.lineno}"
             result = TUResult(spec.path, error=f"internal error {type(e).__name__}: {e} (at {where})")
         conn.send(result)
+        del result
+        # A parsed file lives in reference cycles (nodes, uses, their view): free it now, or
+        # the next few translation units pile up in memory before a full collection runs.
+        gc.collect()
 
 
 def _context():

@@ -24,6 +24,18 @@ _FUNCTION_KINDS = {K.FUNCTION_DECL, K.CXX_METHOD, K.CONSTRUCTOR, K.DESTRUCTOR, K
 _PREPROCESSING = {K.MACRO_INSTANTIATION, K.MACRO_DEFINITION, K.INCLUSION_DIRECTIVE}
 
 
+def _is_null(cursor: Cursor) -> bool:
+    """Cursor.is_null without a libclang call: what clang_equalCursors(c, clang_getNullCursor()) does.
+
+    cindex runs is_null before every cursor method and on every cursor a call returns, so this
+    check is a large part of what a rule's cursor queries cost."""
+    return cursor._kind_id == CursorKind.INVALID_FILE.value and not (
+        cursor.data[0] or cursor.data[1] or cursor.data[2])
+
+
+Cursor.is_null = _is_null  # type: ignore[method-assign]
+
+
 @cache
 def _kind_by_id() -> dict[int, CursorKind]:
     return {k.value: k for k in CursorKind}
@@ -220,40 +232,46 @@ class TUView:
                     self.files.add(name)
             return ok
 
+        by_id: dict[int, list[Node]] = defaultdict(list)  # by kind id: enum hashing is slow
+        function_ids = {k.value for k in _FUNCTION_KINDS}
+        preprocessing_ids = {k.value for k in _PREPROCESSING}
+        call_id, macro_id = K.CALL_EXPR.value, K.MACRO_INSTANTIATION.value
+
         def visit(cursor: Cursor, parent: Cursor, _data) -> int:
             try:
-                kind = kinds[cursor._kind_id]
+                kid = cursor._kind_id
                 pkey = bytes(parent)
                 if pkey == root_key:
                     if not project_file(cursor):
                         return 1  # continue: never enter other files
-                    if kind in _PREPROCESSING:
-                        if kind == K.MACRO_INSTANTIATION:
+                    if kid in preprocessing_ids:
+                        if kid == macro_id:
                             cursor._tu = tu
                             macros.append(cursor)
                         return 1
-                    up = None
-                    func = None
+                    up = func = None
+                    key = bytes(cursor)
                 else:
-                    if bytes(cursor) == pkey:  # a ConstantExpr reported again as its own child
+                    key = bytes(cursor)
+                    if key == pkey:  # a ConstantExpr reported again as its own child
                         return 2
                     up, func = by_key[pkey]
                 cursor._tu = tu
-                node = Node(cursor, kind, up, func)
+                node = Node(cursor, kinds[kid], up, func)
                 nodes.append(node)
-                by_kind[kind].append(node)
+                by_id[kid].append(node)
                 if up is not None:
                     children[id(up)].append(node)
                 inner = func
-                if kind in _FUNCTION_KINDS:
+                if kid in function_ids:
                     if lib.clang_isCursorDefinition(cursor):
                         functions.append(node)
                         inner = node
-                elif kind == K.CALL_EXPR:
+                elif kid == call_id:
                     name = cursor.spelling
                     if name:
                         uses[name].append(Use(self, name, node, False, node.extent(), func))
-                by_key[bytes(cursor)] = (node, inner)
+                by_key[key] = (node, inner)
                 return 2  # recurse
             except BaseException as e:  # an exception must not vanish inside a ctypes callback
                 failure.append(e)
@@ -268,6 +286,8 @@ class TUView:
                 gc.enable()
         if failure:
             raise failure[0]
+        for kid, members in by_id.items():
+            by_kind[kinds[kid]] = members
         for m in macros:
             node = Node(m, K.MACRO_INSTANTIATION, None, None)
             ext = node.extent()
