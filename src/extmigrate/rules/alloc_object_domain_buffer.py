@@ -26,9 +26,11 @@ class ObjectDomainBuffer(Rule):
     explanation = (
         "The free-threaded build requires that only Python objects are allocated with the object "
         "domain (PyObject_Malloc and friends), a hard requirement where it was a best practice "
-        "before. There the object domain is served from mimalloc heaps kept for Python objects (their "
-        "pages are reused only after concurrent lock-free readers are done, and the runtime treats "
-        "every block in them as an object); a plain buffer does not belong there.")
+        "before. There the object domain is served from mimalloc pages kept for Python objects: a "
+        "freed block is reused only for another object, because lock-free readers in other threads "
+        "may still read and update the reference-count fields of an object that was just freed. A "
+        "plain buffer placed in those pages breaks that assumption and can be written by such a "
+        "reader.")
     action = ("Allocate buffers with PyMem_Malloc / PyMem_Calloc / PyMem_Realloc and release them with "
               "PyMem_Free (every allocation and free of this memory must move together).")
     doc = """
