@@ -246,6 +246,7 @@ static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
     res = scan_c(code, select=["FT510"])
     assert [(f.symbol, f.line, f.data["fields"]) for f in res.findings] == [
         ("cache_put", 11, ["size", "evictions"])]
+    assert res.findings[0].data["helpers"] == ["evict", "shrink"]
     assert [(s.line, s.note) for s in res.findings[0].related] == [
         (9, "writes c->size (in shrink, called with self)"),
         (8, "writes c->evictions (in evict, called with self)")]

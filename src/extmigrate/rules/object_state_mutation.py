@@ -92,7 +92,8 @@ class ObjectStateMutation(Rule):
             f = self.finding(
                 (fn.path, start, start, line, col, line, line_end), fn.spelling, "", function=fn.spelling,
                 related=related,
-                data={"self": self_name, "fields": fields, "func_start": fn.start, "func_end": fn.end})
+                data={"self": self_name, "fields": fields, "func_start": fn.start, "func_end": fn.end,
+                      "helpers": sorted({r.where.spelling for r in reach if r.where is not fn})})
             candidates.append({"finding": f.to_dict(), "static": static,
                                "slots": sorted(here.get(fn.spelling, ()))})
         return {"exposed": {k: sorted(v) for k, v in here.items()}, "candidates": candidates}
