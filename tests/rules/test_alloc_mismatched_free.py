@@ -1,4 +1,4 @@
-"""FT403 mismatched-free on real C files, against 3.11 and 3.13 headers."""
+"""FT403 alloc-mismatched-free on real C files, against 3.11 and 3.13 headers."""
 
 from __future__ import annotations
 

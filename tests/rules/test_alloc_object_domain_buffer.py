@@ -1,4 +1,4 @@
-"""FT401 object-domain-buffer on real C files, against 3.11 and 3.13 headers."""
+"""FT401 alloc-object-domain-buffer on real C files, against 3.11 and 3.13 headers."""
 
 from __future__ import annotations
 

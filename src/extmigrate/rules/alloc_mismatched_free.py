@@ -1,4 +1,4 @@
-"""FT403 mismatched-free: memory from one allocator family freed or resized by another."""
+"""FT403 alloc-mismatched-free: memory from one allocator family freed or resized by another."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class Source:
 @register
 class MismatchedFree(Rule):
     code = "FT403"
-    name = "mismatched-free"
+    name = "alloc-mismatched-free"
     category = "allocator"
     severity = "error"
     fixable = True

@@ -1,4 +1,4 @@
-"""FT401 object-domain-buffer: PyObject_Malloc & co. used for memory that is not a Python object."""
+"""FT401 alloc-object-domain-buffer: PyObject_Malloc & co. used for memory that is not a Python object."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ _AS_VALUE = re.compile(rb"\bPyObject_(?:Malloc|Calloc|Realloc|MALLOC|REALLOC)\b(
 @register
 class ObjectDomainBuffer(Rule):
     code = "FT401"
-    name = "object-domain-buffer"
+    name = "alloc-object-domain-buffer"
     category = "allocator"
     severity = "warning"
     fixable = True

@@ -1,4 +1,4 @@
-"""FT402 object-outside-object-domain: a Python object allocated with PyMem_*, PyMem_Raw* or malloc."""
+"""FT402 alloc-object-outside-object-domain: a Python object allocated with PyMem_*, PyMem_Raw* or malloc."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ _OUTSIDE = ("libc", "raw", "mem")
 @register
 class ObjectOutsideObjectDomain(Rule):
     code = "FT402"
-    name = "object-outside-object-domain"
+    name = "alloc-object-outside-object-domain"
     category = "allocator"
     severity = "error"
     fixable = True

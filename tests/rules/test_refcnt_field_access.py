@@ -1,4 +1,4 @@
-"""FT502 ob-refcnt-access on real C files: 3.11 and 3.13 headers, GIL and free-threaded parses.
+"""FT502 refcnt-field-access on real C files: 3.11 and 3.13 headers, GIL and free-threaded parses.
 
 With 3.13 headers and -DPy_GIL_DISABLED=1 the field does not exist and the parse has errors: the
 accesses must be found all the same.

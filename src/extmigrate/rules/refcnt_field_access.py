@@ -1,4 +1,4 @@
-"""FT502 ob-refcnt-access: direct use of the ob_refcnt field (and read-modify-write of Py_SET_REFCNT)."""
+"""FT502 refcnt-field-access: direct use of the ob_refcnt field (and read-modify-write of Py_SET_REFCNT)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ _RMW = re.compile(r"^\s*Py_REFCNT\s*\((?P<obj>.*)\)\s*(?P<op>[-+])\s*(?P<n>\d+)\
 @register
 class ObRefcntAccess(Rule):
     code = "FT502"
-    name = "ob-refcnt-access"
+    name = "refcnt-field-access"
     category = "other"
     severity = "error"
     fixable = True

@@ -1,0 +1,41 @@
+"""Every rule is findable by its name: module, docs, tests; docs/rules.md is the generated reference."""
+
+from __future__ import annotations
+
+import io
+import re
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from extmigrate.cli import main
+from extmigrate.model import CATEGORIES
+from extmigrate.rules import all_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIX = {"borrowed-ref": "FT1", "module-gil": "FT2", "static-state": "FT3", "allocator": "FT4",
+          "other": "FT5"}
+RULES = all_rules()
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.code for r in RULES])
+def test_rule_is_found_by_its_name(rule):
+    module = rule.__module__.rsplit(".", 1)[-1]
+    assert module == rule.name.replace("-", "_"), f"{rule.code}: module {module} vs name {rule.name}"
+    assert (ROOT / "tests" / "rules" / f"test_{module}.py").is_file(), f"{rule.code} has no tests"
+    assert rule.category in CATEGORIES and rule.code.startswith(PREFIX[rule.category])
+    assert rule.summary and rule.explanation and rule.action
+    assert re.search(r"Before", rule.doc) and re.search(r"After", rule.doc), f"{rule.code}: no example"
+
+
+def test_rule_names_and_codes_are_unique():
+    assert len({r.code for r in RULES}) == len({r.name for r in RULES}) == len(RULES)
+
+
+def test_docs_rules_md_is_generated_from_the_code():
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["rules", "--format", "markdown"]) == 0
+    assert (ROOT / "docs" / "rules.md").read_text() == buf.getvalue(), \
+        "docs/rules.md is stale: run `extmigrate rules --format markdown > docs/rules.md`"
