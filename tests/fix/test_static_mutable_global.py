@@ -123,3 +123,20 @@ def test_check_then_act_is_locked_as_a_whole(project):
     assert ("    PyMutex_Lock(&cache_lock);\n    if (cache.size < CACHE_MAX) {\n"
             "        cache.items[cache.size] = p;\n        cache.size++;\n    } else {\n"
             "        PyMem_Free(p);\n    }\n    PyMutex_Unlock(&cache_lock);\n") in text
+
+
+def test_locks_of_neighbouring_fixes_do_not_interleave(project):
+    project.write({"two.c": """\
+        #include <Python.h>
+        static PyObject *cur_ctx, *prev_ctx;
+        static PyObject *switch_ctx(PyObject *self, PyObject *ctx) {
+            prev_ctx = cur_ctx;
+            cur_ctx = ctx;
+            Py_RETURN_NONE;
+        }
+        static PyMethodDef methods[] = {{"switch_ctx", switch_ctx, METH_O, NULL}, {NULL}};
+    """})
+    text = project.apply_and_verify("two.c", "FT301", "--unsafe-fixes", "--min-python", "3.13",
+                                    versions=[(3, 13)])
+    body = text[text.index("switch_ctx(PyObject"):]
+    assert body.index("PyMutex_Unlock(&prev_ctx_lock)") < body.index("PyMutex_Lock(&cur_ctx_lock)")

@@ -82,7 +82,11 @@ def wrap(ctx: FixContext, path: str, s: Stmt, before: str, after: str) -> list[t
     le = ctx.line_end(path, s.end)
     rest = ctx.source(path)[s.end:le]
     if not rest.strip() and rest.endswith(b"\n"):
-        out.append((le, le, ctx.indent(path, s.start) + after + "\n"))
+        # at the statement's end, not the next line's start: another fix's `before` there must
+        # come after this `after` (locks never interleave)
+        nl = "\r\n" if rest.endswith(b"\r\n") else "\n"
+        at = s.end + len(rest) - len(nl)
+        out.append((at, at, "\n" + ctx.indent(path, s.start) + after))
     else:
         out.append((s.end, s.end, " " + after))
     return out
