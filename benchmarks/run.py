@@ -7,7 +7,8 @@ built), then per package, each the median of --runs fresh processes:
   gcc -j1 / gcc -jN  `gcc -fsyntax-only` on every TU, with the flags the scan uses, one process per TU;
   cold               `extmigrate scan` with an empty result cache;
   warm               the same scan again, the tree unchanged.
-TUs that gcc rejects (a header of a library that is not installed) are left out of both sides.
+TUs that gcc rejects (a header of a library that is not installed) are left out of both sides, and so
+are headers on their own (the scan analyses them as part of the TUs that include them, as gcc does).
 The extmigrate package is copied to the cache first, so that edits made while it runs cannot
 change the tool fingerprint (which would turn warm scans cold).  Peak RSS is the largest sum of the
 resident sizes of the scan process and its workers, sampled every 10 ms.
@@ -46,6 +47,9 @@ from extmigrate.scan import ScanOptions, build_flags  # noqa: E402
 BENCH = tuple(sd for sd in corpus.PINNED if sd.name != "mysqlclient") + (
     corpus.Sdist("pillow", "13.0.0", "cdcd1ba258178f7356d74170c9a81ba4eab6a5d55748bc402a5a2a6fe6be3510"),
 )
+
+
+HEADER_GLOBS = ("*.h", "*.hh", "*.hpp", "*.hxx")
 
 
 def gcc_command(spec) -> list[str]:
@@ -178,6 +182,8 @@ def main() -> int:
                 "-j", str(args.jobs), "--format", "json"]
         for path in rejected:
             base += ["--exclude", path]
+        for pattern in HEADER_GLOBS:  # headers no TU includes would be parsed on their own: not a TU
+            base += ["--exclude", pattern]
         cold, warm, same = [], [], True
         for i in range(args.runs):
             with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
