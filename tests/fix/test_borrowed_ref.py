@@ -180,3 +180,23 @@ def test_incref_in_a_branch_is_not_dropped(project):
     rc, diff, err = project.fix("--select", "FT101", "--unsafe-fixes")
     assert diff == ""
     assert "in another block than the call" in err
+
+
+def test_cell_contents_become_a_new_reference(project):
+    project.write({"cell.c": """\
+        #include <Python.h>
+        typedef struct { PyObject_HEAD PyObject *cell; } Holder;
+        static PyObject *contents(Holder *self, PyObject *unused) {
+            PyObject *v = PyCell_GET(self->cell);
+            if (v == NULL)
+                Py_RETURN_NONE;
+            Py_INCREF(v);
+            return v;
+        }
+        static PyMethodDef methods[] = {{"contents", (PyCFunction)contents, METH_NOARGS, NULL}, {NULL}};
+    """})
+    rc, diff, err = project.fix("--select", "FT107")
+    assert diff == "" and "--unsafe-fixes" in err  # a macro becomes a call that checks its argument
+    text = project.apply_and_verify("cell.c", "FT107", "--unsafe-fixes")
+    assert "    PyObject *v = PyCell_Get(self->cell);\n    if (v == NULL)\n        Py_RETURN_NONE;\n    return v;\n" in text
+    assert "extmigrate_compat.h" not in text  # every Python has PyCell_Get
