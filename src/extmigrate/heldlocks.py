@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from extmigrate.regions import _CS_BEGIN, _CS_END, _LOCK, _UNLOCK, blank_comments
+from extmigrate.regions import block_end, brace_depth  # noqa: F401  (FT511 takes them from here)
 from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
 from extmigrate.tree import Node, TUView
 
@@ -88,20 +89,6 @@ def _events(tu: TUView, fn: Node) -> list[tuple[int, int]]:
         cache[id(fn)] = sorted(events)
     return cache[id(fn)]
 
-
-def brace_depth(text: str, pos: int) -> int:
-    """How many blocks are open at pos."""
-    return text.count("{", 0, pos) - text.count("}", 0, pos)
-
-
-def block_end(text: str, pos: int) -> int:
-    """Offset of the '}' closing the block that contains pos (len(text) if none)."""
-    depth = 0
-    for i in range(pos, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        if depth < 0:
-            return i
-    return len(text)
 
 
 def held(tu: TUView, fn: Node | None, offset: int) -> bool:

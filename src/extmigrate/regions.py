@@ -73,6 +73,21 @@ def _norm(expr: str) -> str:
     return e.lstrip("&")
 
 
+def brace_depth(text: str, pos: int) -> int:
+    """How many blocks are open at pos."""
+    return text.count("{", 0, pos) - text.count("}", 0, pos)
+
+
+def block_end(text: str, pos: int) -> int:
+    """Offset of the '}' closing the block that contains pos (len(text) if none)."""
+    depth = 0
+    for i in range(pos, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth < 0:
+            return i
+    return len(text)
+
+
 def _body(tu: TUView, func: Node) -> tuple[str, int]:
     path, start, end = func.extent()[:3]
     return blank_comments(tu.text(path, start, end)), start
@@ -130,7 +145,7 @@ def regions(tu: TUView, func: Node) -> list[Region]:
         elif stack:
             start, objs = stack.pop()
             out.append(Region(base + start, base + m.end(), "critical-section", objs))
-    held: dict[str, int] = {}
+    held: dict[str, tuple[int, int]] = {}  # lock -> (where it was taken, brace depth there)
     lock_re, unlock_re = _wrappers(tu)
     lock_events = [(m.start(), "l", m) for m in lock_re.finditer(text)]
     lock_events += [(m.start(), "u", m) for m in unlock_re.finditer(text)]
@@ -138,10 +153,13 @@ def regions(tu: TUView, func: Node) -> list[Region]:
         args, _ = _arg_list(text, m.end() - 1)
         lock = _norm(args[0]) if args else "()"  # LOCK() / UNLOCK() wrappers pair with each other
         if what == "l":
-            held.setdefault(lock, pos)
+            held.setdefault(lock, (pos, brace_depth(text, pos)))
         elif lock in held:
-            out.append(Region(base + held.pop(lock), base + m.end(), "lock", (lock,)))
-    for start in held.values():  # locked and never unlocked in this function: to its end
+            start, depth = held.pop(lock)
+            out.append(Region(base + start, base + m.end(), "lock", (lock,)))
+            if brace_depth(text, pos) > depth:  # `if (err) { UNLOCK(); return -1; }`: held after it
+                held[lock] = (block_end(text, pos), depth)
+    for start, _ in held.values():  # locked and never unlocked in this function: to its end
         out.append(Region(base + start, base + len(text), "lock", ()))
     for m in _CXX_GUARD.finditer(text):  # RAII guard: to the end of the enclosing block
         depth, i = 0, m.end()

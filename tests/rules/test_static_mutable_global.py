@@ -181,6 +181,20 @@ def test_write_outside_the_lock_is_still_reported(scan_c, guard):
     assert [s.note for s in f.related] == ["assigned in f() without a lock"]
 
 
+@pytest.mark.parametrize("guard", sorted(g for g in GUARDS if not g.startswith("critical_section")))
+def test_early_exit_unlock_keeps_the_rest_guarded(scan_c, guard):
+    # The shape of ciso8601's tz_cache after `extmigrate fix`: an error branch unlocks and returns,
+    # the store after it is still under the lock; a store after the final unlock is not. (Critical
+    # sections open a block: they cannot end early.)
+    head, lock, unlock = GUARDS[guard]
+    body = (f"    {lock}\n    if (cache[0] == NULL) {{\n        PyObject *v = PyLong_FromLong(1);\n"
+            f"        if (v == NULL) {{ {unlock} return NULL; }}\n        cache[0] = v;\n    }}\n    {unlock}")
+    code = module(body, head + "\nstatic PyObject *cache[4];")
+    assert ft3(scan_c(code, select=["FT301"])) == {}
+    code = module(body + "\n    cache[1] = NULL;", head + "\nstatic PyObject *cache[4];")
+    assert list(ft3(scan_c(code, select=["FT301"]))) == ["cache"]
+
+
 ATOMICS = {
     "c11_type": ("#include <stdatomic.h>\nstatic _Atomic long hits;", "hits++; hits += 2;"),
     "c11_typedef": ("#include <stdatomic.h>\nstatic atomic_long hits;",
