@@ -41,3 +41,29 @@ def test_loop_in_a_critical_section(project):
     assert "Py_BEGIN_CRITICAL_SECTION" in project.read("extmigrate_compat.h")
     rc, report = project.scan("--select", "FT104")
     assert rc == 1 and report.count(": FT104 ") == 1 and "reg.c:21:" in report  # find() is left
+
+
+def test_sequence_fast_loop_in_a_critical_section(project):
+    project.write({"fast.c": """\
+        #include <Python.h>
+
+        static PyObject *total(PyObject *self, PyObject *arg) {
+            PyObject *seq = PySequence_Fast(arg, "need a sequence");
+            Py_ssize_t i, n;
+            long sum = 0;
+            if (seq == NULL)
+                return NULL;
+            n = PySequence_Fast_GET_SIZE(seq);
+            for (i = 0; i < n; i++) {
+                PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+                sum += PyLong_AsLong(item);
+            }
+            Py_DECREF(seq);
+            return PyLong_FromLong(sum);
+        }
+        static PyMethodDef methods[] = {{"total", total, METH_O, NULL}, {NULL}};
+    """})
+    rc, diff, err = project.fix("--select", "FT108", "--min-python", "3.13")
+    assert "+    Py_BEGIN_CRITICAL_SECTION(seq);\n     for (i = 0; i < n; i++) {\n" in diff
+    project.fix("--select", "FT108", "--min-python", "3.13", "--apply")
+    project.compiles_everywhere("fast.c", versions=[(3, 13)])

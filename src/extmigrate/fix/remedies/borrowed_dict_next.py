@@ -23,8 +23,8 @@ def lock_loop(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix:
     d = f.data
     loop, container = d.get("loop"), d.get("container")
     if not loop or not container:
-        return NoFix("PyDict_Next is not the condition of a loop: lock the dict around the "
-                     "iteration by hand")
+        return NoFix(f"{d.get('api', 'the call')} is not inside a loop: hold a critical section on "
+                     "the container around the use by hand")
     start, end = loop
     src = ctx.source(f.path)
     if src[end - 1:end] not in (b"}", b";"):
