@@ -54,3 +54,52 @@ def test_parse_errors_are_counted_per_scanned_file(scan_c):
                   "b.c": "#include <Python.h>\nint b(void) { return 1; }\n"})
     assert [os.path.basename(p) for p in res.files_with_errors] == ["a.c"]
     assert any(os.path.basename(d.path) == "bad.h" for d in res.diagnostics)
+
+
+CXX = r"""
+#include <Python.h>
+class Ref {
+public:
+    explicit Ref(PyObject* o) : o_(o) { Py_XINCREF(o_); }
+    Ref(const Ref& other) : o_(other.o_) { Py_XINCREF(o_); }
+    ~Ref() { Py_XDECREF(o_); }
+    PyObject* relinquish() { PyObject* r = o_; o_ = nullptr; return r; }
+private:
+    PyObject* o_;
+};
+struct State { Ref current() const { return Ref(Py_None); } };
+template <void (*Destructor)(State*)>
+class Creator {
+public:
+    Creator() : s_((State*)1) {}
+    ~Creator() { if (s_ != (State*)1) Destructor(s_); }
+    inline State& state() { if (s_ == (State*)1) s_ = new State(); return *s_; }
+private:
+    State* s_;
+};
+static void destroy(State* s) { delete s; }
+static thread_local Creator<destroy> g_state;
+static PyObject* getcurrent(PyObject* module)
+{
+    auto twice = [](int x) { return 2 * x; };
+    return twice(1) ? g_state.state().current().relinquish() : nullptr;
+}
+"""
+
+
+def test_cxx_walk_visits_every_project_cursor_once(tmp_path):
+    """The one-pass walk keeps the tree libclang has (temporaries, templates, lambdas, thread_local)."""
+    from extmigrate.tree import TUView
+
+    src = tmp_path / "m.cpp"
+    src.write_text(CXX)
+    spec = build_flags(ScanOptions(paths=[str(tmp_path)]), [str(src)], []).spec_for(str(src))
+    tu = parse(spec)
+    view = TUView(tu, str(src), lambda p: p == str(src))
+    skip = {cindex.CursorKind.MACRO_INSTANTIATION, cindex.CursorKind.MACRO_DEFINITION,
+            cindex.CursorKind.INCLUSION_DIRECTIVE}
+    expected = sum(sum(1 for _ in top.walk_preorder()) for top in tu.cursor.get_children()
+                   if top.location.file and top.location.file.name == str(src) and top.kind not in skip)
+    assert len(view.nodes) == expected
+    assert "getcurrent" in {f.spelling for f in view.functions}
+    assert view.uses_of("relinquish") and view.uses_of("relinquish")[0].func.spelling == "getcurrent"

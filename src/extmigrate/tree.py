@@ -237,6 +237,13 @@ class TUView:
         preprocessing_ids = {k.value for k in _PREPROCESSING}
         call_id, macro_id = K.CALL_EXPR.value, K.MACRO_INSTANTIATION.value
 
+        def find_parent(parent: Cursor):
+            """Slow path: the parent is a recent node; compare cursors the way libclang does."""
+            for node in reversed(nodes[-4096:]):
+                if lib.clang_equalCursors(parent, node.cursor):
+                    return by_key.get(bytes(node.cursor))
+            return None
+
         def visit(cursor: Cursor, parent: Cursor, _data) -> int:
             try:
                 kid = cursor._kind_id
@@ -255,7 +262,12 @@ class TUView:
                     key = bytes(cursor)
                     if key == pkey:  # a ConstantExpr reported again as its own child
                         return 2
-                    up, func = by_key[pkey]
+                    entry = by_key.get(pkey)
+                    if entry is None:  # C++: some parents come back with other bytes than they had
+                        entry = find_parent(parent)
+                        if entry is None:
+                            return 1  # not below a project cursor we know: skip it, keep walking
+                    up, func = entry
                 cursor._tu = tu
                 node = Node(cursor, kinds[kid], up, func)
                 nodes.append(node)
