@@ -98,11 +98,17 @@ def held(tu: TUView, fn: Node | None, offset: int) -> bool:
     a function that releases its caller's lock starts with it held."""
     if fn is None:
         return False
-    path, base, end = fn.extent()[:3]
-    text = blank_comments(tu.text(path, base, end))
+    events = _events(tu, fn)
+    if not events and net(tu, fn) >= 0:
+        return False
+    base = fn.start
+    texts = tu.__dict__.setdefault("_lock_texts", {})
+    if id(fn) not in texts:
+        texts[id(fn)] = blank_comments(tu.text(fn.path, base, fn.end))
+    text = texts[id(fn)]
     locked_at: list[int] = [0] if net(tu, fn) < 0 else []  # brace depths of the held locks
     relock: list[tuple[int, int]] = []  # (offset, depth) where an early-exit unlock's block ends
-    for pos, step in _events(tu, fn) + [(offset, 0)]:
+    for pos, step in events + [(offset, 0)]:
         for r in [r for r in relock if r[0] <= pos]:
             relock.remove(r)
             locked_at.append(r[1])

@@ -195,6 +195,18 @@ class Reach:
     at: tuple[int, int, int]  # (offset, line, column) in the function itself
 
 
+def calls_by_function(tu: TUView) -> dict[int, list]:
+    """Every use (call or macro) grouped by the function it is in (cached)."""
+    cache = tu.__dict__.get("_calls_by_function")
+    if cache is None:
+        cache = tu.__dict__["_calls_by_function"] = {}
+        for uses in tu.uses.values():
+            for u in uses:
+                if u.func is not None:
+                    cache.setdefault(id(u.func), []).append(u)
+    return cache
+
+
 def unguarded_writes(tu: TUView, fn: Node, guarded, _active: frozenset = frozenset()) -> list[Reach]:
     """Writes to the fields of fn's first parameter that no guard covers, following calls that pass
     the object as first argument to functions defined in the TU (outside a guard at the call).
@@ -211,15 +223,13 @@ def unguarded_writes(tu: TUView, fn: Node, guarded, _active: frozenset = frozens
     defined = tu.__dict__.get("_defined_functions")
     if defined is None:
         defined = tu.__dict__["_defined_functions"] = {f.spelling: f for f in tu.functions}
-    for calls in tu.uses.values():
-        for use in calls:
-            callee = defined.get(use.name)
-            if (use.func is not fn or use.macro or callee is None or callee is fn
-                    or id(callee) in _active or not use.args or clean_expr(use.args[0]) not in names
-                    or guarded(fn, use.start, names)):
-                continue
-            for r in unguarded_writes(tu, callee, guarded, _active | {id(fn)}):
-                out.append(Reach(r.write, r.where, (use.start, use.line, use.column)))
+    for use in calls_by_function(tu).get(id(fn), ()):
+        callee = defined.get(use.name)
+        if (use.macro or callee is None or callee is fn or id(callee) in _active or not use.args
+                or clean_expr(use.args[0]) not in names or guarded(fn, use.start, names)):
+            continue
+        for r in unguarded_writes(tu, callee, guarded, _active | {id(fn)}):
+            out.append(Reach(r.write, r.where, (use.start, use.line, use.column)))
     out.sort(key=lambda r: r.at[0])
     if not _active:
         cache[id(fn)] = out
