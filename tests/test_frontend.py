@@ -103,3 +103,14 @@ def test_cxx_walk_visits_every_project_cursor_once(tmp_path):
     assert len(view.nodes) == expected
     assert "getcurrent" in {f.spelling for f in view.functions}
     assert view.uses_of("relinquish") and view.uses_of("relinquish")[0].func.spelling == "getcurrent"
+
+
+def test_cxx_with_python_h_and_the_standard_library_parses_cleanly(tmp_path):
+    src = tmp_path / "m.cpp"
+    src.write_text("#include <Python.h>\n#include <vector>\n#include <string>\n#include <cmath>\n"
+                   "static PyObject *f(PyObject *, PyObject *) {\n"
+                   "    std::vector<std::string> v{\"a\"};\n"
+                   "    return PyFloat_FromDouble(std::sqrt(2.0) + (double)v.size());\n}\n")
+    spec = build_flags(ScanOptions(paths=[str(tmp_path)]), [str(src)], []).spec_for(str(src))
+    tu = parse(spec)
+    assert [d for d in diagnostics(tu, spec) if d.severity in ("error", "fatal")] == []

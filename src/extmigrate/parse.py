@@ -49,9 +49,34 @@ def clang_version() -> str:
     return cindex._CXString.from_result(fn())
 
 
+# libclang-ng adds its bundled libc++ headers to every parse.  Next to the system's libstdc++ they
+# clash ("unknown type name 'ldiv_t'" ... "too many errors") and C++ files lose most of their AST, so
+# the bundled headers are used only for C++ and only where clang finds no C++ library of its own.
+_BUNDLED_LIBCXX = cindex.Config.libcxx_dir
+cindex.Config.libcxx_dir = None
+
+
+@functools.cache
+def bundled_libcxx_args() -> tuple[str, ...]:
+    if not _BUNDLED_LIBCXX or not os.path.isdir(_BUNDLED_LIBCXX):
+        return ()
+    probe = "#include <cstddef>\n#include <cstdlib>\n#include <string>\n"
+    tu = index().parse("probe.cpp", args=["-x", "c++", "-std=c++17"], unsaved_files=[("probe.cpp", probe)])
+    if any(d.severity >= cindex.Diagnostic.Error for d in tu.diagnostics):
+        return ("-isystem", _BUNDLED_LIBCXX)
+    return ()
+
+
+def _is_cxx(args: list[str]) -> bool:
+    return any(a == "c++" and i and args[i - 1] == "-x" for i, a in enumerate(args)) or \
+        any(a.startswith("-std=c++") or a.startswith("-std=gnu++") for a in args)
+
+
 def clang_args(spec: TUSpec, extra_args: list[str] | None = None) -> list[str]:
     """The full argument list a file is parsed with (its PCH is built with the same list)."""
     args = list(spec.args) + ["-w", "-ferror-limit=50"] + list(extra_args or [])
+    if _is_cxx(args):
+        args += bundled_libcxx_args()
     if spec.directory and not any(a.startswith("-working-directory") for a in args):
         args.append(f"-working-directory={spec.directory}")
     return args
