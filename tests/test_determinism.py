@@ -128,3 +128,19 @@ def test_fast_null_check_agrees_with_libclang(tmp_path):
         assert c.is_null() is expected
         seen[expected] += 1
     assert seen[True] > 0 and seen[False] > 100
+
+
+def test_a_generated_data_table_is_indexed_up_to_the_cap(tmp_path):
+    from extmigrate.parse import parse
+    from extmigrate.tree import INIT_LIST_CAP, K, TUView
+
+    n = INIT_LIST_CAP + 1000
+    src = tmp_path / "table.c"
+    src.write_text("static const unsigned char table[] = {" + ",".join(str(i % 256) for i in range(n))
+                   + "};\nstatic int counter;\nint bump(void) { return ++counter + table[3]; }\n")
+    fs = build_flags(ScanOptions(paths=[str(tmp_path)]), [str(src)], [])
+    view = TUView(parse(fs.spec_for(str(src))), str(src), project_filter([str(tmp_path)]))
+    [init] = list(view.of_kind(K.INIT_LIST_EXPR))
+    assert len(view.children_of(init)) == INIT_LIST_CAP and view.elided == n - INIT_LIST_CAP
+    assert [f.spelling for f in view.functions] == ["bump"]  # what follows the table is indexed
+    assert {v.spelling for v in view.of_kind(K.VAR_DECL)} == {"table", "counter"}

@@ -22,6 +22,9 @@ from clang.cindex import (Cursor, CursorKind, File, SourceLocation, TranslationU
 K = CursorKind
 _FUNCTION_KINDS = {K.FUNCTION_DECL, K.CXX_METHOD, K.CONSTRUCTOR, K.DESTRUCTOR, K.FUNCTION_TEMPLATE}
 _PREPROCESSING = {K.MACRO_INSTANTIATION, K.MACRO_DEFINITION, K.INCLUSION_DIRECTIVE}
+# Elements of one initializer list kept in the index.  Method, member and slot tables are far
+# shorter; a generated data table (brotli's 122 KB dictionary) would otherwise cost 250,000 nodes.
+INIT_LIST_CAP = 4096
 
 
 def _is_null(cursor: Cursor) -> bool:
@@ -197,6 +200,7 @@ class TUView:
         self._children: dict[int, list[Node]] = defaultdict(list)
         self._sources: dict[str, bytes] = {}
         self._func_index: dict[str, tuple[list[int], list[Node]]] | None = None
+        self.elided = 0  # initializer-list elements past INIT_LIST_CAP, left out of the index
         self._walk()
 
     # -- building -------------------------------------------------------------------------------
@@ -268,6 +272,9 @@ class TUView:
                         if entry is None:
                             return 1  # not below a project cursor we know: skip it, keep walking
                     up, func = entry
+                    if up.kind is K.INIT_LIST_EXPR and len(children[id(up)]) >= INIT_LIST_CAP:
+                        self.elided += 1
+                        return 1  # a data table: its first elements are enough for any rule
                 cursor._tu = tu
                 node = Node(cursor, kinds[kid], up, func)
                 nodes.append(node)
