@@ -140,3 +140,15 @@ def test_locks_of_neighbouring_fixes_do_not_interleave(project):
                                     versions=[(3, 13)])
     body = text[text.index("switch_ctx(PyObject"):]
     assert body.index("PyMutex_Unlock(&prev_ctx_lock)") < body.index("PyMutex_Lock(&cur_ctx_lock)")
+
+
+def test_files_remedied_in_parallel_workers(project, capsys):
+    from extmigrate.cli import main
+    files = {f"m{i}.c": COUNTER.replace("count", f"count{i}") for i in range(3)}
+    project.write(files)
+    capsys.readouterr()
+    rc = main(["fix", "-j", "2", "--no-config", "--no-progress", "--select", "FT301", "."])
+    diff = capsys.readouterr().out
+    for name in files:
+        assert f"+++ b/{name}\n" in diff
+    assert diff.count("+    EXTMIGRATE_ATOMIC_ADD(&ncalls, 1);\n") == 3
