@@ -36,11 +36,11 @@ PY_HEADERS = ("/root/.pyenv/versions/3.11.7/include/python3.11",
               "/root/.pyenv/versions/3.13.0/include/python3.13")
 
 
-def scan_args(sd: corpus.Sdist) -> list[str]:
+def scan_args(sd: corpus.Sdist, root: Path) -> list[str]:
     args = list(sd.paths)
     for g in sd.exclude:
         args += ["--exclude", g]
-    for d in sd.includes:
+    for d in sd.includes + corpus.generated_includes(sd, root):
         args += ["-I", d]
     for d in sd.defines:
         args += ["-D", d]
@@ -49,7 +49,7 @@ def scan_args(sd: corpus.Sdist) -> list[str]:
 
 def scan(sd: corpus.Sdist, root: Path, jobs: int, no_cache: bool) -> list[dict]:
     cmd = [sys.executable, "-m", "extmigrate", "scan", "--format", "json", "-j", str(jobs)]
-    cmd += scan_args(sd) + (["--no-cache"] if no_cache else [])
+    cmd += scan_args(sd, root) + (["--no-cache"] if no_cache else [])
     out = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     try:
         if out.returncode not in (0, 1):
@@ -145,62 +145,91 @@ def precision(args) -> int:
     return 0
 
 
-def compiles(files: list[Path], root: Path, sd: corpus.Sdist, cc: str) -> tuple[bool, list[str]]:
-    """gcc -fsyntax-only on each patched file: 3.11 and 3.13 headers, with and without Py_GIL_DISABLED."""
-    fails = []
-    incs = [f"-I{root / d}" for d in sd.includes] + [f"-I{root / p}" for p in sd.paths]
-    defs = [f"-D{d}" for d in sd.defines]
-    for f in files:
-        for hdr in PY_HEADERS:
-            for gil in ([], ["-DPy_GIL_DISABLED=1"]):
-                cmd = [cc, "-fsyntax-only", "-w", f"-I{hdr}", *incs, f"-I{f.parent}", *defs, *gil, str(f)]
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                if r.returncode:
-                    err = next((ln for ln in r.stderr.splitlines() if "error" in ln), r.stderr[:200])
-                    fails.append(f"{f.relative_to(root)} [{Path(hdr).name}{' GIL off' if gil else ''}]: {err}")
-    return not fails, fails
+def build_tus(sd: corpus.Sdist, root: Path) -> list[Path]:
+    """The files the package's build compiles (Sdist.tus, else every C/C++ source under its paths)."""
+    if sd.tus:
+        return [root / t for t in sd.tus]
+    out = []
+    for p in sd.paths:
+        base = root / p
+        files = [base] if base.is_file() else sorted(base.rglob("*"))
+        out += [f for f in files if f.suffix in (".c", ".cc", ".cpp")
+                and not any(part in sd.exclude for part in f.relative_to(root).parts)]
+    return out
 
 
-def baseline_errors(files: list[Path], orig: Path, sd: corpus.Sdist, cc: str) -> set[str]:
-    """Errors the untouched file already has here (missing library headers): not the patch's fault."""
-    _, fails = compiles([orig / f for f in files], orig, sd, cc)
-    return {f.split("]: ", 1)[0] for f in fails}
+def gcc_errors(tu: Path, root: Path, sd: corpus.Sdist, cc: str) -> dict[str, set[str]]:
+    """gcc -fsyntax-only against 3.11 and 3.13 headers, each with and without -DPy_GIL_DISABLED=1:
+    target -> error messages (without file:line, so patched and unpatched runs compare)."""
+    incs = [f"-I{root / d}" for d in sd.includes + corpus.generated_includes(sd, root)]
+    incs += [f"-I{root / p}" for p in sd.paths] + [f"-I{tu.parent}", f"-I{root}"]
+    out = {}
+    for hdr in PY_HEADERS:
+        for gil in ((), ("-DPy_GIL_DISABLED=1",)):
+            cmd = [cc, "-fsyntax-only", "-w", f"-I{hdr}", *incs, *(f"-D{d}" for d in sd.defines), *gil, str(tu)]
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+            errs = {ln.split("error: ", 1)[1] for ln in r.stderr.splitlines() if "error: " in ln}
+            if r.returncode and not errs:
+                errs = {r.stderr.strip()[:200] or f"exit {r.returncode}"}
+            out[f"{Path(hdr).name}{' -DPy_GIL_DISABLED=1' if gil else ''}"] = errs
+    return out
+
+
+def fix_run(sd: corpus.Sdist, copy: Path, jobs: int, *flags: str) -> tuple[int, str]:
+    cmd = [sys.executable, "-m", "extmigrate", "fix", "-j", str(jobs), "--no-cache", *flags] + scan_args(sd, copy)
+    r = subprocess.run(cmd, cwd=copy, capture_output=True, text=True)
+    return r.returncode, r.stderr
+
+
+def fixable(log: str) -> str:
+    """N from fix's last line, 'N finding(s) fixable/fixed, M left; ...'."""
+    line = next((ln for ln in log.splitlines()[::-1] if " finding(s) " in ln), "")
+    return line.split(" finding(s)")[0] if line else "?"
+
+
+def fix_row(sd: corpus.Sdist, root: Path, args) -> tuple[str, bool]:
+    with tempfile.TemporaryDirectory(prefix=f"accuracy-{sd.name}-") as tmp:
+        copy = Path(tmp) / root.name
+        shutil.copytree(root, copy)
+        findings = scan(sd, copy, args.jobs, True)
+        offered = fixable(fix_run(sd, copy, args.jobs, "--unsafe-fixes")[1])  # dry runs: diffs only
+        safe = fixable(fix_run(sd, copy, args.jobs)[1])
+        before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+        rc, log = fix_run(sd, copy, args.jobs, "--apply", "--unsafe-fixes", "--check-compile")
+        tool_check = [ln for ln in log.splitlines() if ln.startswith(("compiled:", "compile check"))]
+        tool_failed = [ln for ln in tool_check if ln.startswith("compile check failed")]
+        if tool_failed:  # nothing was written: apply without the check, then compare with gcc below
+            rc, log = fix_run(sd, copy, args.jobs, "--apply", "--unsafe-fixes")
+        written = [p for p in copy.rglob("*") if p.is_file() and before.get(p) != p.read_bytes()]
+        left = len(scan(sd, copy, args.jobs, True))
+        tool = (f"{len(tool_check) - len(tool_failed)}/{len(tool_check)} ok" if tool_check else "-")
+        if tool_failed:
+            tool += ": " + tool_failed[0].split("failed: ", 1)[1][:120]
+        new, same = [], 0
+        if written:
+            for tu in build_tus(sd, copy):
+                patched = gcc_errors(tu, copy, sd, args.cc)
+                orig = gcc_errors(root / tu.relative_to(copy), root, sd, args.cc)
+                for target, errs in patched.items():
+                    same += len(errs & orig[target])
+                    new += [f"{tu.relative_to(copy)} [{target}]: {e}" for e in sorted(errs - orig[target])]
+        gcc = ("-" if not written else "yes" if not new and not same else
+               f"no new errors ({same} also unpatched)" if not new else f"NO: {new[0][:150]}")
+        row = (f"| {sd.name} | {sd.version} | {len(findings)} | {offered} ({safe} safe) | {fixable(log)} | "
+               f"{left} | {len(written)} | {tool} | {gcc} |")
+        return row, bool(new) or rc not in (0, 1)
 
 
 def fix_table(args) -> int:
-    print("\n| package | version | findings | fixes offered | applied | patched files | compile (3.11/3.13, GIL on/off) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
-    worst = 0
+    print("| package | version | findings | fixes offered | applied | findings left | files written "
+          "| `--check-compile` | gcc 3.11/3.13 ± Py_GIL_DISABLED |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    bad = False
     for sd in corpus.PINNED:
-        root = corpus.unpack(sd)
-        with tempfile.TemporaryDirectory(prefix=f"acc-{sd.name}-") as tmp:
-            copy = Path(tmp) / root.name
-            shutil.copytree(root, copy)
-            findings = scan(sd, copy, args.jobs, True)
-            offered = sum(1 for f in findings if f.get("fix"))
-            before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
-            cmd = [sys.executable, "-m", "extmigrate", "fix", "--apply", "--unsafe-fixes", "-j", str(args.jobs),
-                   "--no-cache", "--min-python", "3.10"] + scan_args(sd)
-            r = subprocess.run(cmd, cwd=copy, capture_output=True, text=True)
-            if r.returncode not in (0, 1):
-                print(f"| {sd.name} | {sd.version} | {len(findings)} | {offered} | fix failed: "
-                      f"{r.stderr.strip().splitlines()[-1:]} | | |")
-                worst = 1
-                continue
-            changed = [p for p in copy.rglob("*") if p.is_file() and before.get(p) != p.read_bytes()]
-            after = scan(sd, copy, args.jobs, True)
-            applied = len(findings) - len(after)
-            sources = [p.relative_to(copy) for p in changed if p.suffix in (".c", ".cc", ".cpp", ".h")]
-            ok, fails = compiles([copy / s for s in sources], copy, sd, args.cc)
-            known = baseline_errors(sources, root, sd, args.cc)
-            new = [f for f in fails if f.split("]: ", 1)[0] not in known]
-            verdict = "yes" if ok else ("same errors as unpatched (missing lib headers)" if not new
-                                        else f"NO: {new[0]}")
-            worst |= bool(new)
-            print(f"| {sd.name} | {sd.version} | {len(findings)} | {offered} | {applied} | {len(sources)} | {verdict} |")
-            for f in new[1:4]:
-                print(f"|  |  |  |  |  |  | {f} |")
-    return worst
+        row, failed = fix_row(sd, corpus.unpack(sd), args)
+        print(row, flush=True)
+        bad |= failed
+    return int(bad)
 
 
 def main() -> int:
