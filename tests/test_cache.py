@@ -151,3 +151,16 @@ def test_rule_values_survive_the_round_trip():
     back = decode(json.loads(json.dumps(encode(value))))
     assert back == value
     assert isinstance(back["t"], tuple) and isinstance(back["f"], frozenset)
+
+
+def test_python_headers_replaced_in_place_change_the_key(tmp_path):
+    """An upgraded Python installed over the same include dir must not serve old results."""
+    fake = tmp_path / "fakepy"
+    fake.mkdir()
+    (fake / "patchlevel.h").write_text("#define PY_VERSION \"3.99.0\"\n")
+    src, cache = project(tmp_path), tmp_path / "cache"
+    run(src, cache, include_dirs=[str(fake)])
+    mark(cache)
+    assert messages(run(src, cache, include_dirs=[str(fake)])) == ["FROM-CACHE"]
+    (fake / "patchlevel.h").write_text("#define PY_VERSION \"3.99.1\"\n")
+    assert messages(run(src, cache, include_dirs=[str(fake)])) != ["FROM-CACHE"]

@@ -20,9 +20,10 @@ from functools import cache
 from extmigrate.fileio import atomic_write
 from extmigrate.flags import TUSpec
 from extmigrate.model import Diagnostic, Finding
-from extmigrate.parse import clang_version
+from extmigrate.parse import clang_version, include_dirs
 
 FORMAT = 1
+VERSION_HEADERS = ("patchlevel.h", "pyconfig.h", os.path.join("numpy", "_numpyconfig.h"))
 _MISSING = re.compile(r"^'([^']+)' file not found")
 
 
@@ -112,6 +113,8 @@ class ResultCache:
             h.update(part.encode("utf-8", "surrogateescape") + b"\0")
         self.salt = h.hexdigest()
         self._hashes: dict[str, str | None] = {}
+        self._stamps: dict[tuple[str, ...], str] = {}
+        self._salt_args = tuple(a for a in salt if a.startswith("-"))  # -I/-D given to the whole scan
         self.hits = self.misses = 0
 
     def _hash(self, path: str) -> str | None:
@@ -124,9 +127,25 @@ class ResultCache:
         if content is None:
             return None
         h = hashlib.sha256(self.salt.encode())
-        for part in [spec.path, spec.directory, content] + list(spec.args):
+        for part in [spec.path, spec.directory, content, self._versions(tuple(spec.args) + self._salt_args)] + list(spec.args):
             h.update(part.encode("utf-8", "surrogateescape") + b"\0")
         return h.hexdigest()
+
+    def _versions(self, args: tuple[str, ...]) -> str:
+        """Size and mtime of the version headers in the include dirs: an upgraded Python or numpy
+        installed over the same path changes the key."""
+        stamp = self._stamps.get(args)
+        if stamp is None:
+            parts = []
+            for d in include_dirs(list(args)):
+                for name in VERSION_HEADERS:
+                    try:
+                        st = os.stat(os.path.join(d, name))
+                    except OSError:
+                        continue
+                    parts.append(f"{d}/{name}:{st.st_size}:{st.st_mtime_ns}")
+            stamp = self._stamps[args] = ";".join(parts)
+        return stamp
 
     def _entry(self, key: str) -> str:
         return os.path.join(self.folder, key[:2], key + ".json")
