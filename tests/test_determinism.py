@@ -144,3 +144,26 @@ def test_a_generated_data_table_is_indexed_up_to_the_cap(tmp_path):
     assert len(view.children_of(init)) == INIT_LIST_CAP and view.elided == n - INIT_LIST_CAP
     assert [f.spelling for f in view.functions] == ["bump"]  # what follows the table is indexed
     assert {v.spelling for v in view.of_kind(K.VAR_DECL)} == {"table", "counter"}
+
+
+def test_conditional_preludes_are_precompiled_only_when_replaying_them_is_safe(tmp_path):
+    root = tmp_path / "p"
+    root.mkdir()
+    body = ('#include <Python.h>\nstatic PyObject *cache;\n'
+            'static PyObject *f(PyObject *l) { if (!cache) cache = PyList_GetItem(l, 0); return cache; }\n')
+    safe = "#if defined(_WIN32) && !defined(WIN32)\n#  define WIN32 1\n#endif\n"
+    # Python.h defines PY_VERSION_HEX: read again after the prelude, this #ifdef would flip
+    flips = "#ifdef PY_VERSION_HEX\n#  define SEEN_PYTHON 1\n#endif\n"
+    for name, head in (("s1.c", safe), ("s2.c", safe), ("f1.c", flips), ("f2.c", flips)):
+        (root / name).write_text(head + body)
+    found = discover([str(root)])
+    fs = build_flags(ScanOptions(paths=[str(root)]), found.sources, found.headers)
+    plain = [fs.spec_for(p) for p in found.sources]
+    roots = [str(root)]
+    specs = with_pch(plain, [], project_filter(roots), str(tmp_path / "pch"))
+    by_name = {Path(s.path).name: s for s in specs}
+    assert by_name["s1.c"].pch and by_name["s1.c"].pch == by_name["s2.c"].pch
+    assert by_name["f1.c"].pch is None and by_name["f2.c"].pch is None
+    codes = [r.code for r in select_rules([], [])]
+    for a, b in zip(plain, specs):
+        assert analyse(b, codes, roots, []) == analyse(a, codes, roots, [])

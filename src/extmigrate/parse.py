@@ -140,13 +140,38 @@ _PRAGMA_ONCE = re.compile(rb"#\s*pragma\s+once\s*$")
 
 def prelude(spec: TUSpec, is_project_file) -> str | None:
     """The defines and non-project includes a file starts with, up to its last include at or after
-    Python.h (followed into a first project header, e.g. "module.h" that includes Python.h), or None."""
+    Python.h (followed into a first project header, e.g. "module.h" that includes Python.h), or None.
+
+    Closed #if blocks of such lines count too; build_pch() refuses the prelude when a name tested in
+    one could evaluate differently when the file's own copy of the block is read again."""
     kept: list[bytes] = []
-    state = {"upto": 0, "python": False}
+    state = {"upto": 0, "python_at": -1}
     _scan_head(spec.path, include_dirs(spec.args), is_project_file, kept, state, set())
     if not state["upto"]:
         return None
     return b"\n".join(kept[:state["upto"]]).decode("utf-8", "replace") + "\n"
+
+
+_CONDITIONAL = re.compile(rb"#\s*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
+_NOT_MACROS = {"defined", "__has_include", "__has_include_next", "__has_attribute", "__has_builtin",
+               "__has_feature", "__has_extension", "__has_c_attribute", "__has_cpp_attribute"}
+
+
+def condition_names(text: str) -> set[str]:
+    """Identifiers tested by the #if/#ifdef/#ifndef/#elif lines of a prelude."""
+    names: set[str] = set()
+    for line in text.encode("utf-8", "surrogateescape").split(b"\n"):
+        m = _CONDITIONAL.match(line.strip())
+        if m and m.group(1) in (b"if", b"ifdef", b"ifndef", b"elif"):
+            names.update(n.decode() for n in re.findall(rb"[A-Za-z_]\w*", m.group(2)))
+    return names - _NOT_MACROS
+
+
+def _unstable_names(text: str, args: list[str]) -> set[str]:
+    """Macros whose state at an #if may differ from their state at the end of the prelude: those
+    the prelude #undefs and those the command line sets (a header could #undef them)."""
+    names = set(re.findall(r"#\s*undef\s+([A-Za-z_]\w*)", text))
+    return names | {re.split(r"[=(]", a[2:], maxsplit=1)[0] for a in args if a.startswith(("-D", "-U"))}
 
 
 def _lines(path: str) -> list[bytes]:
@@ -174,25 +199,44 @@ def _scan_head(path: str, dirs: list[str], is_project_file, kept: list[bytes], s
         guard = m and (m.group(2) or m.group(3))
         if guard and re.match(rb"#\s*define\s+" + re.escape(guard) + rb"(\s|$)", lines[1]):
             i = 2
+    depth, block_start = 0, 0  # open #if blocks of this file, where the outermost one began
     for line in lines[i:]:
         if _PRAGMA_ONCE.match(line):
             continue
         if _DEFINE.match(line):
             kept.append(line)
             continue
+        cond = _CONDITIONAL.match(line)
+        if cond:
+            word = cond.group(1)
+            if word in (b"if", b"ifdef", b"ifndef"):
+                if depth == 0:
+                    block_start = len(kept)
+                depth += 1
+            elif depth == 0:
+                break
+            elif word == b"endif":
+                depth -= 1
+            kept.append(line)
+            continue
         m = _INCLUDE.match(line)
         if not m or b"\0" in line:
-            return
+            break
         name = m.group(2).decode("utf-8", "replace")
         found = _resolve(name, m.group(1) == b'"', os.path.dirname(path), dirs)
         if found and is_project_file(found):
-            if not state["python"]:  # follow it: its own first lines may include Python.h
+            if depth == 0 and state["python_at"] < 0:  # follow it: it may include Python.h
                 _scan_head(found, dirs, is_project_file, kept, state, seen)
-            return
+                return
+            break
         kept.append(line)
-        state["python"] = state["python"] or os.path.basename(name) in PYTHON_H
-        if state["python"]:
+        if state["python_at"] < 0 and os.path.basename(name) in PYTHON_H:
+            state["python_at"] = len(kept) - 1
+        if state["python_at"] >= 0 and depth == 0:
             state["upto"] = len(kept)
+    if depth:  # stopped inside an #if block: the prelude ends before it
+        if state["upto"] > block_start:
+            state["upto"] = block_start if state["python_at"] < block_start else 0
 
 
 def _resolve(name: str, quoted: bool, here: str, dirs: list[str]) -> str | None:
@@ -230,6 +274,11 @@ def build_pch(args: list[str], text: str, folder: str) -> str | None:
         return None
     if any(d.severity >= cindex.Diagnostic.Error for d in tu.diagnostics):
         return None
+    tested = condition_names(text)
+    if tested:  # the file reads its copy of each #if again with the whole prelude defined
+        defined = {c.spelling for c in tu.cursor.get_children() if c.kind == cindex.CursorKind.MACRO_DEFINITION}
+        if tested & (defined | _unstable_names(text, args)):
+            return None
     # Each file the prelude includes is included again by the source file itself: only safe when
     # that second inclusion is a no-op.
     lib = cindex.conf.lib
