@@ -2,7 +2,9 @@
 
 `self->n = 1`, `self->n++`, `self->buf[i] = c`, `*self->p = v`, `memcpy(self->buf, ...)`,
 `Py_XSETREF(self->x, v)`, also through a local alias such as `FooObject *f = (FooObject *)self;`.
-Stores to fields whose type is atomic are left out.
+Stores to fields whose type is atomic are left out. Also the changes made through C-API calls to
+containers held in the fields (`PyList_Append(self->order, k)`, also through `PyObject *o = self->order;`):
+each of those is a Write with `api` set.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from clang.cindex import BinaryOperator, TypeKind
 
 from extmigrate.callgraph import data as state_data
 from extmigrate.tree import K, Node, TUView
+from extmigrate.typeslots import data as other_data
 from extmigrate.typeslots import strip
 
 _ASSIGN_OPS = {BinaryOperator.Assign}
 _CAST = re.compile(r"\(\s*(?:struct\s+|const\s+)*\w+\s*\*+\s*\)")
 _SELF_FIELD = re.compile(r"^&?\(*(\w+)\)*->(\w+)")
+_PLAIN_FIELD = re.compile(r"^(\w+)->(\w+)$")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class Write:
     start: int
     line: int
     column: int
+    api: str = ""  # the C-API call that changes the container held in the field, if that is the write
 
 
 def params(tu: TUView, fn: Node) -> list[Node]:
@@ -174,6 +179,52 @@ def field_writes(tu: TUView, fn: Node, names: set[str]) -> list[Write]:
     return sorted(found.values(), key=lambda x: x.start)
 
 
+def _field_aliases(tu: TUView, fn: Node, names: set[str]) -> dict[str, tuple[str, str]]:
+    """Locals loaded from a field of the object: `PyObject *o = self->order;` -> {'o': ('order', 'self')}.
+    A local that is also given any other value is left out."""
+    found: dict[str, tuple[str, str]] = {}
+    other: set[str] = set()
+
+    def note(var: str, value: Node) -> None:
+        m = _PLAIN_FIELD.match(clean_expr(tu.node_text(value)))
+        if m and m.group(1) in names:
+            found.setdefault(var, (m.group(2), m.group(1)))
+        else:
+            other.add(var)
+
+    for var in by_function(tu, (K.VAR_DECL,)).get(id(fn), []):
+        kids = tu.children_of(var)
+        if kids and kids[-1].kind.is_expression():
+            note(var.spelling, kids[-1])
+    for op in by_function(tu, (K.BINARY_OPERATOR,)).get(id(fn), []):
+        kids = tu.children_of(op)
+        if len(kids) == 2 and op.cursor.binary_operator in _ASSIGN_OPS and kids[0].kind == K.DECL_REF_EXPR:
+            note(kids[0].spelling, kids[1])
+    return {k: v for k, v in found.items() if k not in other and k not in names}
+
+
+def container_changes(tu: TUView, fn: Node, names: set[str]) -> list[Write]:
+    """C-API calls that change a container held in a field of the object, in source order."""
+    cache = tu.__dict__.get("_container_calls")
+    if cache is None:
+        cache = tu.__dict__["_container_calls"] = {}
+        for use in tu.uses_of(*other_data("container_steps")["mutators"]):
+            if use.func is not None and use.args:
+                cache.setdefault(id(use.func), []).append(use)
+    uses = cache.get(id(fn), [])
+    if not uses:
+        return []
+    local = _field_aliases(tu, fn, names)
+    out = []
+    for use in uses:
+        arg = clean_expr(use.args[0])
+        m = _PLAIN_FIELD.match(arg)
+        hit = (m.group(2), m.group(1)) if m and m.group(1) in names else local.get(arg)
+        if hit:
+            out.append(Write(hit[0], hit[1], use.start, use.line, use.column, use.name))
+    return out
+
+
 def _copies_into_pointee(tu: TUView, fn: Node, use, field: str) -> bool:
     """memcpy(self->data + i, ...) with a pointer field `data`: fills a data buffer (see
     _into_data_buffer); memcpy(self->buf, ...) with an inline array or memcpy(&self->x, ...) does not."""
@@ -208,7 +259,8 @@ def calls_by_function(tu: TUView) -> dict[int, list]:
 
 
 def unguarded_writes(tu: TUView, fn: Node, guarded, _active: frozenset = frozenset()) -> list[Reach]:
-    """Writes to the fields of fn's first parameter that no guard covers, following calls that pass
+    """Writes to the fields of fn's first parameter (and changes to the containers they hold) that no
+    guard covers, following calls that pass
     the object as first argument to functions defined in the TU (outside a guard at the call).
     guarded(fn, offset, names) says whether a position is guarded."""
     cache = tu.__dict__.setdefault("_unguarded_writes", {})
@@ -218,7 +270,8 @@ def unguarded_writes(tu: TUView, fn: Node, guarded, _active: frozenset = frozens
     if not ps:
         return []
     names = aliases(tu, fn, ps[0].spelling)
-    out = [Reach(w, fn, (w.start, w.line, w.column)) for w in field_writes(tu, fn, names)
+    out = [Reach(w, fn, (w.start, w.line, w.column))
+           for w in field_writes(tu, fn, names) + container_changes(tu, fn, names)
            if not guarded(fn, w.start, names)]
     defined = tu.__dict__.get("_defined_functions")
     if defined is None:

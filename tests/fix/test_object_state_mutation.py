@@ -79,3 +79,45 @@ def test_write_inside_a_return_locks_the_whole_method(project):
     assert ("static PyObject *\niter_next(Iter *self)\n{\n    PyObject *extmigrate_result;\n"
             "    Py_BEGIN_CRITICAL_SECTION(self);\n    extmigrate_result = iter_next_impl(self);\n"
             "    Py_END_CRITICAL_SECTION();\n    return extmigrate_result;\n}\n") in text
+
+
+PAIR = """\
+    #include <Python.h>
+
+    typedef struct { PyObject_HEAD PyObject *data; PyObject *order; } Cache;
+
+    static PyObject *cache_clear(Cache *self, PyObject *unused) {
+        PyDict_Clear(self->data);
+        if (PyList_SetSlice(self->order, 0, PY_SSIZE_T_MAX, NULL) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+
+    static PyMethodDef cache_methods[] = {
+        {"clear", (PyCFunction)cache_clear, METH_NOARGS, NULL},
+        {NULL, NULL, 0, NULL},
+    };
+
+    static PyTypeObject CacheType = {
+        PyVarObject_HEAD_INIT(NULL, 0)
+        .tp_name = "m.Cache",
+        .tp_basicsize = sizeof(Cache),
+        .tp_methods = cache_methods,
+    };
+"""
+
+
+def test_changes_to_two_containers_run_in_one_critical_section(project):
+    project.write({"c.c": PAIR})
+    text = project.apply_and_verify("c.c", "FT510", "--unsafe-fixes", "--min-python", "3.10")
+    assert ("static PyObject *cache_clear_impl(Cache *self, PyObject *unused) {\n"
+            "    PyDict_Clear(self->data);\n") in text
+    assert ("    Py_BEGIN_CRITICAL_SECTION(self);\n"
+            "    extmigrate_result = cache_clear_impl(self, unused);\n") in text
+
+
+def test_no_section_per_call_when_the_method_cannot_be_wrapped(project):
+    project.write({"c.cpp": PAIR.replace("PyObject *unused) {", "PyObject *) {")})
+    rc, diff, err = project.fix("--select", "FT510", "--unsafe-fixes", "--min-python", "3.13")
+    assert diff == ""  # no fix at all rather than a section around each call
+    assert "changes self->data, self->order in several steps" in err

@@ -354,3 +354,102 @@ static PyGetSetDef getset[] = {{"fields", (getter)ctype_fields, NULL, NULL, NULL
 static PyType_Slot slots[] = {{Py_tp_getset, getset}, {0, NULL}};
 """
     assert scan_c(code, select=["FT510"]).findings == []
+
+
+CONTAINERS = """
+#include <Python.h>
+#ifndef Py_BEGIN_CRITICAL_SECTION
+#define Py_BEGIN_CRITICAL_SECTION(op) {
+#define Py_END_CRITICAL_SECTION() }
+#endif
+typedef struct { PyObject_HEAD PyObject *data; PyObject *order; Py_ssize_t hits; } Cache;
+static int unlink_key(Cache *c, PyObject *k) {
+    PyObject *order = c->order;
+    return PySequence_DelItem(order, 0);
+}
+static PyObject *cache_put(Cache *self, PyObject *k) {
+    if (PyList_Append(self->order, k) < 0) return NULL;
+    if (PyDict_SetItem(self->data, k, Py_None) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+static PyObject *cache_drop(Cache *self, PyObject *k) {
+    if (PyDict_DelItem(self->data, k) < 0 || unlink_key(self, k) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+static PyObject *cache_note(Cache *self, PyObject *k) {
+    self->hits++;
+    if (PySet_Add(self->data, k) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+static PyObject *cache_remember(Cache *self, PyObject *k) {
+    PyObject *tmp = PyList_New(0);      /* its own list: not self's state */
+    if (tmp == NULL || PyList_Append(tmp, k) < 0) return NULL;
+    if (PyList_Append(self->order, k) < 0) return NULL;   /* one container: it locks itself */
+    Py_DECREF(tmp);
+    Py_RETURN_NONE;
+}
+static PyObject *cache_clear(Cache *self, PyObject *unused) {
+    int rc;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    PyDict_Clear(self->data);
+    rc = PyList_SetSlice(self->order, 0, PY_SSIZE_T_MAX, NULL);
+    Py_END_CRITICAL_SECTION();
+    if (rc < 0) return NULL;
+    Py_RETURN_NONE;
+}
+static int cache_init(Cache *self, PyObject *args, PyObject *kw) {
+    if (PyDict_SetItemString(self->data, "x", Py_None) < 0) return -1;
+    return PyList_Append(self->order, Py_None);
+}
+static PyMethodDef methods[] = {
+    {"put", (PyCFunction)cache_put, METH_O, NULL},
+    {"drop", (PyCFunction)cache_drop, METH_O, NULL},
+    {"note", (PyCFunction)cache_note, METH_O, NULL},
+    {"remember", (PyCFunction)cache_remember, METH_O, NULL},
+    {"clear", (PyCFunction)cache_clear, METH_NOARGS, NULL},
+    {NULL}};
+static PyType_Slot slots[] = {{Py_tp_methods, methods}, {Py_tp_init, cache_init}, {0, NULL}};
+"""
+
+
+def test_changes_to_several_containers_held_in_fields(scan_c):
+    res = scan_c(CONTAINERS, select=["FT510"])
+    by_func = {f.symbol: f for f in res.findings}
+    # remember: one container only; clear: under a critical section on self; init: not shared yet
+    assert sorted(by_func) == ["cache_drop", "cache_note", "cache_put"]
+    put = by_func["cache_put"]
+    assert put.data["containers"] == ["order", "data"] and put.data["fields"] == []
+    assert [(s.line, s.note) for s in put.related] == [
+        (13, "PyList_Append(self->order)"), (14, "PyDict_SetItem(self->data)")]
+    assert "self->order, self->data" in put.message and "tp_methods" in put.message
+    drop = by_func["cache_drop"]
+    # the helper changes the list through a local loaded from the field
+    assert [(s.line, s.note) for s in drop.related] == [
+        (18, "PyDict_DelItem(self->data)"),
+        (10, "PySequence_DelItem(c->order) (in unlink_key, called with self)")]
+    note = by_func["cache_note"]
+    assert note.data["fields"] == ["hits"] and note.data["containers"] == ["data"]
+    assert [s.line for s in note.related] == [22, 23]
+
+
+def test_one_container_alone_is_not_reported(scan_c):
+    code = """
+#include <Python.h>
+typedef struct { PyObject_HEAD PyObject *items; PyObject *seen; } Bag;
+static PyObject *bag_add(Bag *self, PyObject *x) {
+    PyObject *items = self->items;
+    if (PyList_Append(items, x) < 0) return NULL;
+    if (PyList_Append(self->items, x) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+static PyObject *bag_swap(Bag *self, PyObject *x) {
+    PyObject *l = self->items;
+    l = x;                              /* not the field any more */
+    if (PyList_Append(l, x) < 0 || PySet_Add(self->seen, x) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+static PyMethodDef methods[] = {{"add", (PyCFunction)bag_add, METH_O, NULL},
+                                {"swap", (PyCFunction)bag_swap, METH_O, NULL}, {NULL}};
+static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
+"""
+    assert scan_c(code, select=["FT510"]).findings == []

@@ -1,4 +1,4 @@
-"""FT510 object-state-mutation: a type's method writes fields of self without a critical section."""
+"""FT510 object-state-mutation: a type's method changes self's state without a critical section."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ class ObjectStateMutation(Rule):
     name = "object-state-mutation"
     category = "other"
     severity = "warning"
-    summary = "a type's method writes fields of self without a critical section"
+    summary = "a type's method changes self's state (fields, containers in fields) without a critical section"
     explanation = ("Without the GIL two threads can call methods on the same object at once. Plain "
                    "stores to the object's fields (counters, cursors, buffers, cached references) then "
                    "race: updates are lost, readers see torn state, and replaced references are "
-                   "released twice.")
+                   "released twice. Changing two containers the object holds (a dict and the list "
+                   "that orders its keys) takes several API calls: each locks one container only, and "
+                   "another thread can see or break the state between them.")
     action = ("Wrap the method body (or the stretch that reads and writes the fields) in "
               "Py_BEGIN_CRITICAL_SECTION(self) ... Py_END_CRITICAL_SECTION() (with a compat shim "
               "for Pythons before 3.13), or guard the fields with a PyMutex.")
@@ -37,7 +39,12 @@ class ObjectStateMutation(Rule):
     through a local alias of self, also in a helper the method passes self to) outside a critical
     section on self or a held lock (also one taken through the project's own lock macros or
     helpers) is reported,
-    one finding per method naming the fields. Construction and destruction slots (`tp_new`,
+    one finding per method naming the fields. So is a method that changes, through C-API calls
+    (`PyList_Append`, `PyDict_SetItem`, `PyDict_DelItem`, `PySet_Add`, `PyObject_SetItem`... listed
+    in data/other.toml `[container_steps]`), two or more containers held in self's fields
+    (`self->data`, or a local loaded from it), or one such container and a field of self: the
+    object's state then changes in several steps. A single call on one container alone is not
+    reported: the container locks itself. Construction and destruction slots (`tp_new`,
     `tp_init`, `tp_dealloc`, `tp_traverse`, `tp_clear`, `tp_finalize`) are skipped: there the object
     is not shared yet or no longer. Stores to `_Atomic` fields are skipped.
 
@@ -79,20 +86,23 @@ class ObjectStateMutation(Rule):
             if not ps:
                 continue
             self_name = ps[0].spelling
-            reach = unguarded_writes(tu, fn, self._guarded(tu))
+            reach = _state_changes(unguarded_writes(tu, fn, self._guarded(tu)))
             if not reach:
                 continue
-            fields = list(dict.fromkeys(r.write.field for r in reach))
+            fields = list(dict.fromkeys(r.write.field for r in reach if not r.write.api))
+            containers = list(dict.fromkeys(r.write.field for r in reach if r.write.api))
             start, line, col = reach[0].at
             line_end = len(tu.line_text(fn.path, line)) + 1
             related = [Site(r.where.path, r.write.line, r.write.column,
-                            f"writes {r.write.via}->{r.write.field}"
+                            (f"{r.write.api}({r.write.via}->{r.write.field})" if r.write.api
+                             else f"writes {r.write.via}->{r.write.field}")
                             + ("" if r.where is fn else f" (in {r.where.spelling}, called with {self_name})"))
                        for r in reach]
             f = self.finding(
                 (fn.path, start, start, line, col, line, line_end), fn.spelling, "", function=fn.spelling,
                 related=related,
-                data={"self": self_name, "fields": fields, "func_start": fn.start, "func_end": fn.end,
+                data={"self": self_name, "fields": fields, "containers": containers,
+                      "func_start": fn.start, "func_end": fn.end,
                       "helpers": sorted({r.where.spelling for r in reach if r.where is not fn})})
             candidates.append({"finding": f.to_dict(), "static": static,
                                "slots": sorted(here.get(fn.spelling, ()))})
@@ -123,9 +133,26 @@ class ObjectStateMutation(Rule):
                 if not slots:
                     continue
                 self_name = f.data["self"]
-                shown = ", ".join(f"{self_name}->{x}" for x in f.data["fields"])
-                f.message = (f"'{f.symbol}' ({', '.join(sorted(slots))}) writes {shown} without a "
-                             f"critical section on {self_name}: two threads using the same object race")
+                done = []
+                if f.data["fields"]:
+                    done.append("writes " + ", ".join(f"{self_name}->{x}" for x in f.data["fields"]))
+                if f.data.get("containers"):
+                    done.append("changes the containers " + ", ".join(
+                        f"{self_name}->{x}" for x in f.data["containers"]) + " through API calls")
+                why = ("two threads using the same object race" if not f.data.get("containers") else
+                       "each call locks one container only, so another thread can run between the steps "
+                       "and see or break the state they keep consistent")
+                f.message = (f"'{f.symbol}' ({', '.join(sorted(slots))}) {' and '.join(done)} without a "
+                             f"critical section on {self_name}: {why}")
                 f.data["slots"] = sorted(slots)
                 out.append(f)
         return out
+
+
+def _state_changes(reach: list) -> list:
+    """The writes that change the object's state: every store to a field; calls that change a container
+    held in a field only when there are two such containers or a store besides (one container alone
+    locks itself)."""
+    stores = [r for r in reach if not r.write.api]
+    containers = {r.write.field for r in reach if r.write.api}
+    return reach if stores or len(containers) > 1 else []

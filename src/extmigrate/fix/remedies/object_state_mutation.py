@@ -1,5 +1,6 @@
 """FT510: the method runs inside a critical section on self (a wrapper around the original body);
-failing that, a critical section around each statement that writes self's fields."""
+failing that, a critical section around each statement that writes self's fields (never when the
+method changes containers held in self's fields: those steps must stay together)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,10 @@ def lock_self(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix:
 
 
 def each_write(tu: TUView, f: Finding, ctx: FixContext, obj: str, why: NoFix) -> FixProposal | NoFix:
+    if f.data.get("containers"):  # a section per call would still let threads in between the steps
+        shown = ", ".join(f"{obj}->{c}" for c in f.data["containers"])
+        return NoFix(f"{why.reason}; the method changes {shown} in several steps, which only one "
+                     "critical section around all of them keeps consistent")
     stmts = {}
     for site in f.related:
         if site.path != f.path:
