@@ -25,13 +25,6 @@ SCRIPT = ROOT / "scripts" / "migrate_sample.py"
 OTHER_PYTHONS = [f"/root/.pyenv/versions/{v}/bin/python" for v in ("3.10.13", "3.12.1", "3.13.0")]
 TEST_DEPS = ["pytest", "pytest-run-parallel"]
 
-# What `extmigrate fix` cannot yet make thread-safe in the sample (see sample_ext/MIGRATION.md).
-BLOCKED = ("blocked on a missing rule and remedy: prune() and clear() change the dict/list pair "
-           "self->data + self->order through API calls, with no critical section on self; FT510 reports "
-           "writes to self's fields only, so only get(), put() and keys() get wrapped. Without the GIL, "
-           "test_prune_while_putting under --parallel-threads=4 fails (KeyError: the list and the dict "
-           "drift apart)")
-
 
 def run_migration(dest: Path) -> subprocess.CompletedProcess:
     """Copy what the migration reads (legacy source, pyproject, manual steps) to dest and migrate there."""
@@ -157,8 +150,6 @@ def test_ft_migrated_module_keeps_the_gil_off(ft_python, workdir, monkeypatch, c
     assert any("ftsample.legacy._lru" in w for w in legacy["warnings"]), legacy["warnings"]
 
 
-# Races are timing-dependent: a racy module can pass now and then, hence not strict.
-@pytest.mark.xfail(reason=BLOCKED, strict=False)
 def test_ft_stress_tests_pass_on_the_migrated_module_without_the_gil(ft_python, workdir):
     _, vpy = installed(ft_python, workdir)
     tests = str(SAMPLE / "tests" / "test_stress.py")

@@ -338,7 +338,7 @@ PyDoc_STRVAR(prune_doc,
 "Return the number of removed entries.");
 
 static PyObject *
-LRUCache_prune(LRUCacheObject *self, PyObject *predicate)
+LRUCache_prune_impl(LRUCacheObject *self, PyObject *predicate)
 {
     PyObject *key, *value, *doomed;
     Py_ssize_t pos = 0, i, n;
@@ -379,17 +379,37 @@ error:
     return NULL;
 }
 
+static PyObject *
+LRUCache_prune(LRUCacheObject *self, PyObject *predicate)
+{
+    PyObject *extmigrate_result;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    extmigrate_result = LRUCache_prune_impl(self, predicate);
+    Py_END_CRITICAL_SECTION();
+    return extmigrate_result;
+}
+
 PyDoc_STRVAR(clear_doc,
 "clear()\n\n"
 "Remove all entries.  The statistics are kept.");
 
 static PyObject *
-LRUCache_clear(LRUCacheObject *self, PyObject *Py_UNUSED(ignored))
+LRUCache_clear_impl(LRUCacheObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyDict_Clear(self->data);
     if (PyList_SetSlice(self->order, 0, PY_SSIZE_T_MAX, NULL) < 0)
         return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *
+LRUCache_clear(LRUCacheObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *extmigrate_result;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    extmigrate_result = LRUCache_clear_impl(self, _unused_ignored);
+    Py_END_CRITICAL_SECTION();
+    return extmigrate_result;
 }
 
 static int
