@@ -28,8 +28,6 @@ from clang.cindex import StorageClass
 from extmigrate import callgraph, kb
 from extmigrate.model import Finding, Site
 from extmigrate.rules.base import Rule
-from extmigrate.regions import _LOCK as LOCK_CALL
-from extmigrate.regions import _UNLOCK as UNLOCK_CALL
 from extmigrate.regions import blank_comments, guard_at
 from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
 from extmigrate.tree import K, Node, TUView, Use, split_args
@@ -759,34 +757,8 @@ def _guarded(tu: TUView, func: Node, at: int, container: str) -> bool:
     if guard_at(tu, func, at, container):
         return True
     owner = re.match(r"([A-Za-z_]\w*)(?:->|\.)", container)
-    if owner and guard_at(tu, func, at, owner.group(1)):
-        return True
-    return _macro_locked(FuncInfo.of(tu, func), at)
-
-
-def _macro_locked(fi: FuncInfo, at: int) -> bool:
-    """After a project macro that takes a lock (`#define LOCK() PyMutex_Lock(&m)`) and before the
-    macro that releases it."""
-    idx = _tu_index(fi.tu)
-    if "lock_macros" not in idx:
-        names: dict[str, set[str]] = {"lock": set(), "unlock": set()}
-        define = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)((?:[^\n\\]|\\.)*)", re.M | re.S)
-        for path in sorted(fi.tu.files):
-            for m in define.finditer(file_text(fi.tu, path)):
-                if LOCK_CALL.search(m.group(2)):
-                    names["lock"].add(m.group(1))
-                elif UNLOCK_CALL.search(m.group(2)):
-                    names["unlock"].add(m.group(1))
-        idx["lock_macros"] = names
-    names = idx["lock_macros"]
-    if not names["lock"]:
-        return False
-    head = fi.before(at)
-    word = lambda ns: rf"\b(?:{'|'.join(map(re.escape, sorted(ns)))})\b"  # noqa: E731
-    locks = [m.end() for m in re.finditer(word(names["lock"]), head)]
-    if not locks:
-        return False
-    return not (names["unlock"] and re.search(word(names["unlock"]), head[locks[-1]:]))
+    # the project's own lock macros and helpers open lock regions too (regions._wrappers)
+    return bool(owner and guard_at(tu, func, at, owner.group(1)))
 
 
 def _line_col(tu: TUView, path: str, off: int) -> tuple[int, int]:
