@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from extmigrate.regions import _CS_BEGIN, _CS_END, _LOCK, _UNLOCK, blank_comments
+from extmigrate.regions import _CS_BEGIN, _CS_END, _LOCK, _UNLOCK, blank_comments, macro_definitions
 from extmigrate.regions import block_end, brace_depth  # noqa: F401  (FT511 takes them from here)
 from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
 from extmigrate.tree import Node, TUView
@@ -20,7 +20,6 @@ from extmigrate.tree import Node, TUView
 # A critical section on a global object (`#define LOCK() Py_BEGIN_CRITICAL_SECTION(&dummy)`) is a lock.
 _LOCK_OR_CS = re.compile(_LOCK.pattern + "|" + _CS_BEGIN.pattern)
 _UNLOCK_OR_CS = re.compile(_UNLOCK.pattern + "|" + _CS_END.pattern)
-_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?:\([^)]*\))?((?:[^\n\\]|\\.)*)", re.M | re.S)
 
 
 def lock_macros(tu: TUView) -> tuple[set[str], set[str]]:
@@ -28,11 +27,7 @@ def lock_macros(tu: TUView) -> tuple[set[str], set[str]]:
     macros included (`#define SHARE_LOCK(s) MUTEX_LOCK(&(s)->lock)`)."""
     cached = tu.__dict__.get("_lock_macros")
     if cached is None:
-        defs = []
-        for path in tu.files:
-            src = tu.source(path)
-            if b"define" in src:
-                defs += [m.groups() for m in _DEFINE.finditer(blank_comments(src.decode("latin-1")))]
+        defs = macro_definitions(tu)
         lock_re, unlock_re, cached = _LOCK_OR_CS, _UNLOCK_OR_CS, (set(), set())
         for _ in range(4):  # a few levels of macros over macros
             locks = {name for name, body in defs if lock_re.search(body) and not unlock_re.search(body)}

@@ -93,7 +93,20 @@ def _body(tu: TUView, func: Node) -> tuple[str, int]:
     return blank_comments(tu.text(path, start, end)), start
 
 
-_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)(?:\([^)]*\))?((?:[^\n\\]|\\.)*)", re.M | re.S)
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?:\([^)]*\))?((?:[^\n\\]|\\.)*)", re.M | re.S)
+
+
+def macro_definitions(tu: TUView) -> list[tuple[str, str]]:
+    """(name, body) of every #define in the TU's project files, comments blanked (cached per TU)."""
+    cached = tu.__dict__.get("_macro_definitions")
+    if cached is None:
+        cached = []
+        for path in sorted(tu.files):
+            src = tu.source(path)
+            if b"define" in src:
+                cached += [m.groups() for m in _DEFINE.finditer(blank_comments(src.decode("latin-1")))]
+        tu.__dict__["_macro_definitions"] = cached
+    return cached
 
 
 def _wrappers(tu: TUView) -> tuple[re.Pattern, re.Pattern]:
@@ -103,12 +116,7 @@ def _wrappers(tu: TUView) -> tuple[re.Pattern, re.Pattern]:
     cached = tu.__dict__.get("_lock_patterns")
     if cached is not None:
         return cached
-    bodies: list[tuple[str, str]] = []
-    for path in sorted(tu.files):
-        text = tu.source(path).decode("latin-1")
-        if "define" in text:
-            bodies += [(m.group(1), m.group(2)) for m in _DEFINE.finditer(blank_comments(text))]
-    bodies += [(fn.spelling, _body(tu, fn)[0]) for fn in tu.functions]
+    bodies = macro_definitions(tu) + [(fn.spelling, _body(tu, fn)[0]) for fn in tu.functions]
     pats, found = (_LOCK, _UNLOCK), (set(), set())
     for _ in range(4):  # wrappers of wrappers, a few levels deep
         locks: set[str] = set()
