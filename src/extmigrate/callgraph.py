@@ -125,10 +125,7 @@ def _uses_python(tu: TUView) -> bool:
 
 def _declaration_text(tu: TUView, var: Node) -> str:
     """The declaration up to its `;`: clang ends a declaration whose initializer had errors early."""
-    blanked = tu.__dict__.setdefault("_blanked", {})
-    text = blanked.get(var.path)
-    if text is None:  # latin-1 keeps byte offsets
-        text = blanked[var.path] = regions.blank_comments(tu.source(var.path).decode("latin-1"))
+    text = regions.blanked(tu, var.path)
     depth, i = 0, var.start
     while i < len(text):
         ch = text[i]

@@ -57,14 +57,17 @@ def analyse(spec: TUSpec, rule_codes: list[str], roots: list[str],
     view = TUView(tu, spec.path, in_project)
     result.files = sorted(view.files)
     result.includes = project_includes(tu, spec.path, in_project)
-    for code in rule_codes:
-        rule = get_rule(code)()
-        found = rule.check(view)
-        propose_fixes(view, found)  # remedies need the live TU; cheap (local text edits)
-        result.findings.extend(found)
-        facts = rule.collect(view)
-        if facts is not None:
-            result.facts[code] = facts
+    try:
+        for code in rule_codes:
+            rule = get_rule(code)()
+            found = rule.check(view)
+            propose_fixes(view, found)  # remedies need the live TU; cheap (local text edits)
+            result.findings.extend(found)
+            facts = rule.collect(view)
+            if facts is not None:
+                result.facts[code] = facts
+    finally:
+        view.close()
     return result
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 
-from extmigrate.regions import _CS_BEGIN, _CS_END, _LOCK, _UNLOCK, blank_comments, macro_definitions
+from extmigrate.regions import _CS_BEGIN, _CS_END, _LOCK, _UNLOCK, blanked, macro_definitions
 from extmigrate.regions import block_end, brace_depth  # noqa: F401  (FT511 takes them from here)
-from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
+from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import Node, TUView
 
 # A critical section on a global object (`#define LOCK() Py_BEGIN_CRITICAL_SECTION(&dummy)`) is a lock.
@@ -46,7 +46,7 @@ def _own_events(tu: TUView, fn: Node) -> list[tuple[int, int]]:
     """(file offset, +1 lock / -1 unlock) written in the function's own text."""
     locks, unlocks = lock_macros(tu)
     path, base, end = fn.extent()[:3]
-    text = blank_comments(tu.text(path, base, end))
+    text = blanked(tu, path)[base:end]
     events = [(base + m.start(), 1) for m in _LOCK.finditer(text)]
     events += [(base + m.start(), -1) for m in _UNLOCK.finditer(text)]
     names = locks | unlocks
@@ -97,10 +97,7 @@ def held(tu: TUView, fn: Node | None, offset: int) -> bool:
     if not events and net(tu, fn) >= 0:
         return False
     base = fn.start
-    texts = tu.__dict__.setdefault("_lock_texts", {})
-    if id(fn) not in texts:
-        texts[id(fn)] = blank_comments(tu.text(fn.path, base, fn.end))
-    text = texts[id(fn)]
+    text = blanked(tu, fn.path)[base:fn.end]
     locked_at: list[int] = [0] if net(tu, fn) < 0 else []  # brace depths of the held locks
     relock: list[tuple[int, int]] = []  # (offset, depth) where an early-exit unlock's block ends
     for pos, step in events + [(offset, 0)]:
@@ -122,7 +119,4 @@ def held(tu: TUView, fn: Node | None, offset: int) -> bool:
 def gil_only(tu: TUView, path: str, offset: int) -> bool:
     """Is the position in a preprocessor branch a free-threaded build never compiles (the `#else` of
     `#ifdef Py_GIL_DISABLED`, `#if PY_VERSION_HEX < 0x030D0000` ...)? Scans parse the GIL branch."""
-    cache = tu.__dict__.setdefault("_gil_only_ranges", {})
-    if path not in cache:
-        cache[path] = dead_ranges(blank_comments(tu.source(path).decode("latin-1")))
-    return in_dead_branch(cache[path], offset)
+    return in_dead_branch(file_dead_ranges(tu, path), offset)

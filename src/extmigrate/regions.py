@@ -7,20 +7,39 @@ bare `{` on GIL builds).  Comments and string literals are blanked first.
 
 from __future__ import annotations
 
+import bisect
 import re
+import sys
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from extmigrate.tree import Node, TUView
 
-_CS_BEGIN = re.compile(r"\bPy_BEGIN_CRITICAL_SECTION(2_MUTEX|2|_MUTEX|_SEQUENCE_FAST)?\s*\(")
-_CS_END = re.compile(r"\bPy_END_CRITICAL_SECTION(2|_SEQUENCE_FAST)?\s*\(")
-_LOCK = re.compile(
-    r"\b(PyMutex_Lock|pthread_mutex_lock|PyThread_acquire_lock(?:_timed)?|EnterCriticalSection|"
-    r"AcquireSRWLockExclusive|mtx_lock|pthread_rwlock_wrlock|pthread_spin_lock|PyEval_AcquireLock)\s*\(")
-_UNLOCK = re.compile(
-    r"\b(PyMutex_Unlock|pthread_mutex_unlock|PyThread_release_lock|LeaveCriticalSection|"
-    r"ReleaseSRWLockExclusive|mtx_unlock|pthread_rwlock_unlock|pthread_spin_unlock|PyEval_ReleaseLock)\s*\(")
-_CXX_GUARD = re.compile(r"\bstd::(lock_guard|unique_lock|scoped_lock)\b[^;]*;")
+
+@lru_cache(maxsize=None)
+def names(kind: str) -> frozenset[str]:
+    """One list of data/locks.toml: lock, unlock, critical_section_begin, critical_section_end ..."""
+    text = resources.files("extmigrate").joinpath("data/locks.toml").read_text()
+    return frozenset(tomllib.loads(text)[kind])
+
+
+def _call_pattern(*kinds: str) -> re.Pattern:
+    alternatives = sorted((n for k in kinds for n in names(k)), key=lambda n: (-len(n), n))
+    return re.compile(r"\b(" + "|".join(map(re.escape, alternatives)) + r")\s*\(")
+
+
+_CS_BEGIN = _call_pattern("critical_section_begin")
+_CS_END = _call_pattern("critical_section_end")
+_LOCK = _call_pattern("lock")
+_UNLOCK = _call_pattern("unlock")
+_CXX_GUARD = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(names("raii_guard")))) + r")\b[^;]*;")
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _COMMENT_OR_STRING = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
 
 
@@ -35,9 +54,27 @@ class Region:
         return self.start <= offset < self.end
 
 
+_NOT_NEWLINE = re.compile(r"[^\n]")
+
+
+def _spaces(m: re.Match) -> str:
+    s = m.group(0)
+    return _NOT_NEWLINE.sub(" ", s) if "\n" in s else " " * len(s)
+
+
 def blank_comments(text: str) -> str:
     """Replace comments and literals by spaces (offsets stay the same)."""
-    return _COMMENT_OR_STRING.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    return _COMMENT_OR_STRING.sub(_spaces, text)
+
+
+def blanked(tu: TUView, path: str) -> str:
+    """A file's text, comments and literals blanked, decoded as latin-1 so that character offsets
+    are byte offsets (cached on the view: every rule that reads text shares it)."""
+    cache = tu.__dict__.setdefault("_blanked", {})
+    text = cache.get(path)
+    if text is None:
+        text = cache[path] = blank_comments(tu.source(path).decode("latin-1"))
+    return text
 
 
 def _arg_list(text: str, open_paren: int) -> tuple[list[str], int]:
@@ -90,7 +127,7 @@ def block_end(text: str, pos: int) -> int:
 
 def _body(tu: TUView, func: Node) -> tuple[str, int]:
     path, start, end = func.extent()[:3]
-    return blank_comments(tu.text(path, start, end)), start
+    return blanked(tu, path)[start:end], start
 
 
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?:\([^)]*\))?((?:[^\n\\]|\\.)*)", re.M | re.S)
@@ -102,37 +139,50 @@ def macro_definitions(tu: TUView) -> list[tuple[str, str]]:
     if cached is None:
         cached = []
         for path in sorted(tu.files):
-            src = tu.source(path)
-            if b"define" in src:
-                cached += [m.groups() for m in _DEFINE.finditer(blank_comments(src.decode("latin-1")))]
+            if b"define" in tu.source(path):
+                cached += [m.groups() for m in _DEFINE.finditer(blanked(tu, path))]
         tu.__dict__["_macro_definitions"] = cached
     return cached
 
 
-def _wrappers(tu: TUView) -> tuple[re.Pattern, re.Pattern]:
-    """Lock / unlock patterns including the project's own wrappers: a macro or a function of this TU
-    whose body only locks (`#define LOCK() PyThread_acquire_lock(l, 1)`) or only unlocks, or only
+def calls_in(tu: TUView, path: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    """(name offset, '(' offset, name) of every `name(` in a stretch of a file, comments blanked
+    (one regex pass per file, cached: regions and lock wrappers of every function share it)."""
+    cache = tu.__dict__.setdefault("_calls_in", {})
+    found = cache.get(path)
+    if found is None:
+        found = cache[path] = ([], [])
+        for m in _CALL.finditer(blanked(tu, path)):
+            found[0].append(m.start())
+            found[1].append((m.start(), m.end() - 1, m.group(1)))
+    starts, calls = found
+    return calls[bisect.bisect_left(starts, start):bisect.bisect_left(starts, end)]
+
+
+def _wrappers(tu: TUView) -> tuple[frozenset[str], frozenset[str]]:
+    """Lock / unlock call names including the project's own wrappers: a macro or a function of this
+    TU whose body only locks (`#define LOCK() PyThread_acquire_lock(l, 1)`) or only unlocks, or only
     uses such a wrapper (`#define SHARE_LOCK(s) LOCK(&(s)->lock)`)."""
-    cached = tu.__dict__.get("_lock_patterns")
+    cached = tu.__dict__.get("_lock_names")
     if cached is not None:
         return cached
-    bodies = macro_definitions(tu) + [(fn.spelling, _body(tu, fn)[0]) for fn in tu.functions]
-    pats, found = (_LOCK, _UNLOCK), (set(), set())
+    bodies = [(name, {m.group(1) for m in _CALL.finditer(body)}) for name, body in macro_definitions(tu)]
+    bodies += [(fn.spelling, {c[2] for c in calls_in(tu, fn.path, fn.start, fn.end)}) for fn in tu.functions]
+    base = names("lock"), names("unlock")
+    cached, found = base, (set(), set())
     for _ in range(4):  # wrappers of wrappers, a few levels deep
         locks: set[str] = set()
         unlocks: set[str] = set()
-        for name, body in bodies:
-            has_lock, has_unlock = bool(pats[0].search(body)), bool(pats[1].search(body))
+        for name, called in bodies:
+            has_lock, has_unlock = not called.isdisjoint(cached[0]), not called.isdisjoint(cached[1])
             if has_lock != has_unlock:
                 (locks if has_lock else unlocks).add(name)
         if (locks, unlocks) == found:
             break
         found = (locks, unlocks)
-        pats = tuple(re.compile(p.pattern.replace(r"\b(", r"\b(" + "".join(f"{re.escape(n)}|" for n in
-                                                                        sorted(extra)), 1))
-                     for p, extra in ((_LOCK, locks), (_UNLOCK, unlocks)))
-    tu.__dict__["_lock_patterns"] = pats
-    return pats
+        cached = base[0] | locks, base[1] | unlocks
+    tu.__dict__["_lock_names"] = cached
+    return cached
 
 
 def regions(tu: TUView, func: Node) -> list[Region]:
@@ -142,39 +192,40 @@ def regions(tu: TUView, func: Node) -> list[Region]:
     if key in cache:
         return cache[key]
     text, base = _body(tu, func)
+    calls = [(pos - base, paren - base, name) for pos, paren, name in calls_in(tu, func.path, base, func.end)]
     out: list[Region] = []
-    events = [(m.start(), "b", m) for m in _CS_BEGIN.finditer(text)]
-    events += [(m.start(), "e", m) for m in _CS_END.finditer(text)]
+    begin, end = names("critical_section_begin"), names("critical_section_end")
     stack: list[tuple[int, tuple[str, ...]]] = []
-    for pos, what, m in sorted(events, key=lambda e: e[0]):
-        if what == "b":
-            args, _ = _arg_list(text, m.end() - 1)
+    for pos, paren, name in calls:
+        if name in begin:
+            args, _ = _arg_list(text, paren)
             stack.append((pos, tuple(_norm(a) for a in args)))
-        elif stack:
+        elif name in end and stack:
             start, objs = stack.pop()
-            out.append(Region(base + start, base + m.end(), "critical-section", objs))
+            out.append(Region(base + start, base + paren + 1, "critical-section", objs))
     held: dict[str, tuple[int, int]] = {}  # lock -> (where it was taken, brace depth there)
-    lock_re, unlock_re = _wrappers(tu)
-    lock_events = [(m.start(), "l", m) for m in lock_re.finditer(text)]
-    lock_events += [(m.start(), "u", m) for m in unlock_re.finditer(text)]
-    for pos, what, m in sorted(lock_events, key=lambda e: e[0]):
-        args, _ = _arg_list(text, m.end() - 1)
+    locks, unlocks = _wrappers(tu)
+    for pos, paren, name in calls:
+        if name not in locks and name not in unlocks:
+            continue
+        args, _ = _arg_list(text, paren)
         lock = _norm(args[0]) if args else "()"  # LOCK() / UNLOCK() wrappers pair with each other
-        if what == "l":
+        if name in locks:
             held.setdefault(lock, (pos, brace_depth(text, pos)))
         elif lock in held:
             start, depth = held.pop(lock)
-            out.append(Region(base + start, base + m.end(), "lock", (lock,)))
+            out.append(Region(base + start, base + paren + 1, "lock", (lock,)))
             if brace_depth(text, pos) > depth:  # `if (err) { UNLOCK(); return -1; }`: held after it
                 held[lock] = (block_end(text, pos), depth)
     for start, _ in held.values():  # locked and never unlocked in this function: to its end
         out.append(Region(base + start, base + len(text), "lock", ()))
-    for m in _CXX_GUARD.finditer(text):  # RAII guard: to the end of the enclosing block
-        depth, i = 0, m.end()
-        while i < len(text) and depth >= 0:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        out.append(Region(base + m.start(), base + i, "lock", ()))
+    if "std::" in text:
+        for m in _CXX_GUARD.finditer(text):  # RAII guard: to the end of the enclosing block
+            depth, i = 0, m.end()
+            while i < len(text) and depth >= 0:
+                depth += {"{": 1, "}": -1}.get(text[i], 0)
+                i += 1
+            out.append(Region(base + m.start(), base + i, "lock", ()))
     cache[key] = out
     return out
 

@@ -13,11 +13,10 @@ import os
 from collections import defaultdict
 from typing import Iterable, Iterator
 
-from ctypes import POINTER, byref, c_uint, c_void_p, cast
+from ctypes import CFUNCTYPE, POINTER, byref, c_int, c_uint, c_void_p, cast, py_object
 from functools import cache
 
-from clang.cindex import (Cursor, CursorKind, File, SourceLocation, TranslationUnit, c_object_p, conf,
-                          cursor_visit_callback)
+from clang.cindex import Cursor, CursorKind, File, SourceLocation, TranslationUnit, c_object_p, conf
 
 K = CursorKind
 _FUNCTION_KINDS = {K.FUNCTION_DECL, K.CXX_METHOD, K.CONSTRUCTOR, K.DESTRUCTOR, K.FUNCTION_TEMPLATE}
@@ -42,6 +41,59 @@ Cursor.is_null = _is_null  # type: ignore[method-assign]
 @cache
 def _kind_by_id() -> dict[int, CursorKind]:
     return {k.value: k for k in CursorKind}
+
+
+def _unguarded(attr):
+    """The method or property under cindex's cursor_null_guard, or None when it has no guard."""
+    fn = attr.fget if isinstance(attr, property) else attr
+    if not callable(fn) or not getattr(fn, "__qualname__", "").startswith("cursor_null_guard."):
+        return None
+    inner = fn.__closure__[0].cell_contents
+    return property(inner) if isinstance(attr, property) else inner
+
+
+class FastCursor(Cursor):
+    """A walk's cursors: never null, so cindex's per-call null check (a Python wrapper around every
+    property) is dropped; kinds come from a dict, `referenced` from a prototype returning this class."""
+
+    @property
+    def kind(self) -> CursorKind:
+        return _kind_by_id()[self._kind_id]
+
+    @property
+    def referenced(self) -> "Cursor | None":
+        try:
+            return self._referenced
+        except AttributeError:
+            res = _referenced_of()(self)
+            if _is_null(res):
+                res = None
+            else:
+                res._tu = self._tu
+            self._referenced = res
+            return res
+
+
+for _name, _attr in list(vars(Cursor).items()):
+    if _name not in vars(FastCursor) and (_plain := _unguarded(_attr)) is not None:
+        setattr(FastCursor, _name, _plain)
+
+
+@cache
+def _referenced_of():
+    fn = conf.lib["clang_getCursorReferenced"]  # a private prototype: cindex's stays untouched
+    fn.argtypes, fn.restype = [Cursor], FastCursor
+    return fn
+
+
+_VISIT = CFUNCTYPE(c_int, FastCursor, FastCursor, py_object)
+
+
+@cache
+def _visit_children():
+    fn = conf.lib["clang_visitChildren"]  # a private prototype for the FastCursor callback type
+    fn.argtypes, fn.restype = [Cursor, _VISIT, py_object], c_uint
+    return fn
 
 
 @cache
@@ -84,13 +136,14 @@ def cursor_extent(cursor: Cursor) -> tuple[str, int, int, int, int, int, int]:
 class Node:
     """A cursor of a project file, with its parent and enclosing function."""
 
-    __slots__ = ("cursor", "kind", "parent", "func", "_ext")
+    __slots__ = ("cursor", "kind", "parent", "func", "kids", "_ext")
 
     def __init__(self, cursor: Cursor, kind: CursorKind, parent: "Node | None", func: "Node | None"):
         self.cursor = cursor
         self.kind = kind
         self.parent = parent
         self.func = func
+        self.kids: list[Node] = []  # the indexed children, in source order
         self._ext: tuple | None = None
 
     @property
@@ -197,7 +250,6 @@ class TUView:
         self.functions: list[Node] = []
         self.macro_uses: list[Use] = []
         self.files: set[str] = set()
-        self._children: dict[int, list[Node]] = defaultdict(list)
         self._sources: dict[str, bytes] = {}
         self._func_index: dict[str, tuple[list[int], list[Node]]] | None = None
         self.elided = 0  # initializer-list elements past INIT_LIST_CAP, left out of the index
@@ -218,8 +270,7 @@ class TUView:
         file_ok: dict[int | None, bool] = {}
         by_key: dict[bytes, tuple[Node, Node | None]] = {}  # cursor bytes -> (node, its children's func)
         macros: list[Cursor] = []
-        nodes, by_kind, children, functions, uses = (self.nodes, self.by_kind, self._children,
-                                                      self.functions, self.uses)
+        nodes, by_kind, functions, uses = self.nodes, self.by_kind, self.functions, self.uses
         cxfile = c_void_p()
         file_of = _file_of()
         kinds = _kind_by_id()
@@ -250,8 +301,8 @@ class TUView:
 
         def visit(cursor: Cursor, parent: Cursor, _data) -> int:
             try:
-                kid = cursor._kind_id
                 pkey = bytes(parent)
+                kid = cursor._kind_id
                 if pkey == root_key:
                     if not project_file(cursor):
                         return 1  # continue: never enter other files
@@ -272,7 +323,7 @@ class TUView:
                         if entry is None:
                             return 1  # not below a project cursor we know: skip it, keep walking
                     up, func = entry
-                    if up.kind is K.INIT_LIST_EXPR and len(children[id(up)]) >= INIT_LIST_CAP:
+                    if len(up.kids) >= INIT_LIST_CAP and up.kind is K.INIT_LIST_EXPR:
                         self.elided += 1
                         return 1  # a data table: its first elements are enough for any rule
                 cursor._tu = tu
@@ -280,7 +331,7 @@ class TUView:
                 nodes.append(node)
                 by_id[kid].append(node)
                 if up is not None:
-                    children[id(up)].append(node)
+                    up.kids.append(node)
                 inner = func
                 if kid in function_ids:
                     if lib.clang_isCursorDefinition(cursor):
@@ -299,7 +350,7 @@ class TUView:
         gc_was_on = gc.isenabled()
         gc.disable()  # tens of thousands of new long-lived objects: collections would dominate
         try:
-            lib.clang_visitChildren(root, cursor_visit_callback(visit), None)
+            _visit_children()(root, _VISIT(visit), None)
         finally:
             if gc_was_on:
                 gc.enable()
@@ -314,9 +365,15 @@ class TUView:
             self.uses[use.name].append(use)
             self.macro_uses.append(use)
 
+    def close(self) -> None:
+        """Drop the index and every cache rules left on the view: the nodes, uses and caches refer
+        to each other, and breaking those cycles lets reference counting free a parsed file at once
+        instead of a full garbage collection."""
+        self.__dict__.clear()
+
     # -- queries ---------------------------------------------------------------------------------
     def children_of(self, node: Node) -> list[Node]:
-        return self._children.get(id(node), [])
+        return node.kids
 
     def of_kind(self, *kinds: CursorKind) -> Iterable[Node]:
         for k in kinds:

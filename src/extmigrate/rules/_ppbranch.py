@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.regions import blanked
+
 _DIRECTIVE = re.compile(
     r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b((?:[^\n\\]|\\.)*)", re.M | re.S)
 _TOKEN = re.compile(r"\s*(0[xX][0-9a-fA-F]+|\d+|[A-Za-z_]\w*|&&|\|\||==|!=|<=|>=|[()<>!+\-,])[uUlL]*")
@@ -202,6 +204,15 @@ def dead_ranges(text: str) -> list[tuple[int, int]]:
             top["prev"].append(own)
         top["start"], top["value"] = m.end(), v
     return sorted(out)
+
+
+def file_dead_ranges(tu, path: str) -> list[tuple[int, int]]:
+    """dead_ranges() of one file of a TUView (cached on the view: several rules ask)."""
+    cache = tu.__dict__.setdefault("_dead_ranges", {})
+    ranges = cache.get(path)
+    if ranges is None:
+        ranges = cache[path] = dead_ranges(blanked(tu, path))
+    return ranges
 
 
 def in_dead_branch(ranges: list[tuple[int, int]], offset: int) -> bool:

@@ -20,8 +20,7 @@ else:  # pragma: no cover
 
 from clang.cindex import TypeKind
 
-from extmigrate.regions import blank_comments
-from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
+from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import K, Node, TUView, Use
 
 DATA = tomllib.loads(resources.files("extmigrate").joinpath("data/allocators.toml").read_text("utf-8"))
@@ -285,11 +284,7 @@ def move_data(tu: TUView, a: AllocCall, dest: Destination, domain: str) -> dict:
 
 def ft_dead(tu: TUView, path: str, offset: int) -> bool:
     """Whether `offset` lies in a preprocessor branch a free-threaded build never compiles."""
-    cache = tu.__dict__.setdefault("_ft_dead", {})
-    ranges = cache.get(path)
-    if ranges is None:
-        ranges = cache[path] = dead_ranges(blank_comments(tu.source(path).decode("latin-1")))
-    return in_dead_branch(ranges, offset)
+    return in_dead_branch(file_dead_ranges(tu, path), offset)
 
 
 def _mul_operands(tu: TUView, node: Node) -> list[Node]:

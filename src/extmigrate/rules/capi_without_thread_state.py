@@ -6,7 +6,7 @@ import re
 
 from extmigrate.heldlocks import block_end, brace_depth
 from extmigrate.model import Finding, Site
-from extmigrate.regions import blank_comments
+from extmigrate.regions import blanked
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
 from extmigrate.tree import Node, TUView, Use
@@ -45,7 +45,7 @@ def detached(tu: TUView, fn: Node) -> list[tuple[int, int, int]]:
     calls = {u.name for uses in _uses_by_function(tu).get(id(fn), {}).values() for u in uses}
     if b"THREADS" not in raw and "PyEval_SaveThread" not in calls:
         return []
-    text = blank_comments(raw.decode("latin-1"))
+    text = blanked(tu, path)[base:end]
     events = _events(tu, fn, text, base)
     out = []
     since: int | None = None  # where the current detached stretch began

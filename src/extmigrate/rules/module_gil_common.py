@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from extmigrate.regions import blank_comments
+from extmigrate.regions import blanked  # noqa: F401  (the rules of this family import it from here)
 from extmigrate.tree import TUView, split_args
 
 API = tomllib.loads(resources.files("extmigrate").joinpath("data/module_gil.toml").read_text("utf-8"))
@@ -27,15 +27,6 @@ API = tomllib.loads(resources.files("extmigrate").joinpath("data/module_gil.toml
 
 def word(name: str) -> re.Pattern:
     return re.compile(rf"\b{re.escape(name)}\b")
-
-
-def blanked(tu: TUView, path: str) -> str:
-    """The file's text with comments and literals blanked (cached on the view)."""
-    cache = tu.__dict__.setdefault("_blanked", {})
-    text = cache.get(path)
-    if text is None:
-        text = cache[path] = blank_comments(tu.source(path).decode("latin-1"))
-    return text
 
 
 def line_col(text: str, offset: int) -> tuple[int, int]:

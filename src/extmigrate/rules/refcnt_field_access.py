@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from extmigrate.model import Finding
-from extmigrate.regions import blank_comments
+from extmigrate.regions import blanked
 from extmigrate.rules import register
 from extmigrate.rules.alloc_common import ft_dead
 from extmigrate.rules.base import Rule
@@ -125,7 +125,7 @@ class ObRefcntAccess(Rule):
         if not gave_up:
             return
         for path in sorted(tu.files):
-            text = blank_comments(tu.source(path).decode("latin-1"))
+            text = blanked(tu, path)
             for m in _TEXT_ACCESS.finditer(text):
                 line = text.count("\n", 0, m.start()) + 1
                 col = m.start() - text.rfind("\n", 0, m.start())

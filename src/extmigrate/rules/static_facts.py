@@ -23,7 +23,7 @@ from clang.cindex import BinaryOperator, Cursor, LinkageKind, StorageClass, TLSK
 
 from extmigrate import callgraph, regions
 from extmigrate.model import Finding, Site
-from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
+from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import K, Node, TUView
 
 _ARRAYS = {TypeKind.CONSTANTARRAY, TypeKind.INCOMPLETEARRAY, TypeKind.VARIABLEARRAY,
@@ -329,10 +329,7 @@ def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -
 
 def _dead(tu: TUView, path: str) -> list[tuple[int, int]]:
     """Branches a free-threaded build never compiles (`#if PY_VERSION_HEX < 0x030D0000`)."""
-    dead = tu.__dict__.setdefault("_static_dead", {})
-    if path not in dead:
-        dead[path] = dead_ranges(regions.blank_comments(tu.source(path).decode("latin-1")))
-    return dead[path]
+    return file_dead_ranges(tu, path)
 
 
 def tu_facts(tu: TUView) -> dict[str, Any]:
