@@ -40,6 +40,7 @@ class KB:
     same_or_tuple: frozenset[str]
     immutable: frozenset[str]  # calls returning a new number/string/bytes
     keeps_private: dict[str, tuple[int, ...]]
+    reads_only: dict[str, tuple[int, ...]]  # neither stores nor changes these arguments
     new_refs: frozenset[str]
     new_out: dict[str, int]
     borrowed_safe: frozenset[str]
@@ -75,6 +76,7 @@ def load() -> KB:
         same_or_tuple=frozenset(d["shapes"]["same_or_tuple"]),
         immutable=frozenset(d["shapes"]["immutable"]),
         keeps_private={k: tuple(v) for k, v in d["keeps_private"].items()},
+        reads_only={k: tuple(v) for k, v in d["reads_only"].items()},
         new_refs=frozenset(refs["new"]),
         new_out=dict(refs["new_out"]),
         borrowed_safe=frozenset(refs["borrowed_safe"]),

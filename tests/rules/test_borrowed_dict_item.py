@@ -13,6 +13,10 @@ HEAD = """
 #include <Python.h>
 typedef struct { PyObject_HEAD PyObject *cache; } Obj;
 static PyObject *registry;
+static PyObject *set_registry(PyObject *self, PyObject *d) {  /* replaced while others read it */
+    Py_XSETREF(registry, Py_NewRef(d));
+    Py_RETURN_NONE;
+}
 """
 
 
@@ -197,3 +201,111 @@ def test_helpers_only_module_init_calls_are_not_reported(scan_c):
     }
     """, "FT102")
     assert [(f.function, f.symbol) for f in res] == [("lookup", "PyDict_GetItemString(edict)")]
+
+
+def test_constants_dict_only_module_init_fills_is_frozen_across_files(scan_c):
+    # Reduced from pycurl: my_getattro() (compat.c) looks a name up in the object's own dict, then
+    # in a module-level constants dict; module.c creates and fills that dict in PyInit only; obj.c
+    # passes it. The object's dict may change under the lookup, the constants dict cannot.
+    compat = """
+    #include <Python.h>
+    PyObject *my_getattro(PyObject *co, PyObject *name, PyObject *dict1, PyObject *dict2) {
+        PyObject *v = NULL;
+        if (dict1 != NULL)
+            v = PyDict_GetItem(dict1, name);
+        if (v == NULL && dict2 != NULL)
+            v = PyDict_GetItem(dict2, name);
+        if (v != NULL)
+            return Py_NewRef(v);
+        return PyErr_Format(PyExc_AttributeError, "no attribute %U", name);
+    }
+    """
+    module = """
+    #include <Python.h>
+    PyObject *constants = NULL;
+    static int insint(PyObject *d, PyObject *extra, const char *name, long value) {
+        PyObject *v = PyLong_FromLong(value);
+        if (v == NULL || PyDict_SetItemString(d, name, v) < 0) { Py_XDECREF(v); return -1; }
+        if (extra != NULL && PyDict_SetItemString(extra, name, v) < 0) { Py_DECREF(v); return -1; }
+        Py_DECREF(v);
+        return 0;
+    }
+    #define insint_c(d, name, value) \\
+        do { if (insint(d, constants, name, value) < 0) goto error; } while (0)
+    static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "m", NULL, -1, NULL};
+    PyMODINIT_FUNC PyInit_m(void) {
+        PyObject *m = PyModule_Create(&def);
+        if (m == NULL) return NULL;
+        constants = PyDict_New();
+        if (constants == NULL) goto error;
+        insint_c(PyModule_GetDict(m), "OPT", 1);
+        %s
+        return m;
+    error:
+        Py_XDECREF(constants);
+        Py_DECREF(m);
+        return NULL;
+    }
+    """
+    obj = """
+    #include <Python.h>
+    typedef struct { PyObject_HEAD PyObject *dict; } Obj;
+    extern PyObject *constants;
+    PyObject *my_getattro(PyObject *co, PyObject *name, PyObject *dict1, PyObject *dict2);
+    static PyObject *obj_getattro(PyObject *o, PyObject *n) {
+        PyObject *v = PyObject_GenericGetAttr(o, n);
+        if (v != NULL) return v;
+        PyErr_Clear();
+        return my_getattro(o, n, ((Obj *)o)->dict, constants);
+    }
+    static PyType_Slot slots[] = {{Py_tp_getattro, obj_getattro}, {0, NULL}};
+    %s
+    """
+    def found(init="", more=""):  # the same file names each time: scan_c overwrites them
+        res = scan_c({"compat.c": compat, "module.c": module % init, "obj.c": obj % more},
+                     select=["FT102"])
+        return sorted(f.symbol for f in res.findings if f.code == "FT102")
+
+    assert found() == ["PyDict_GetItem(dict1)"]
+    # a method that adds to the dict after initialisation
+    assert found(more="""
+    static PyObject *define(PyObject *self, PyObject *args) {
+        if (PyDict_SetItem(constants, PyTuple_GET_ITEM(args, 0), PyTuple_GET_ITEM(args, 1)) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    static PyMethodDef methods[] = {{"define", define, METH_VARARGS, NULL}, {NULL}};
+    """) == ["PyDict_GetItem(dict1)", "PyDict_GetItem(dict2)"]
+    # initialisation hands the dict to Python code, which can change it at any time
+    assert found(init='if (PyModule_AddObject(m, "constants", Py_NewRef(constants)) < 0) goto error;') \
+        == ["PyDict_GetItem(dict1)", "PyDict_GetItem(dict2)"]
+    # another caller passes something else as the 4th argument
+    assert found(more="""
+    static PyObject *obj_lookup(PyObject *o, PyObject *n) {
+        return my_getattro(o, n, NULL, ((Obj *)o)->dict);
+    }
+    static PyMethodDef methods[] = {{"lookup", obj_lookup, METH_O, NULL}, {NULL}};
+    """) == ["PyDict_GetItem(dict1)", "PyDict_GetItem(dict2)"]
+
+
+def test_static_dict_filled_by_module_exec_and_only_read_after_is_not_reported(scan_c):
+    body = """
+    static PyObject *table;
+    static int exec_mod(PyObject *m) {
+        table = PyDict_New();
+        if (table == NULL) return -1;
+        return PyDict_SetItemString(table, "one", Py_True);
+    }
+    static PyModuleDef_Slot slots[] = {{Py_mod_exec, exec_mod}, {0, NULL}};
+    static PyObject *get(PyObject *self, PyObject *key) {
+        PyObject *v = table ? PyDict_GetItemWithError(table, key) : NULL;
+        return v ? Py_NewRef(v) : NULL;
+    }
+    %s
+    """
+    assert found(scan_c, body % "", "FT102") == []
+    res = found(scan_c, body % """
+    static PyObject *clear(PyObject *self, PyObject *unused) { PyDict_Clear(table); Py_RETURN_NONE; }
+    static PyMethodDef methods[] = {{"clear", clear, METH_NOARGS, NULL}, {NULL}};
+    """, "FT102")
+    assert [(f.function, f.symbol) for f in res] == [("get", "PyDict_GetItemWithError(table)")]

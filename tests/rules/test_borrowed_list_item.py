@@ -364,3 +364,71 @@ def test_call_written_in_a_project_macro_body_is_reported_at_the_macro_use(scan_
     """)
     assert [(f.line, f.symbol) for f in found] == [(9, "PyList_GetItem(self->items)")]
     assert found[0].data["in_macro_body"] is True
+
+
+def test_helper_in_another_file_is_judged_by_what_it_returns(scan_c):
+    # Reduced from pycurl: getinfo_raw() (info.c) returns new numbers, a list it built, or what
+    # long_from_socket() returns, which util.c defines; getinfo() hands a list result to a static
+    # decoder. Only the other file can say the decoder's list is private.
+    info = """
+    #include <Python.h>
+    PyObject *long_from_socket(int fd);
+    static PyObject *to_list(int n) {
+        PyObject *r = PyList_New(0);
+        for (int i = 0; r && i < n; i++) {
+            PyObject *v = PyLong_FromLong(i);
+            if (v == NULL || PyList_Append(r, v) < 0) { Py_XDECREF(v); Py_DECREF(r); return NULL; }
+            Py_DECREF(v);
+        }
+        return r;
+    }
+    PyObject *getinfo_raw(PyObject *self, PyObject *args) {
+        int option = (int)PyLong_AsLong(args);
+        switch (option) {
+        case 0: return PyFloat_FromDouble(1.5);
+        case 1: return long_from_socket(option);
+        default: return to_list(option);
+        }
+    }
+    static PyObject *decode(PyObject *list) {
+        PyObject *out = PyList_New(PyList_Size(list));
+        for (Py_ssize_t i = 0; out && i < PyList_GET_SIZE(out); i++)
+            PyList_SET_ITEM(out, i, PyUnicode_FromEncodedObject(PyList_GET_ITEM(list, i), NULL, NULL));
+        return out;
+    }
+    PyObject *getinfo(PyObject *self, PyObject *args) {
+        PyObject *rv = getinfo_raw(self, args);
+        if (rv == NULL || !PyList_Check(rv)) return rv;
+        PyObject *decoded = decode(rv);
+        Py_DECREF(rv);
+        return decoded;
+    }
+    """
+    fresh = """
+    #include <Python.h>
+    PyObject *long_from_socket(int fd) {
+    #if defined(_WIN32)
+        if (fd < 0) return PyLong_FromLong(-1);
+    #endif
+        return PyLong_FromLongLong((long long)fd);
+    }
+    """
+    shared = """
+    #include <Python.h>
+    PyObject *sockets;  /* a list other code fills */
+    PyObject *long_from_socket(int fd) {
+        if (fd < 0) return PyLong_FromLong(-1);
+        return Py_NewRef(PyList_GET_ITEM(sockets, fd));
+    }
+    PyObject *add(PyObject *self, PyObject *s) { return PyList_Append(sockets, s) ? NULL : Py_NewRef(s); }
+    """
+    def found(files):  # scan_c keeps earlier files: util.c is only ever overwritten
+        res = scan_c(files, select=["FT101"])
+        return sorted((f.function, f.symbol) for f in res.findings if f.code == "FT101")
+
+    # defined in no scanned file: nothing is known about what it returns
+    assert found({"info.c": info}) == [("decode", "PyList_GET_ITEM(list)")]
+    assert found({"info.c": info, "util.c": fresh}) == []
+    # the other file's helper may hand out an item of a shared list: the decoder's read stays
+    assert found({"info.c": info, "util.c": shared}) == [("decode", "PyList_GET_ITEM(list)"),
+                                                         ("long_from_socket", "PyList_GET_ITEM(sockets)")]

@@ -12,6 +12,9 @@ Per use, the container expression is classified from the enclosing function's co
   also a parameter of a static helper every caller passes such a value, and the result of a helper
   of the TU that only returns such values;
 - anything else (fields, globals, parameters, call results) may be shared: a finding.
+A finding that only facts of other files could clear (what a function defined elsewhere returns, what
+every call of a non-static function passes, a global only module initialisation fills) carries those
+facts as `data["assumes"]`; rules/_borrowed_project.py checks them across all TUs.
 Uses whose result is discarded or only compared (never dereferenced), uses in preprocessor branches
 that a free-threaded build never compiles, uses in tp_traverse functions (run with the world
 stopped) and in static helpers only module initialisation calls are not findings either.
@@ -22,8 +25,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from contextlib import contextmanager
 
-from clang.cindex import StorageClass
+from clang.cindex import LinkageKind, StorageClass
 
 from extmigrate import callgraph, kb
 from extmigrate.model import Finding, Site
@@ -323,6 +327,49 @@ def _proven_tuple(fi: FuncInfo, name: str, at: int) -> bool:
     return False
 
 
+# -- facts of other files, assumed and written down (checked project-wide) ----------------------
+_ASSUMED: list[set[str]] = []  # innermost last; empty: unknown code is shared
+
+
+@contextmanager
+def assuming():
+    """Within: what other files decide is assumed safe and noted, e.g. 'ret:f' (f, defined elsewhere,
+    returns something private), 'arg:f:2' (every caller of non-static f passes a private 3rd
+    argument), 'global:KEY' (a global container only module initialisation fills)."""
+    deps: set[str] = set()
+    _ASSUMED.append(deps)
+    try:
+        yield deps
+    finally:
+        _ASSUMED.pop()
+
+
+def _assume(dep: str) -> bool:
+    if not _ASSUMED:
+        return False
+    _ASSUMED[-1].add(dep)
+    return True
+
+
+def var_key(cur) -> str:
+    """'path:name' for a static (file-scope) variable, 'name' for one with external linkage."""
+    d = cur.get_definition() or cur
+    if cur.linkage == LinkageKind.INTERNAL and d.location.file:
+        return f"{d.location.file.name}:{cur.spelling}"
+    return cur.spelling
+
+
+def global_key(tu: TUView, name: str) -> str | None:
+    """The key of a file-scope variable of the TU named `name`."""
+    keys = _tu_index(tu).get("globals")
+    if keys is None:
+        keys = _tu_index(tu)["globals"] = {}
+        for v in tu.of_kind(K.VAR_DECL):
+            if v.func is None and v.parent is None:
+                keys.setdefault(v.spelling, var_key(v.cursor))
+    return keys.get(name)
+
+
 def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | None, int | None]:
     """('tuple'|'kwargs'|'private'|None, offset of a publication that spoiled 'private')."""
     if depth > 4:
@@ -336,6 +383,9 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
         return None, None
     is_param = e in {p for p, _ in fi.params}
     if not is_param and e not in fi.locals:
+        key = _ASSUMED and global_key(fi.tu, e)
+        if key and _assume(f"global:{key}"):
+            return "tuple", None  # frozen after initialisation: as immutable as a tuple
         return None, None  # a global or a macro
     if _proven_tuple(fi, e, at):
         return "tuple", None
@@ -502,32 +552,46 @@ def _returns_fresh(tu: TUView, name: str, depth: int) -> str | None:
     """'tuple' or 'private' when the function `name` of this TU only returns NULL, None, a new
     number/string or a container it created and did not publish (a helper that builds a new list)."""
     callee = _defined(tu, name)
-    if callee is None or depth > 3:
+    if callee is None:
+        return "private" if _assume(f"ret:{name}") else None
+    if depth > 3:
         return None
-    key = (id(callee), "", 2)
+    key = (id(callee), "", 3 if _ASSUMED else 2)
     cache = _tu_index(tu).setdefault("returns", {})
     if key in cache:
-        return cache[key]
+        result, deps = cache[key]
+        for d in deps:
+            _assume(d)
+        return result
     if key in _ACTIVE:
         return None
     cfi = FuncInfo.of(tu, callee)
     kinds: set[str | None] = set()
     _ACTIVE.add(key)
     try:
-        for m in re.finditer(r"\b(return\b([^;]*);|Py_RETURN_\w+)", cfi.text):
-            off = cfi.base + m.start()
-            if in_dead_branch(cfi.dead, off):
-                continue
-            expr = norm(cfi.raw[m.start(2):m.end(2)] if m.group(2) is not None else "Py_None")
-            if expr not in _NULLISH or expr == "Py_None":  # None: immutable
-                kinds.add(provenance(cfi, expr, off, depth + 1)[0] if expr != "Py_None" else "tuple")
+        with assuming() if _ASSUMED else _nothing() as deps:
+            for m in re.finditer(r"\b(return\b([^;]*);|Py_RETURN_\w+)", cfi.text):
+                off = cfi.base + m.start()
+                if in_dead_branch(cfi.dead, off):
+                    continue
+                expr = norm(cfi.raw[m.start(2):m.end(2)] if m.group(2) is not None else "Py_None")
+                if expr not in _NULLISH or expr == "Py_None":  # None: immutable
+                    kinds.add(provenance(cfi, expr, off, depth + 1)[0] if expr != "Py_None" else "tuple")
     finally:
         _ACTIVE.discard(key)
     result = None
     if kinds and None not in kinds and "kwargs" not in kinds:
         result = "tuple" if kinds == {"tuple"} else "private"
-    cache[key] = result
+    deps = sorted(deps or ()) if result else []
+    cache[key] = (result, deps)
+    for d in deps:
+        _assume(d)
     return result
+
+
+@contextmanager
+def _nothing():
+    yield None
 
 
 def _is_ident(ch: str) -> bool:
@@ -549,14 +613,14 @@ def _address_taken(text: str, name: str) -> bool:
 def _from_callers(fi: FuncInfo, param: str, depth: int) -> str | None:
     """'private'/'tuple'/'kwargs' when every call of this static function passes such a value."""
     func = fi.func
-    if func.cursor.storage_class != StorageClass.STATIC or depth > 3:
-        return None
     name, index = func.spelling, [p for p, _ in fi.params].index(param)
-    key = (id(func), param, 1)
-    if key in _ACTIVE:
-        return None
     if _address_taken(file_text(fi.tu, fi.path), name):
         return None  # a callback, a method table entry: its callers are unknown
+    if func.cursor.storage_class != StorageClass.STATIC:  # callers in other files too
+        return "private" if _assume(f"arg:{name}:{index}") else None
+    key = (id(func), param, 1)
+    if key in _ACTIVE or depth > 3:
+        return None
     kinds = set()
     _ACTIVE.add(key)
     try:
@@ -646,11 +710,10 @@ def _init_only(tu: TUView, func: Node) -> bool:
 
 def _closing(text: str, open_at: int, opener: str = "(", closer: str = ")") -> int:
     depth = 0
-    for i in range(open_at, len(text)):
-        ch = text[i]
-        depth += 1 if ch == opener else (-1 if ch == closer else 0)
+    for m in re.compile(f"[{re.escape(opener)}{re.escape(closer)}]").finditer(text, open_at):
+        depth += 1 if m.group() == opener else -1
         if depth == 0:
-            return i
+            return m.start()
     return len(text)
 
 
@@ -729,21 +792,28 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
         if how in ("tested", "discarded") and not api.out:
             continue
         related: list[Site] = []
+        assumes: list[str] = []
         if container and api.holds not in ("weakref", "modules"):
             if _guarded(tu, use.func, start, container):
                 continue
             kind, spoiled = provenance(fi, container, start)
-            if kind == "private" or kind == "tuple" or (kind == "kwargs" and api.holds == "dict"):
+            if _unshared(kind, api):
                 continue
             if spoiled is not None:
                 line, col = _line_col(tu, use.path, spoiled)
                 related.append(Site(use.path, line, col, f"'{container}' is made reachable here"))
+            else:
+                with assuming() as deps:
+                    kind, _ = provenance(fi, container, start)
+                assumes = sorted(deps) if _unshared(kind, api) else []
         data = {"api": api.name, "container": container, "args": args, "macro": use.macro,
                 "in_macro_body": in_macro,
                 "holds": api.holds, "remedy": api.remedy, "replacement": api.replacement,
                 "since": api.since, "replacement_form": api.replacement_form, "compat": api.compat,
                 "result_var": var, "result_use": how, "loop": fi.loop_at(start),
                 "out": [norm(args[i]).lstrip("&") for i in api.out if i < len(args)]}
+        if assumes:
+            data["assumes"] = assumes  # dropped project-wide when other files prove them all
         shown = container or (norm(args[0]) if args else "")
         symbol = f"{api.name}({shown})"
         (line, col), (eline, ecol) = _line_col(tu, use.path, start), _line_col(tu, use.path, end)
@@ -751,6 +821,10 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
                                 message(api, container, args), function=use.function_name,
                                 related=related, data=data))
     return out
+
+
+def _unshared(kind: str | None, api: kb.BorrowedApi) -> bool:
+    return kind == "private" or kind == "tuple" or (kind == "kwargs" and api.holds == "dict")
 
 
 def _guarded(tu: TUView, func: Node, at: int, container: str) -> bool:
@@ -795,3 +869,13 @@ class BorrowedRule(Rule):
 
     def check(self, tu: TUView) -> list[Finding]:
         return check_uses(self, tu, KB.for_rule(self.code), self.message)
+
+    def collect(self, tu: TUView) -> dict:
+        from extmigrate.rules import _borrowed_project  # it builds on this module
+        return _borrowed_project.facts(tu)
+
+    def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
+        """Drops this rule's findings whose every assumption (`data["assumes"]`) other files prove."""
+        from extmigrate.rules import _borrowed_project
+        _borrowed_project.drop_proven(facts, findings, self.code)
+        return []
