@@ -5,6 +5,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import subprocess
+import sys
 
 from extmigrate.cache import decode, encode
 from extmigrate.cli import main
@@ -42,19 +44,34 @@ def run(src, cache_dir, **kw):
 
 
 def entries(cache_dir) -> list[str]:
-    return sorted(glob.glob(os.path.join(str(cache_dir), "results-v*", "*", "*.json")))
+    """Per-file entries."""
+    return sorted(p for p in glob.glob(os.path.join(str(cache_dir), "results-v*", "*", "*.json"))
+                  if not os.path.basename(p).startswith("scan-"))
+
+
+def scan_entries(cache_dir) -> list[str]:
+    """Whole-scan entries (the outcome of a scan of the very same files)."""
+    return sorted(glob.glob(os.path.join(str(cache_dir), "results-v*", "*", "scan-*.json")))
 
 
 def mark(cache_dir, text: str = "FROM-CACHE") -> None:
-    """Edit the stored finding, so that a warm scan shows whether it came from the cache."""
+    """Edit the stored finding of mod.c, in its file entry and in the whole-scan entries, so that a
+    warm scan shows whether it came from either cache."""
     for path in entries(cache_dir):
         with open(path) as f:
             doc = json.load(f)
         if doc["result"]["path"].endswith("mod.c"):
-            break
-    doc["result"]["findings"][0]["message"] = text
-    with open(path, "w") as f:
-        json.dump(doc, f)
+            doc["result"]["findings"][0]["message"] = text
+            with open(path, "w") as f:
+                json.dump(doc, f)
+    for path in scan_entries(cache_dir):
+        with open(path) as f:
+            doc = json.load(f)
+        for finding in doc["scan"]["findings"]:
+            if finding["path"].endswith("mod.c"):
+                finding["message"] = text
+        with open(path, "w") as f:
+            json.dump(doc, f)
 
 
 def messages(result) -> list[str]:
@@ -69,6 +86,39 @@ def test_warm_scan_is_served_from_the_cache(tmp_path):
     assert not glob.glob(os.path.join(str(cache), "**", ".extmigrate-*"), recursive=True)
     mark(cache)
     assert messages(run(src, cache)) == ["FROM-CACHE"]
+
+
+def test_unchanged_tree_is_one_whole_scan_entry(tmp_path):
+    """A second scan of the same files reads one entry; a changed file is re-analysed alone."""
+    src, cache = project(tmp_path), tmp_path / "cache"
+    (src / "other.c").write_text("#include <Python.h>\nstatic int n;\nint bump(void) { return ++n; }\n")
+    cold = run(src, cache)
+    assert len(scan_entries(cache)) == 1 and len(entries(cache)) == 2
+    mark(cache)
+    warm = run(src, cache)
+    assert messages(warm) == ["FROM-CACHE"]
+    assert [f.to_dict() for f in warm.findings] != [f.to_dict() for f in cold.findings]
+    for path in entries(cache):  # the file entries alone: the whole-scan entry serves this scan
+        os.remove(path)
+    assert messages(run(src, cache)) == ["FROM-CACHE"]
+    (src / "other.c").write_text("#include <Python.h>\nint bump(void) { return 1; }\n")
+    again = run(src, cache)  # a new whole-scan key; mod.c was analysed again (its entry was removed)
+    assert messages(again) != ["FROM-CACHE"] and [f.code for f in again.findings] == ["FT201"]
+    assert len(scan_entries(cache)) == 2
+
+
+def test_warm_scan_loads_neither_rules_nor_libclang(tmp_path):
+    """The start-up of a warm scan: only discovery, hashing and one cache entry."""
+    src, cache = project(tmp_path), tmp_path / "cache"
+    args = ["scan", str(src), "--cache-dir", str(cache), "--no-progress", "--no-config"]
+    assert main(args) == 1
+    code = ("import sys; from extmigrate.cli import main; rc = main(sys.argv[1:]); "
+            "heavy = [m for m in ('clang.cindex', 'extmigrate.rules.base', 'jinja2', 'multiprocessing') "
+            "if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert "HEAVY []" in out.stdout
+    assert "FT201" in out.stdout  # the findings are still reported
 
 
 def test_changed_source_misses(tmp_path):
@@ -116,14 +166,18 @@ def test_options_are_part_of_the_key(tmp_path):
 def test_corrupt_entry_is_ignored_and_replaced(tmp_path):
     src, cache = project(tmp_path), tmp_path / "cache"
     cold = run(src, cache)
-    [path] = entries(cache)
-    for garbage in (b"", b"\x00\xff{not json", b'{"format": 1, "deps": 3}', b"[1, 2]"):
-        with open(path, "wb") as f:
-            f.write(garbage)
+    paths = entries(cache) + scan_entries(cache)
+    assert len(paths) == 2
+    for garbage in (b"", b"\x00\xff{not json", b'{"format": 1, "deps": 3}', b"[1, 2]",
+                    b'{"format": 1, "deps": {}, "missing": [], "scan": {"findings": 7}}'):
+        for path in paths:
+            with open(path, "wb") as f:
+                f.write(garbage)
         again = run(src, cache)
         assert [f.to_dict() for f in again.findings] == [f.to_dict() for f in cold.findings]
-    with open(path) as f:
-        assert json.load(f)["format"] == 1  # rewritten by the last scan
+    for path in paths:
+        with open(path) as f:
+            assert json.load(f)["format"] == 1  # rewritten by the last scan
 
 
 def test_unwritable_cache_dir_only_costs_speed(tmp_path):
@@ -164,3 +218,22 @@ def test_python_headers_replaced_in_place_change_the_key(tmp_path):
     assert messages(run(src, cache, include_dirs=[str(fake)])) == ["FROM-CACHE"]
     (fake / "patchlevel.h").write_text("#define PY_VERSION \"3.99.1\"\n")
     assert messages(run(src, cache, include_dirs=[str(fake)])) != ["FROM-CACHE"]
+
+
+def test_whole_scan_key_covers_every_build_file_a_rule_reads():
+    """Rules that read build files (FT513, FT204) read only names the whole-scan key covers."""
+    from extmigrate.discover import BUILD_FILE_NAMES
+    from extmigrate.rules import limited_api, module_gil_common
+
+    assert set(limited_api.BUILD_FILES) <= set(BUILD_FILE_NAMES)
+    assert set(module_gil_common.NB["build_files"]) <= set(BUILD_FILE_NAMES)
+
+
+def test_changed_build_file_is_a_new_whole_scan(tmp_path):
+    src, cache = project(tmp_path), tmp_path / "cache"
+    (src / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    args = ["scan", str(src), "--select", "FT513", "--cache-dir", str(cache), "--no-progress", "--no-config"]
+    assert main(args) == 0
+    (src / "setup.py").write_text("from setuptools import Extension, setup\n"
+                                  "setup(ext_modules=[Extension('m', ['mod.c'], py_limited_api=True)])\n")
+    assert main(args) == 1  # the limited API is now asked for: not served from the earlier scan

@@ -18,9 +18,8 @@ from dataclasses import asdict
 from functools import cache
 
 from extmigrate.fileio import atomic_write
-from extmigrate.flags import TUSpec
+from extmigrate.flags import TUSpec, include_dirs
 from extmigrate.model import Diagnostic, Finding
-from extmigrate.parse import clang_version, include_dirs
 
 FORMAT = 1
 VERSION_HEADERS = ("patchlevel.h", "pyconfig.h", os.path.join("numpy", "_numpyconfig.h"))
@@ -46,6 +45,31 @@ def tool_fingerprint() -> str:
                 with open(path, "rb") as f:
                     h.update(hashlib.sha256(f.read()).digest())
     return h.hexdigest()
+
+
+@cache
+def libclang_stamp() -> str:
+    """Which libclang parses: name, size and mtime of its shared library (what cindex would load,
+    environment overrides included). Loading the library to ask its version costs more than a warm scan."""
+    import importlib.util
+
+    env = [os.environ.get(v, "") for v in ("LIBCLANG_LIBRARY_FILE", "LIBCLANG_LIBRARY_PATH")]
+    spec = importlib.util.find_spec("clang")
+    native = os.path.join(os.path.dirname(os.path.realpath(spec.origin)), "native") if spec and spec.origin else ""
+    folders = [d for d in (env[1], native) if d]
+    candidates = [env[0]] if env[0] else [os.path.join(d, n) for d in folders
+                                          for n in ("libclang.so", "libclang.dylib", "libclang.dll")]
+    parts = list(env)
+    for path in candidates:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        parts.append(f"{path}:{st.st_size}:{st.st_mtime_ns}")
+    if len(parts) == len(env):  # a libclang found some other way: ask it
+        from extmigrate.parse import clang_version
+        parts.append(clang_version())
+    return ";".join(parts)
 
 
 def file_hash(path: str) -> str | None:
@@ -109,7 +133,7 @@ class ResultCache:
     def __init__(self, folder: str, salt: list[str]):
         self.folder = os.path.join(folder, f"results-v{FORMAT}")
         h = hashlib.sha256()
-        for part in [tool_fingerprint(), clang_version()] + salt:
+        for part in [tool_fingerprint(), libclang_stamp()] + salt:
             h.update(part.encode("utf-8", "surrogateescape") + b"\0")
         self.salt = h.hexdigest()
         self._hashes: dict[str, str | None] = {}
@@ -192,15 +216,69 @@ class ResultCache:
         deps = {p: self._hash(p) for p in result.includes if p != spec.path}
         if any(h is None for h in deps.values()):
             return
-        missing = []
-        for d in result.diagnostics:
-            m = _MISSING.match(d.message)
-            if m:
-                missing.append([m.group(1), os.path.dirname(d.path)])
-        doc = {"format": FORMAT, "deps": deps, "missing": missing, "result": body}
+        self._write(key, {"format": FORMAT, "deps": deps, "missing": _missing(result), "result": body})
+
+    # -- whole scans ------------------------------------------------------------------------------
+    def scan_key(self, specs: list[TUSpec], other_files: list[str]) -> str | None:
+        """A key over every file of a scan (each one's own key) and the other files its rules read
+        (build files): same files, flags, settings and build files, same outcome."""
+        h = hashlib.sha256(b"scan\0" + self.salt.encode())
+        for spec in sorted(specs, key=lambda s: s.path):
+            key = self.key(spec)
+            if key is None:
+                return None
+            h.update(key.encode() + b"\0")
+        for path in sorted(other_files):
+            h.update(f"{path}\0{self._hash(path)}\0".encode("utf-8", "surrogateescape"))
+        return h.hexdigest()
+
+    def get_scan(self, key: str, search_dirs: list[str]) -> dict | None:
+        """The outcome of the last scan of these very files (scan.py), if no header it read changed."""
+        try:
+            with open(self._entry("scan-" + key), "rb") as f:
+                doc = json.loads(f.read())
+            if doc["format"] != FORMAT or not self._fresh(doc, search_dirs):
+                return None
+            done = decode(doc["scan"])
+            done["findings"] = [Finding.from_dict(f) for f in done["findings"]]
+            done["diagnostics"] = [Diagnostic(**d) for d in done["diagnostics"]]
+            return done
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def put_scan(self, key: str, done: dict) -> None:
+        results = done.pop("results")
+        deps: dict[str, str | None] = {}
+        missing: list[list[str]] = []
+        for r in results:
+            deps.update((p, self._hash(p)) for p in r.includes + [r.path])
+            missing += _missing(r)
+        if any(h is None for h in deps.values()):
+            return
+        body = dict(done, findings=[f.to_dict() for f in done["findings"]],
+                    diagnostics=[asdict(d) for d in done["diagnostics"]])
+        try:
+            again = decode(json.loads(json.dumps(encode(body))))
+        except (TypeError, ValueError):
+            return  # an object JSON cannot hold
+        if [Finding.from_dict(f) for f in again["findings"]] != done["findings"]:
+            return  # a cached copy would not be the same outcome
+        self._write("scan-" + key, {"format": FORMAT, "deps": deps, "missing": missing, "scan": encode(body)})
+
+    def _write(self, key: str, doc: dict) -> None:
         try:
             path = self._entry(key)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             atomic_write(path, json.dumps(doc, separators=(",", ":")).encode(), durable=False)
-        except (OSError, ValueError):
+        except (OSError, ValueError, TypeError):
             pass  # a read-only or full cache folder only costs speed
+
+
+def _missing(result) -> list[list[str]]:
+    """Headers the parse could not find, with the folder of the file that asked for them."""
+    out = []
+    for d in result.diagnostics:
+        m = _MISSING.match(d.message)
+        if m:
+            out.append([m.group(1), os.path.dirname(d.path)])
+    return out

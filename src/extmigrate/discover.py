@@ -148,3 +148,28 @@ def discover(paths: list[str], exclude: list[str] | None = None) -> Discovery:
                 elif not os.path.isdir(full) and not _excluded(full, exclude):
                     out.problems.append((full, _dangling(full) or "vanished while scanning"))
     return out
+
+
+# Build files that rules read as text (FT513 limited-api, FT204 nanobind): a scan's outcome depends
+# on them too, so a whole-scan cache key covers every one of them (tests/test_cache.py checks the
+# rules read no other names).
+BUILD_FILE_NAMES = ("setup.py", "setup.cfg", "pyproject.toml", "CMakeLists.txt", "meson.build")
+
+
+def build_files_around(roots: list[str]) -> list[str]:
+    """Every build file under the roots and in all folders above them (a superset of what any rule
+    reads: rules stop at the project's top)."""
+    found: list[str] = []
+    for root in roots:
+        root = os.path.abspath(root)
+        d = root if os.path.isdir(root) else os.path.dirname(root)
+        while True:
+            found += [p for p in (os.path.join(d, n) for n in BUILD_FILE_NAMES) if os.path.isfile(p)]
+            if os.path.dirname(d) == d:
+                break
+            d = os.path.dirname(d)
+        if os.path.isdir(root):
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(n for n in dirnames if n not in SKIP_DIRS)
+                found += [os.path.join(dirpath, n) for n in sorted(filenames) if n in BUILD_FILE_NAMES]
+    return sorted(set(found))

@@ -197,3 +197,21 @@ def find_database(paths: list[str], explicit_dir: str | None) -> str | None:
             if os.path.isfile(cand):
                 return cand
     return None
+
+
+def include_dirs(args: list[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-I", "-isystem", "-iquote", "-idirafter") and i + 1 < len(args):
+            out.append(args[i + 1])
+            i += 2
+            continue
+        if a.startswith("-I") and len(a) > 2:
+            out.append(a[2:])
+        elif a.startswith("-isystem") and len(a) > 8:
+            out.append(a[8:])
+        elif a.startswith("-iquote") and len(a) > 7:
+            out.append(a[7:])
+        i += 1
+    return out

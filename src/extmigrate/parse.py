@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from clang import cindex
 
 from extmigrate.fileio import atomic_write
-from extmigrate.flags import TUSpec
+from extmigrate.flags import TUSpec, include_dirs  # noqa: F401  (include_dirs: re-exported)
 from extmigrate.model import Diagnostic
 
 PARSE_KEEP_GOING = 0x200  # CXTranslationUnit_KeepGoing: a missing header does not stop the parse
@@ -354,24 +354,6 @@ def _as_header(args: list[str]) -> list[str]:
     for i, a in enumerate(out[:-1]):
         if a == "-x" and out[i + 1] in ("c", "c++"):
             out[i + 1] += "-header"
-    return out
-
-
-def include_dirs(args: list[str]) -> list[str]:
-    out, i = [], 0
-    while i < len(args):
-        a = args[i]
-        if a in ("-I", "-isystem", "-iquote", "-idirafter") and i + 1 < len(args):
-            out.append(args[i + 1])
-            i += 2
-            continue
-        if a.startswith("-I") and len(a) > 2:
-            out.append(a[2:])
-        elif a.startswith("-isystem") and len(a) > 8:
-            out.append(a[8:])
-        elif a.startswith("-iquote") and len(a) > 7:
-            out.append(a[7:])
-        i += 1
     return out
 
 

@@ -13,7 +13,8 @@ from typing import Callable, Iterator
 from extmigrate.cache import ResultCache
 from extmigrate.engine import TUResult, analyse, project_filter
 from extmigrate.flags import TUSpec
-from extmigrate.parse import clang_args, include_dirs, with_pch
+from extmigrate.flags import include_dirs
+from extmigrate.parse import with_pch
 
 Task = tuple[TUSpec, list[str], list[str], list[str]]  # spec, rule codes, roots, extra args
 
@@ -138,7 +139,7 @@ def run_with_cache(tasks: list[Task], jobs: int, timeout: float, store: ResultCa
     done = 0
     for task in tasks:
         spec, _codes, _roots, extra = task
-        hit = store.get(spec, include_dirs(clang_args(spec, extra))) if store else None
+        hit = store.get(spec, include_dirs(list(spec.args) + extra)) if store else None
         if hit is None:
             todo.append(task)
             continue

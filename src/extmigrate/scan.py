@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from extmigrate import flags as flagmod
 from extmigrate.cache import ResultCache, default_dir as default_cache_dir
-from extmigrate.discover import discover
-from extmigrate.engine import TUResult, combine
+from extmigrate.discover import build_files_around, discover
+from extmigrate.flags import include_dirs
 from extmigrate.model import Diagnostic, Finding
-from extmigrate.parse import FLAGS_REJECTED
-from extmigrate.rules import select_rules
-from extmigrate.runner import run_with_cache
 from extmigrate.suppress import apply_baseline, apply_suppressions, read_baseline
+
+if TYPE_CHECKING:
+    from extmigrate.engine import TUResult
 
 
 @dataclass
@@ -87,37 +88,61 @@ def build_flags(opts: ScanOptions, files: list[str], headers: list[str]) -> flag
 
 
 def scan(opts: ScanOptions, progress=None) -> ScanResult:
-    rules = select_rules(opts.select, opts.ignore)
-    codes = [r.code for r in rules]
     found = discover(opts.paths, opts.exclude)
-    out = ScanResult(problems=list(found.problems), cython=found.cython, rule_codes=codes)
+    out = ScanResult(problems=list(found.problems), cython=found.cython)
     fs = build_flags(opts, found.sources, found.headers)
     out.problems += fs.problems
     roots = [os.path.abspath(p) for p in opts.paths]
     extra = extra_args(opts)
+    total = len(found.sources) + len(found.headers)
+    out.files_scanned = total
+    specs = {p: fs.spec_for(p) for p in found.sources + found.headers}
+    cache_dir = opts.cache_dir or default_cache_dir()
+    store = scan_key = None
+    if opts.cache:
+        settings = ["select=" + ",".join(sorted(opts.select)), "ignore=" + ",".join(sorted(opts.ignore))]
+        store = ResultCache(cache_dir, [*settings, *roots, *extra])
+        scan_key = store.scan_key(list(specs.values()), build_files_around(opts.paths))
+        search = sorted({d for s in specs.values() for d in include_dirs(list(s.args) + extra)})
+        done = store.get_scan(scan_key, search) if scan_key else None
+        if done is not None:  # nothing changed since the last scan: its outcome, rules not even loaded
+            if progress:
+                progress(total, total)
+            return _finish(opts, out, done, specs)
+    done = _analyse(opts, found, specs, roots, extra, store, cache_dir, progress)
+    if store is not None and scan_key and done.pop("complete"):
+        store.put_scan(scan_key, done)
+    return _finish(opts, out, done, specs)
+
+
+def _analyse(opts: ScanOptions, found, specs: dict[str, flagmod.TUSpec], roots: list[str],
+             extra: list[str], store: ResultCache | None, cache_dir: str, progress) -> dict:
+    """Analyse (or take from the per-file cache) every file and combine the results: the outcome of a
+    scan as plain data, which a later scan of the unchanged tree reuses as it is."""
+    from extmigrate.engine import combine
+    from extmigrate.parse import FLAGS_REJECTED
+    from extmigrate.rules import select_rules
+    from extmigrate.runner import run_with_cache
+
+    codes = [r.code for r in select_rules(opts.select, opts.ignore)]
     jobs = opts.jobs or os.cpu_count() or 1
-
-    def tasks(paths: list[str]):
-        specs = [fs.spec_for(p) for p in paths]
-        for s in specs:
-            out.specs[os.path.realpath(s.path)] = s
-        return [(s, codes, roots, extra) for s in specs]
-
     results: list[TUResult] = []
     total = len(found.sources) + len(found.headers)
+    ran: list[str] = []
+    own_problems: list[list[str]] = []
 
     def collect(batch: list[str], offset: int) -> None:
         def prog(done: int, n: int) -> None:
             if progress:
                 progress(offset + done, total)
-        for r in run_with_cache(tasks(batch), jobs, opts.timeout, store, pch_dir, prog):
+        ran.extend(batch)
+        tasks = [(specs[p], codes, roots, extra) for p in batch]
+        for r in run_with_cache(tasks, jobs, opts.timeout, store, pch_dir, prog):
             results.append(r)
             if r.error:
-                out.problems.append((r.path, r.error))
-            out.problems += [(d.path, d.message) for d in r.diagnostics if d.message == FLAGS_REJECTED]
+                own_problems.append([r.path, r.error])
+            own_problems.extend([d.path, d.message] for d in r.diagnostics if d.message == FLAGS_REJECTED)
 
-    cache_dir = opts.cache_dir or default_cache_dir()
-    store = ResultCache(cache_dir, [",".join(codes), *roots, *extra]) if opts.cache else None
     with tempfile.TemporaryDirectory(prefix="extmigrate-pch-") as scratch:
         pch_dir = os.path.join(cache_dir, "pch") if opts.cache else scratch
         collect(found.sources, 0)
@@ -127,13 +152,24 @@ def scan(opts: ScanOptions, progress=None) -> ScanResult:
     results.sort(key=lambda r: r.path)  # completion order differs from run to run
     if progress:
         progress(total, total)  # headers that a TU covered were never run on their own
-    out.files_scanned = len(found.sources) + len(found.headers)
-    out.diagnostics = sorted({(d.path, d.line, d.column, d.message): d
-                              for r in results for d in r.diagnostics}.values(),
-                             key=lambda d: (d.path, d.line, d.column))
-    out.files_with_errors = sorted({r.path for r in results
-                                    if any(d.severity in ("error", "fatal") for d in r.diagnostics)})
-    findings = combine(results, codes, roots)
+    diagnostics = sorted({(d.path, d.line, d.column, d.message): d
+                          for r in results for d in r.diagnostics}.values(),
+                         key=lambda d: (d.path, d.line, d.column))
+    return {"complete": not any(r.error for r in results), "codes": codes, "ran": ran,
+            "problems": own_problems, "diagnostics": diagnostics,
+            "files_with_errors": sorted({r.path for r in results
+                                         if any(d.severity in ("error", "fatal") for d in r.diagnostics)}),
+            "findings": combine(results, codes, roots), "results": results}
+
+
+def _finish(opts: ScanOptions, out: ScanResult, done: dict, specs: dict[str, flagmod.TUSpec]) -> ScanResult:
+    """Fill the ScanResult from a scan's outcome (fresh or cached), then suppressions and baseline."""
+    out.problems += [tuple(p) for p in done["problems"]]
+    out.rule_codes = list(done["codes"])
+    out.specs = {os.path.realpath(p): specs[p] for p in done["ran"] if p in specs}
+    out.diagnostics = list(done["diagnostics"])
+    out.files_with_errors = list(done["files_with_errors"])
+    findings = list(done["findings"])
     if opts.use_suppressions:
         findings, out.suppressed = apply_suppressions(findings)
     if opts.baseline:

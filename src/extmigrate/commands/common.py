@@ -8,7 +8,6 @@ import sys
 
 from extmigrate import config
 from extmigrate.flags import ConfigError
-from extmigrate.rules import unknown_keys
 from extmigrate.scan import ScanOptions
 
 
@@ -75,7 +74,7 @@ def scan_options(args: argparse.Namespace) -> tuple[ScanOptions, dict]:
         cache=not getattr(args, "no_cache", False),
         cache_dir=getattr(args, "cache_dir", None),
     )
-    bad = unknown_keys(opts.select + opts.ignore)
+    bad = _unknown_keys(opts.select + opts.ignore)
     if bad:
         raise ConfigError(f"unknown rule code or name: {', '.join(bad)} (see `extmigrate rules`)")
     if opts.jobs < 0:
@@ -83,6 +82,13 @@ def scan_options(args: argparse.Namespace) -> tuple[ScanOptions, dict]:
     if opts.timeout <= 0:
         raise ConfigError("--timeout must be positive")
     return opts, settings
+
+
+def _unknown_keys(keys: list[str]) -> list[str]:
+    if not keys:
+        return []  # the rules are loaded only when a scan needs them
+    from extmigrate.rules import unknown_keys
+    return unknown_keys(keys)
 
 
 class Progress:

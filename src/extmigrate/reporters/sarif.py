@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 from extmigrate import __version__
-from extmigrate.rules import all_rules
 from extmigrate.scan import ScanResult
 from extmigrate.suppress import baseline_key
 
@@ -61,6 +60,8 @@ def _fixes(f, root: str) -> list[dict]:
 
 def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
     root = os.path.abspath(root or os.getcwd())
+    from extmigrate.rules import all_rules
+
     rules = [r for r in all_rules() if r.code in set(result.rule_codes)] or all_rules()
     index = {r.code: i for i, r in enumerate(rules)}
     results = []
