@@ -309,3 +309,29 @@ def test_static_dict_filled_by_module_exec_and_only_read_after_is_not_reported(s
     static PyMethodDef methods[] = {{"clear", clear, METH_NOARGS, NULL}, {NULL}};
     """, "FT102")
     assert [(f.function, f.symbol) for f in res] == [("get", "PyDict_GetItemWithError(table)")]
+
+
+def test_module_lifecycle_functions_may_visit_and_clear_a_frozen_global(scan_c):
+    body = """
+    static PyObject *table = NULL;
+    static int exec_mod(PyObject *m) {
+        table = PyDict_New();
+        return table == NULL ? -1 : PyDict_SetItemString(table, "one", Py_True);
+    }
+    static int traverse_mod(PyObject *m, visitproc visit, void *arg) { Py_VISIT(table); return 0; }
+    static int clear_mod(PyObject *m) { Py_CLEAR(table); return 0; }
+    static PyModuleDef_Slot slots[] = {{Py_mod_exec, exec_mod}, {0, NULL}};
+    static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "m", NULL, 0, NULL, slots,
+                                     traverse_mod, clear_mod, NULL};
+    static PyObject *get(PyObject *self, PyObject *key) {
+        PyObject *v = PyDict_GetItemWithError(table, key);
+        return v ? Py_NewRef(v) : NULL;
+    }
+    static PyMethodDef methods[] = {{"get", get, METH_O, NULL}, %s{NULL}};
+    """
+    assert found(scan_c, body % "", "FT102") == []
+    # a method that clears it while others read it
+    res = found(scan_c, body.replace("static PyMethodDef", """
+    static PyObject *reset(PyObject *self, PyObject *unused) { Py_CLEAR(table); Py_RETURN_NONE; }
+    static PyMethodDef""") % '{"reset", reset, METH_NOARGS, NULL}, ', "FT102")
+    assert [(f.function, f.symbol) for f in res] == [("get", "PyDict_GetItemWithError(table)")]

@@ -432,3 +432,40 @@ def test_helper_in_another_file_is_judged_by_what_it_returns(scan_c):
     # the other file's helper may hand out an item of a shared list: the decoder's read stays
     assert found({"info.c": info, "util.c": shared}) == [("decode", "PyList_GET_ITEM(list)"),
                                                          ("long_from_socket", "PyList_GET_ITEM(sockets)")]
+
+
+def test_non_static_function_is_judged_by_every_call_in_the_project(scan_c):
+    lib = """
+    #include <Python.h>
+    PyObject *first(PyObject *self, PyObject *list) {
+        if (PyList_GET_SIZE(list) == 0) Py_RETURN_NONE;
+        return Py_NewRef(PyList_GET_ITEM(list, 0));
+    }
+    """
+    user = """
+    #include <Python.h>
+    PyObject *first(PyObject *self, PyObject *list);
+    PyObject *head(PyObject *self, PyObject *seq) {
+        PyObject *l = PySequence_List(seq);
+        if (l == NULL) return NULL;
+        PyObject *r = first(self, l);
+        Py_DECREF(l);
+        return r;
+    }
+    %s
+    """
+
+    def found(more=""):
+        res = scan_c({"lib.c": lib, "user.c": user % more}, select=["FT101"])
+        return [(f.function, f.symbol) for f in res.findings if f.code == "FT101"]
+
+    assert found() == []
+    # exposed to Python as a method too: any list can come in
+    assert found('static PyMethodDef methods[] = {{"first", (PyCFunction)first, METH_O, NULL}, {NULL}};') \
+        == [("first", "PyList_GET_ITEM(list)")]
+    # another call passes a global list a function replaces at any time
+    assert found("""
+    PyObject *cached = NULL;
+    PyObject *top(PyObject *s, PyObject *a) { return first(s, cached); }
+    PyObject *set(PyObject *s, PyObject *a) { Py_XSETREF(cached, Py_NewRef(a)); Py_RETURN_NONE; }
+    """) == [("first", "PyList_GET_ITEM(list)")]

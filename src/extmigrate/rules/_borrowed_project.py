@@ -162,6 +162,8 @@ def _param_how(tu: TUView, param: Node, refs: dict[int, list[Node]], active: set
 
 def _how(tu: TUView, node: Node, active: set) -> tuple[str, set]:
     """What the expression around a reference does with the variable's value."""
+    if _cleared(tu, node):
+        return "keep", set()  # released and set to NULL
     cur, p = node, node.parent
     while p is not None and p.kind in _THROUGH:
         cur, p = p, p.parent
@@ -188,6 +190,16 @@ def _how(tu: TUView, node: Node, active: set) -> tuple[str, set]:
     return "bad", set()
 
 
+def _cleared(tu: TUView, node: Node) -> bool:
+    """Is the reference the argument of a clearing macro (Py_CLEAR)?"""
+    spans = tu.__dict__.get("_borrowed_clears")
+    if spans is None:
+        spans = tu.__dict__["_borrowed_clears"] = [
+            (u.path, u.start, u.end) for u in tu.uses_of(*callgraph.data("writes")["clearing_macros"])
+            if u.macro]
+    return any(p == node.path and a <= node.start < b for p, a, b in spans)
+
+
 def _passed(tu: TUView, call: Node, i: int, active: set) -> tuple[str, set]:
     name = call.spelling
     if i in B.KB.reads_only.get(name, ()):
@@ -195,6 +207,8 @@ def _passed(tu: TUView, call: Node, i: int, active: set) -> tuple[str, set]:
     if i in B.KB.keeps_private.get(name, ()):
         return "keep", set()
     ref = callgraph.referenced(tu, call)
+    if ref is not None and ref.kind == K.PARM_DECL and ref.type.spelling == "visitproc":
+        return "read", set()  # Py_VISIT in a traverse function
     if ref is None or ref.kind != K.FUNCTION_DECL:
         return "bad", set()
     if _extern(ref):

@@ -19,8 +19,10 @@ class BorrowedDictItem(BorrowedRule):
               "older Pythons): they return 1/0/-1 and a new reference through the last argument.")
     doc = """
     Not reported: the keyword-arguments dict of the call (a fresh dict per call), dicts the function
-    created itself and has not published yet, accesses inside a critical section on the dict or
-    under a lock, and results only compared with NULL (a membership test).
+    created itself and has not published yet (or a helper in any file of the project returns new,
+    or every caller passes new), global dicts only module initialisation fills and nothing changes
+    afterwards (a constants table), accesses inside a critical section on the dict or under a
+    lock, and results only compared with NULL (a membership test).
 
     Before:
 

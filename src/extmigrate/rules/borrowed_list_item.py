@@ -20,8 +20,10 @@ class BorrowedListItem(BorrowedRule):
               "the reference, or hold Py_BEGIN_CRITICAL_SECTION(list) around the access and the use.")
     doc = """
     Not reported: lists the function created itself (PyList_New, PySequence_List, ...) and has not
-    yet stored, passed on or returned; tuples; accesses inside a critical section on the list (or
-    on the object whose field the list is) or under a lock; results only compared with NULL.
+    yet stored, passed on or returned; lists a helper (in any file of the project) returns new, or
+    every caller passes new; global lists only module initialisation fills and nothing changes
+    afterwards; tuples; accesses inside a critical section on the list (or on the object whose
+    field the list is) or under a lock; results only compared with NULL.
 
     Before:
 
