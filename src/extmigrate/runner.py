@@ -16,7 +16,8 @@ from extmigrate.flags import TUSpec
 from extmigrate.flags import include_dirs
 from extmigrate.parse import with_pch
 
-Task = tuple[TUSpec, list[str], list[str], list[str]]  # spec, rule codes, roots, extra args
+# spec, rule codes, roots, extra args (and the result cache to store the result in, if any)
+Task = tuple
 
 
 def _worker(conn: Connection) -> None:
@@ -32,15 +33,17 @@ def _worker(conn: Connection) -> None:
             return
         if task is None:
             return
-        spec = task[0]
+        spec, store = task[0], (task[4] if len(task) > 4 else None)
         try:
-            result = analyse(*task)
+            result = analyse(*task[:4])
         except RecursionError:
             result = TUResult(spec.path, error="the file is nested too deeply to analyse")
         except Exception as e:  # a rule bug must not end the scan; say which file and what
             tb = traceback.extract_tb(e.__traceback__)[-1]
             where = f"{os.path.basename(tb.filename)}:{tb.lineno}"
             result = TUResult(spec.path, error=f"internal error {type(e).__name__}: {e} (at {where})")
+        if store is not None:
+            store.put(spec, result)  # here, not in the parent: encoding a result is work too
         conn.send(result)
         del result
         # analyse() broke the view's cycles; what rules left in other cycles goes now, before the
@@ -150,14 +153,10 @@ def run_with_cache(tasks: list[Task], jobs: int, timeout: float, store: ResultCa
     if not todo:
         return
     specs = with_pch([t[0] for t in todo], todo[0][3], project_filter(todo[0][2]), pch_dir, jobs)
-    todo = [(s,) + t[1:] for s, t in zip(specs, todo)]
-    by_path = {t[0].path: t[0] for t in todo}
+    todo = [(s,) + t[1:] + (store,) for s, t in zip(specs, todo)]
 
     def prog(n: int, _total: int) -> None:
         if progress:
             progress(done + n, len(tasks))
 
-    for result in run(todo, jobs, timeout, prog):
-        if store is not None and result.path in by_path:
-            store.put(by_path[result.path], result)
-        yield result
+    yield from run(todo, jobs, timeout, prog)
