@@ -107,6 +107,30 @@ def test_a_file_defining_macros_before_python_h_gets_its_own_prelude(tmp_path):
     assert by_name["late.c"].pch is None  # an #ifdef before Python.h: parsed plainly
 
 
+def test_a_longer_prelude_shares_the_python_h_part(tmp_path):
+    """A file that includes one more header after Python.h than the others is parsed on their
+    PCH (its own copy of the prelude re-reads the rest) and gets the result of a plain parse."""
+    root = tmp_path / "p"
+    root.mkdir()
+    body = "static PyObject *f(PyObject *l) { return PyList_GetItem(l, 0); }\n"
+    (root / "a.c").write_text("#include <Python.h>\n" + body)
+    (root / "b.c").write_text("#include <Python.h>\n" + body.replace("f(", "g("))
+    (root / "more.c").write_text("#include <Python.h>\n#include <structmember.h>\n" + body)
+    (root / "limited.c").write_text("#define Py_LIMITED_API 0x030a0000\n#include <Python.h>\n"
+                                    "#include <structmember.h>\n" + body)
+    found = discover([str(root)])
+    fs = build_flags(ScanOptions(paths=[str(root)]), found.sources, found.headers)
+    plain = [fs.spec_for(p) for p in found.sources]
+    specs = with_pch(plain, [], project_filter([str(root)]), str(tmp_path / "pch"))
+    by_name = {Path(s.path).name: s for s in specs}
+    assert by_name["more.c"].pch and by_name["more.c"].pch == by_name["a.c"].pch
+    assert by_name["limited.c"].pch is None  # its prelude starts with its own define
+    codes = [r.code for r in select_rules([], [])]
+    for a, b in zip(plain, specs):
+        ra, rb = analyse(a, codes, [str(root)], []), analyse(b, codes, [str(root)], [])
+        assert ra.findings and dataclasses.replace(rb, path=ra.path) == ra
+
+
 def test_fast_null_check_agrees_with_libclang(tmp_path):
     from clang.cindex import conf
 

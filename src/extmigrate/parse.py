@@ -325,18 +325,46 @@ def _deps_unchanged(deps_file: str) -> bool:
         return False
 
 
+def _cuts(text: str) -> list[str]:
+    """The prefixes a prelude could also end at: after each include at or after Python.h that is
+    outside #if blocks, shortest first (the whole prelude is the last)."""
+    out, kept, depth, python = [], [], 0, False
+    for line in text.split("\n")[:-1]:
+        kept.append(line)
+        raw = line.encode("utf-8", "surrogateescape")
+        cond = _CONDITIONAL.match(raw)
+        if cond:
+            depth += {b"if": 1, b"ifdef": 1, b"ifndef": 1, b"endif": -1}.get(cond.group(1), 0)
+            continue
+        m = _INCLUDE.match(raw)
+        if m:
+            python = python or os.path.basename(m.group(2).decode("utf-8", "replace")) in PYTHON_H
+            if python and depth == 0:
+                out.append("\n".join(kept) + "\n")
+    return out
+
+
 def with_pch(specs: list[TUSpec], extra_args: list[str], is_project_file, folder: str,
              jobs: int = 1) -> list[TUSpec]:
-    """The specs, each pointed at a precompiled prelude where at least two files share one."""
-    groups: dict[tuple[tuple[str, ...], str], list[int]] = {}
+    """The specs, each pointed at the longest precompiled prefix of its prelude that at least two
+    files share (files that add a header of their own after Python.h share the Python.h part)."""
+    cuts: dict[int, tuple[tuple[str, ...], list[str]]] = {}
+    users: dict[tuple[tuple[str, ...], str], int] = {}
     for i, spec in enumerate(specs):
         text = prelude(spec, is_project_file)
         if text:
             args = tuple(a for a in clang_args(spec, extra_args) if not a.startswith("-working-directory"))
             if not all(os.path.isabs(d) for d in include_dirs(list(args))):
                 args += (f"-working-directory={spec.directory}",)
-            groups.setdefault((args, text), []).append(i)
-    shared = [key for key, members in groups.items() if len(members) > 1]
+            cuts[i] = (args, _cuts(text) or [text])
+            for cut in cuts[i][1]:
+                users[(args, cut)] = users.get((args, cut), 0) + 1
+    groups: dict[tuple[tuple[str, ...], str], list[int]] = {}
+    for i, (args, prefixes) in cuts.items():
+        best = next((p for p in reversed(prefixes) if users[(args, p)] > 1), None)
+        if best is not None:
+            groups.setdefault((args, best), []).append(i)
+    shared = list(groups)
     if not shared:
         return list(specs)
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(shared)))) as pool:
