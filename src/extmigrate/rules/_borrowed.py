@@ -46,6 +46,7 @@ _ASSIGN = re.compile(r"(?<![=!<>+\-*/%&|^])=(?!=)")
 _INCREF = re.compile(r"\b(?:Py_X?INCREF|Py_X?NewRef)\s*\(\s*$")
 _EXITS = re.compile(r"\b(return|goto|break|continue|Py_RETURN_\w+)\b")
 _COND_HEAD = re.compile(r"\b(?:if|else|while|for|do|case|default)\b|\?")  # a braceless branch
+_UNTRACKED = ("weakref", "modules")  # weak references, sys.modules: shared whatever the provenance
 _COMPARED = re.compile(r"^\s*\)*\s*[=!]=(?!=)")  # compared, never dereferenced
 
 
@@ -793,7 +794,7 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
             continue
         related: list[Site] = []
         assumes: list[str] = []
-        if container and api.holds not in ("weakref", "modules"):
+        if container and api.holds not in _UNTRACKED:
             if _guarded(tu, use.func, start, container):
                 continue
             kind, spoiled = provenance(fi, container, start)
@@ -870,7 +871,9 @@ class BorrowedRule(Rule):
     def check(self, tu: TUView) -> list[Finding]:
         return check_uses(self, tu, KB.for_rule(self.code), self.message)
 
-    def collect(self, tu: TUView) -> dict:
+    def collect(self, tu: TUView) -> dict | None:
+        if all(a.container is None or a.holds in _UNTRACKED for a in KB.for_rule(self.code)):
+            return None  # no container is judged: no finding carries assumptions
         from extmigrate.rules import _borrowed_project  # it builds on this module
         return _borrowed_project.facts(tu)
 
