@@ -66,32 +66,40 @@ def _returns(tu: TUView) -> dict[str, list]:
 
 def _calls(tu: TUView) -> dict[str, list]:
     """name -> [[argument index, kind, assumptions], ...] for calls of non-static project functions."""
-    out: dict[str, list] = defaultdict(list)
+    out: dict[str, list] = {}
     for name in sorted(tu.uses):
-        for use in tu.uses[name]:
-            if use.node is None or use.func is None:
+        uses = [u for u in tu.uses[name] if u.node is not None and u.func is not None]
+        params = _project_params(tu, uses[0].node) if uses else None
+        if not params:
+            continue
+        calls = out[name] = []
+        for use in uses:
+            if params == "unknown":
+                calls.append([-1, None, []])  # no prototype: which arguments matter is unknown
                 continue
-            ref = callgraph.referenced(tu, use.node)
-            if ref is None or ref.kind != K.FUNCTION_DECL or not _extern(ref):
-                continue
-            where = ref.location.file
-            if where is not None and not tu.is_project_file(where.name):
-                continue  # the C API, libc: declared in system headers
-            if ref.type.kind != TypeKind.FUNCTIONPROTO:
-                out[name].append([-1, None, []])  # no prototype: which arguments matter is unknown
-                continue
-            params = [t.spelling for t in ref.type.argument_types()]
             start, _, args, _ = B.call_args(tu, use)
             fi = B.FuncInfo.of(tu, use.func)
-            for i, ptype in enumerate(params):
-                if not _object_param(ptype):
-                    continue
+            for i in params:
                 kind, deps = None, set()
                 if i < len(args):
                     with B.assuming() as deps:
                         kind, _ = B.provenance(fi, args[i], start)
-                out[name].append([i, kind, sorted(deps) if kind in _SAFE else []])
-    return dict(out)
+                calls.append([i, kind, sorted(deps) if kind in _SAFE else []])
+    return out
+
+
+def _project_params(tu: TUView, call: Node) -> list[int] | str | None:
+    """Indices of the PyObject* parameters of a called non-static project function ('unknown'
+    without a prototype); None for anything else (the C API, libc, static functions)."""
+    ref = callgraph.referenced(tu, call)
+    if ref is None or ref.kind != K.FUNCTION_DECL or not _extern(ref):
+        return None
+    where = ref.location.file
+    if where is not None and not tu.is_project_file(where.name):
+        return None  # declared in a system header
+    if ref.type.kind != TypeKind.FUNCTIONPROTO:
+        return "unknown"
+    return [i for i, t in enumerate(ref.type.argument_types()) if _object_param(t.spelling)]
 
 
 def _refs_by_decl(tu: TUView) -> dict[int, list[Node]]:
