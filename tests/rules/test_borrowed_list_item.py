@@ -469,3 +469,36 @@ def test_non_static_function_is_judged_by_every_call_in_the_project(scan_c):
     PyObject *top(PyObject *s, PyObject *a) { return first(s, cached); }
     PyObject *set(PyObject *s, PyObject *a) { Py_XSETREF(cached, Py_NewRef(a)); Py_RETURN_NONE; }
     """) == [("first", "PyList_GET_ITEM(list)")]
+
+
+def test_header_finding_is_not_cleared_by_facts_one_includer_relies_on(scan_c):
+    # One finding is kept per header position: a.c's call would be private given util.c, b.c's is not.
+    res = scan_c({
+        "helpers.h": """
+        static inline PyObject *first(PyObject *l) { return Py_NewRef(PyList_GET_ITEM(l, 0)); }
+        """,
+        "a.c": """
+        #include <Python.h>
+        #include "helpers.h"
+        PyObject *make(void);
+        PyObject *head(PyObject *self, PyObject *unused) {
+            PyObject *l = make();
+            PyObject *r = l ? first(l) : NULL;
+            Py_XDECREF(l);
+            return r;
+        }
+        """,
+        "util.c": """
+        #include <Python.h>
+        PyObject *make(void) { return Py_BuildValue("[i]", 1); }
+        """,
+        "b.c": """
+        #include <Python.h>
+        #include "helpers.h"
+        static PyObject *items;
+        static PyObject *put(PyObject *self, PyObject *l) { Py_XSETREF(items, Py_NewRef(l)); Py_RETURN_NONE; }
+        static PyObject *top(PyObject *self, PyObject *unused) { return first(items); }
+        static PyMethodDef methods[] = {{"put", put, METH_O, NULL}, {"top", top, METH_NOARGS, NULL}, {NULL}};
+        """}, select=["FT101"])
+    assert [(f.path.rsplit("/", 1)[-1], f.symbol) for f in res.findings] == \
+        [("helpers.h", "PyList_GET_ITEM(l)")]

@@ -12,9 +12,10 @@ Per use, the container expression is classified from the enclosing function's co
   also a parameter of a static helper every caller passes such a value, and the result of a helper
   of the TU that only returns such values;
 - anything else (fields, globals, parameters, call results) may be shared: a finding.
-A finding that only facts of other files could clear (what a function defined elsewhere returns, what
-every call of a non-static function passes, a global only module initialisation fills) carries those
-facts as `data["assumes"]`; rules/_borrowed_project.py checks them across all TUs.
+A finding in the TU's own file that only facts of other files could clear (what a function defined
+elsewhere returns, what every call of a non-static function passes, a global only module
+initialisation fills) carries those facts as `data["assumes"]`; rules/_borrowed_project.py checks
+them across all TUs.
 Uses whose result is discarded or only compared (never dereferenced), uses in preprocessor branches
 that a free-threaded build never compiles, uses in tp_traverse functions (run with the world
 stopped) and in static helpers only module initialisation calls are not findings either.
@@ -23,6 +24,7 @@ Text is decoded as latin-1 so that string offsets are byte offsets.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from contextlib import contextmanager
@@ -803,7 +805,7 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
             if spoiled is not None:
                 line, col = _line_col(tu, use.path, spoiled)
                 related.append(Site(use.path, line, col, f"'{container}' is made reachable here"))
-            else:
+            elif _main_file(tu, use.path):  # a header's finding is kept from one TU only
                 with assuming() as deps:
                     kind, _ = provenance(fi, container, start)
                 assumes = sorted(deps) if _unshared(kind, api) else []
@@ -822,6 +824,12 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
                                 message(api, container, args), function=use.function_name,
                                 related=related, data=data))
     return out
+
+
+def _main_file(tu: TUView, path: str) -> bool:
+    """Is `path` the TU's own file (not a header or an included .c file other TUs share)?"""
+    main = _tu_index(tu).setdefault("main", os.path.realpath(tu.main_path))
+    return path == tu.main_path or os.path.realpath(path) == main
 
 
 def _unshared(kind: str | None, api: kb.BorrowedApi) -> bool:
