@@ -26,12 +26,15 @@ _PREPROCESSING = {K.MACRO_INSTANTIATION, K.MACRO_DEFINITION, K.INCLUSION_DIRECTI
 INIT_LIST_CAP = 4096
 
 
+_NULL_KIND = CursorKind.INVALID_FILE.value  # an enum member's .value is a slow descriptor
+
+
 def _is_null(cursor: Cursor) -> bool:
     """Cursor.is_null without a libclang call: what clang_equalCursors(c, clang_getNullCursor()) does.
 
     cindex runs is_null before every cursor method and on every cursor a call returns, so this
     check is a large part of what a rule's cursor queries cost."""
-    return cursor._kind_id == CursorKind.INVALID_FILE.value and not (
+    return cursor._kind_id == _NULL_KIND and not (
         cursor.data[0] or cursor.data[1] or cursor.data[2])
 
 
@@ -62,16 +65,16 @@ class FastCursor(Cursor):
 
     @property
     def referenced(self) -> "Cursor | None":
-        try:
-            return self._referenced
-        except AttributeError:
-            res = _referenced_of()(self)
-            if _is_null(res):
-                res = None
-            else:
-                res._tu = self._tu
-            self._referenced = res
-            return res
+        d = self.__dict__  # every walk cursor has one (its _tu)
+        if "_referenced" in d:
+            return d["_referenced"]
+        res = _referenced_of()(self)
+        if _is_null(res):
+            res = None
+        else:
+            res._tu = d["_tu"]
+        d["_referenced"] = res
+        return res
 
 
 for _name, _attr in list(vars(Cursor).items()):
@@ -369,6 +372,8 @@ class TUView:
         """Drop the index and every cache rules left on the view: the nodes, uses and caches refer
         to each other, and breaking those cycles lets reference counting free a parsed file at once
         instead of a full garbage collection."""
+        for node in self.__dict__.get("nodes", ()):
+            node.kids = node.parent = None  # parent <-> child
         self.__dict__.clear()
 
     # -- queries ---------------------------------------------------------------------------------
