@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from extmigrate.cache import decode, encode
+from extmigrate.cache import FORMAT, decode, encode
 from extmigrate.cli import main
 from extmigrate.scan import ScanOptions, scan
 
@@ -177,7 +177,7 @@ def test_corrupt_entry_is_ignored_and_replaced(tmp_path):
         assert [f.to_dict() for f in again.findings] == [f.to_dict() for f in cold.findings]
     for path in paths:
         with open(path) as f:
-            assert json.load(f)["format"] == 1  # rewritten by the last scan
+            assert json.load(f)["format"] == FORMAT  # rewritten by the last scan
 
 
 def test_unwritable_cache_dir_only_costs_speed(tmp_path):

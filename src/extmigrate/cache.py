@@ -21,7 +21,7 @@ from extmigrate.fileio import atomic_write
 from extmigrate.flags import TUSpec, include_dirs
 from extmigrate.model import Diagnostic, Finding
 
-FORMAT = 1
+FORMAT = 2
 VERSION_HEADERS = ("patchlevel.h", "pyconfig.h", os.path.join("numpy", "_numpyconfig.h"))
 _MISSING = re.compile(r"^'([^']+)' file not found")
 
@@ -112,9 +112,23 @@ def decode(obj):
     return {k: decode(v) for k, v in obj.items()}
 
 
+def _shared_facts(facts: dict) -> dict:
+    """Rules of one family return one facts object (FT101-FT108, FT301-FT303): store it once."""
+    first: dict[int, str] = {}
+    out = {}
+    for code, value in facts.items():
+        if id(value) in first:
+            out[code] = {"same_as": first[id(value)]}
+        else:
+            first[id(value)] = code
+            out[code] = {"value": value}
+    return out
+
+
 def result_to_json(result) -> dict:
     return encode({"path": result.path, "findings": [f.to_dict() for f in result.findings],
-                   "facts": result.facts, "diagnostics": [asdict(d) for d in result.diagnostics],
+                   "facts": _shared_facts(result.facts),
+                   "diagnostics": [asdict(d) for d in result.diagnostics],
                    "files": result.files, "includes": result.includes})
 
 
@@ -122,8 +136,10 @@ def result_from_json(doc: dict):
     from extmigrate.engine import TUResult
 
     doc = decode(doc)
+    facts = {code: v["value"] for code, v in doc["facts"].items() if "value" in v}
+    facts.update({code: facts[v["same_as"]] for code, v in doc["facts"].items() if "same_as" in v})
     return TUResult(path=doc["path"], findings=[Finding.from_dict(f) for f in doc["findings"]],
-                    facts=doc["facts"], diagnostics=[Diagnostic(**d) for d in doc["diagnostics"]],
+                    facts=facts, diagnostics=[Diagnostic(**d) for d in doc["diagnostics"]],
                     files=doc["files"], includes=doc["includes"])
 
 
