@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import subprocess
 import sys
 import sysconfig
-import tempfile
 from dataclasses import dataclass, field
 
 from extmigrate.discover import is_cxx
@@ -54,6 +51,9 @@ def python_paths(python: str | None) -> dict[str, str]:
     if not python:
         paths = sysconfig.get_paths()
         return {"include": paths["include"], "platinclude": paths["platinclude"]}
+    import subprocess
+    import tempfile
+
     code = "import sysconfig, json; p = sysconfig.get_paths(); print(json.dumps(p))"
     try:
         out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, timeout=30,
@@ -65,6 +65,9 @@ def python_paths(python: str | None) -> dict[str, str]:
 
 
 def numpy_include(python: str | None) -> str | None:
+    import subprocess
+    import tempfile
+
     code = "import numpy; print(numpy.get_include())"
     try:
         out = subprocess.run([python or sys.executable, "-I", "-c", code], capture_output=True,
@@ -105,6 +108,8 @@ def _split_command(entry: dict) -> list[str]:
     if isinstance(entry.get("arguments"), list):
         return [str(a) for a in entry["arguments"]]
     if isinstance(entry.get("command"), str):
+        import shlex
+
         return shlex.split(entry["command"])
     raise ValueError("entry has neither 'arguments' nor 'command'")
 
