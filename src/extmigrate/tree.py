@@ -139,15 +139,28 @@ def cursor_extent(cursor: Cursor) -> tuple[str, int, int, int, int, int, int]:
 class Node:
     """A cursor of a project file, with its parent and enclosing function."""
 
-    __slots__ = ("cursor", "kind", "parent", "func", "kids", "_ext")
+    __slots__ = ("_cursor", "_raw", "_tu", "kind", "parent", "func", "kids", "_ext")
 
-    def __init__(self, cursor: Cursor, kind: CursorKind, parent: "Node | None", func: "Node | None"):
-        self.cursor = cursor
+    def __init__(self, cursor: Cursor | None, kind: CursorKind, parent: "Node | None", func: "Node | None",
+                 raw: bytes = b"", tu: TranslationUnit | None = None):
+        self._cursor = cursor  # or None, made from `raw` (the CXCursor's bytes) when a rule asks
+        self._raw = raw
+        self._tu = tu
         self.kind = kind
         self.parent = parent
         self.func = func
         self.kids: list[Node] = []  # the indexed children, in source order
         self._ext: tuple | None = None
+
+    @property
+    def cursor(self) -> Cursor:
+        """The libclang cursor. The walk keeps only its bytes: most nodes are never asked, and
+        keeping thousands of ctypes objects alive costs more than making the few that are."""
+        c = self._cursor
+        if c is None:
+            c = self._cursor = FastCursor.from_buffer_copy(self._raw)
+            c._tu = self._tu
+        return c
 
     @property
     def spelling(self) -> str:
@@ -302,49 +315,63 @@ class TUView:
                     return by_key.get(bytes(node.cursor))
             return None
 
+        special_ids = function_ids | {call_id}
+        init_list = K.INIT_LIST_EXPR
+
         def visit(cursor: Cursor, parent: Cursor, _data) -> int:
             try:
                 pkey = bytes(parent)
-                kid = cursor._kind_id
-                if pkey == root_key:
+                entry = by_key.get(pkey)
+                if entry is not None:  # the common case: below a node of this walk
+                    key = bytes(cursor)
+                    if key == pkey:  # a ConstantExpr reported again as its own child
+                        return 2
+                    up, func = entry
+                    kids = up.kids
+                    if len(kids) >= INIT_LIST_CAP and up.kind is init_list:
+                        self.elided += 1
+                        return 1  # a data table: its first elements are enough for any rule
+                elif pkey == root_key:
                     if not project_file(cursor):
                         return 1  # continue: never enter other files
+                    kid = cursor._kind_id
                     if kid in preprocessing_ids:
                         if kid == macro_id:
                             cursor._tu = tu
                             macros.append(cursor)
                         return 1
-                    up = func = None
+                    up = func = kids = None
                     key = bytes(cursor)
-                else:
+                else:  # C++: some parents come back with other bytes than they had
                     key = bytes(cursor)
-                    if key == pkey:  # a ConstantExpr reported again as its own child
+                    if key == pkey:
                         return 2
-                    entry = by_key.get(pkey)
-                    if entry is None:  # C++: some parents come back with other bytes than they had
-                        entry = find_parent(parent)
-                        if entry is None:
-                            return 1  # not below a project cursor we know: skip it, keep walking
+                    entry = find_parent(parent)
+                    if entry is None:
+                        return 1  # not below a project cursor we know: skip it, keep walking
                     up, func = entry
-                    if len(up.kids) >= INIT_LIST_CAP and up.kind is K.INIT_LIST_EXPR:
+                    kids = up.kids
+                    if len(kids) >= INIT_LIST_CAP and up.kind is init_list:
                         self.elided += 1
-                        return 1  # a data table: its first elements are enough for any rule
-                cursor._tu = tu
-                node = Node(cursor, kinds[kid], up, func)
+                        return 1
+                kid = cursor._kind_id
+                node = Node(None, kinds[kid], up, func, key, tu)
                 nodes.append(node)
                 by_id[kid].append(node)
-                if up is not None:
-                    up.kids.append(node)
-                inner = func
-                if kid in function_ids:
-                    if lib.clang_isCursorDefinition(cursor):
+                if kids is not None:
+                    kids.append(node)
+                if kid in special_ids:
+                    if kid == call_id:
+                        cursor._tu = tu
+                        node._cursor = cursor
+                        name = cursor.spelling
+                        if name:
+                            uses[name].append(Use(self, name, node, False, node.extent(), func))
+                    elif lib.clang_isCursorDefinition(cursor):
                         functions.append(node)
-                        inner = node
-                elif kid == call_id:
-                    name = cursor.spelling
-                    if name:
-                        uses[name].append(Use(self, name, node, False, node.extent(), func))
-                by_key[key] = (node, inner)
+                        by_key[key] = (node, node)
+                        return 2
+                by_key[key] = (node, func)
                 return 2  # recurse
             except BaseException as e:  # an exception must not vanish inside a ctypes callback
                 failure.append(e)
@@ -373,7 +400,7 @@ class TUView:
         to each other, and breaking those cycles lets reference counting free a parsed file at once
         instead of a full garbage collection."""
         for node in self.__dict__.get("nodes", ()):
-            node.kids = node.parent = None  # parent <-> child
+            node.kids = node.parent = node._cursor = None  # parent <-> child
         self.__dict__.clear()
 
     # -- queries ---------------------------------------------------------------------------------
