@@ -29,9 +29,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from clang.cindex import Cursor, LinkageKind
+from clang.cindex import Cursor
 
-from extmigrate import regions
+from extmigrate import cursors, regions
 from extmigrate.tree import K, Node, TUView
 
 _PASS_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR}
@@ -44,13 +44,17 @@ def data(section: str) -> dict[str, Any]:
     return tomllib.loads(text)[section]
 
 
+_FUNCTION_IDS = frozenset((K.FUNCTION_DECL.value, K.CXX_METHOD.value))
+_DECL_REF = K.DECL_REF_EXPR
+
+
 def func_key(cur: Cursor, memo: dict | None = None) -> str:
     """'path:name' for a static function, 'name' for one with external linkage (memo: per TU)."""
-    k = (cur.hash, cur.spelling)
+    k = cursors.decl_id(cur)
     if memo is not None and k in memo:
         return memo[k]
     key = cur.spelling
-    if cur.linkage == LinkageKind.INTERNAL:
+    if cursors.linkage(cur) == cursors.INTERNAL:
         d = cur.get_definition() or cur
         f = d.location.file
         key = f"{f.name if f else ''}:{cur.spelling}"
@@ -76,11 +80,28 @@ def node_key(tu: TUView, fn: Node | None) -> str | None:
 
 def referenced(tu: TUView, node: Node) -> Cursor | None:
     """node.cursor.referenced, computed once per node (several rules ask)."""
-    cache = tu.__dict__.setdefault("_referenced", {})
+    cache = tu.__dict__.get("_referenced")
+    if cache is None:
+        cache = tu.__dict__["_referenced"] = {}
     key = id(node)
-    if key not in cache:
-        cache[key] = node.cursor.referenced
-    return cache[key]
+    ref = cache.get(key, cache)
+    if ref is cache:
+        ref = cache[key] = node.cursor.referenced
+    return ref
+
+
+def decl_refs(tu: TUView) -> list[tuple[Node, Cursor]]:
+    """Every DECL_REF_EXPR with the declaration it refers to, in index order (once per TU: the
+    call graph, the static-state and the borrowed-reference facts all go through them)."""
+    out = tu.__dict__.get("_decl_refs")
+    if out is None:
+        out = []
+        for node in tu.of_kind(_DECL_REF):
+            ref = referenced(tu, node)
+            if ref is not None:
+                out.append((node, ref))
+        tu.__dict__["_decl_refs"] = out
+    return out
 
 
 def _climb(tu: TUView, node: Node) -> tuple[Node, Node | None]:
@@ -184,16 +205,15 @@ def collect(tu: TUView) -> dict[str, Any]:
             if use.node is None or use.func is None:
                 continue
             ref = use.node.cursor.referenced
-            if ref is not None and ref.kind in (K.FUNCTION_DECL, K.CXX_METHOD):
+            if ref is not None and ref._kind_id in _FUNCTION_IDS:
                 edge = (node_key(tu, use.func), func_key(ref, _memo(tu)))
                 edges.add(edge)
                 if regions.guard_at(tu, use.func, use.start) is None:
                     unlocked.add(edge)
     taken: set[str] = set()
     once_calls = set(cfg["once_calls"])
-    for ref_node in tu.of_kind(K.DECL_REF_EXPR):
-        ref = referenced(tu, ref_node)
-        if ref is None or ref.kind not in (K.FUNCTION_DECL, K.CXX_METHOD):
+    for ref_node, ref in decl_refs(tu):
+        if ref._kind_id not in _FUNCTION_IDS:
             continue
         if _is_callee(tu, ref_node):
             continue

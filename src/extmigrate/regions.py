@@ -125,11 +125,6 @@ def block_end(text: str, pos: int) -> int:
     return len(text)
 
 
-def _body(tu: TUView, func: Node) -> tuple[str, int]:
-    path, start, end = func.extent()[:3]
-    return blanked(tu, path)[start:end], start
-
-
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?:\([^)]*\))?((?:[^\n\\]|\\.)*)", re.M | re.S)
 
 
@@ -191,10 +186,19 @@ def regions(tu: TUView, func: Node) -> list[Region]:
     key = id(func)
     if key in cache:
         return cache[key]
-    text, base = _body(tu, func)
-    calls = [(pos - base, paren - base, name) for pos, paren, name in calls_in(tu, func.path, base, func.end)]
-    out: list[Region] = []
+    path, base, stop = func.extent()[:3]
+    found = calls_in(tu, path, base, stop)
+    locks, unlocks = _wrappers(tu)
     begin, end = names("critical_section_begin"), names("critical_section_end")
+    wanted = tu.__dict__.get("_region_names")
+    if wanted is None:
+        wanted = tu.__dict__["_region_names"] = begin | end | locks | unlocks
+    if all(c[2] not in wanted for c in found) and blanked(tu, path).find("std::", base, stop) < 0:
+        cache[key] = []  # most functions: no lock call, no critical section, no C++ guard
+        return cache[key]
+    text = blanked(tu, path)[base:stop]
+    calls = [(pos - base, paren - base, name) for pos, paren, name in found]
+    out: list[Region] = []
     stack: list[tuple[int, tuple[str, ...]]] = []
     for pos, paren, name in calls:
         if name in begin:
@@ -204,7 +208,6 @@ def regions(tu: TUView, func: Node) -> list[Region]:
             start, objs = stack.pop()
             out.append(Region(base + start, base + paren + 1, "critical-section", objs))
     held: dict[str, tuple[int, int]] = {}  # lock -> (where it was taken, brace depth there)
-    locks, unlocks = _wrappers(tu)
     for pos, paren, name in calls:
         if name not in locks and name not in unlocks:
             continue

@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from clang.cindex import BinaryOperator, TypeKind
+from clang.cindex import TypeKind
 
+from extmigrate import cursors
 from extmigrate.callgraph import data as state_data
 from extmigrate.tree import K, Node, TUView
 from extmigrate.typeslots import data as other_data
 from extmigrate.typeslots import strip
 
-_ASSIGN_OPS = {BinaryOperator.Assign}
 _CAST = re.compile(r"\(\s*(?:struct\s+|const\s+)*\w+\s*\*+\s*\)")
 _SELF_FIELD = re.compile(r"^&?\(*(\w+)\)*->(\w+)")
 _PLAIN_FIELD = re.compile(r"^(\w+)->(\w+)$")
@@ -65,8 +65,8 @@ def aliases(tu: TUView, fn: Node, name: str) -> set[str]:
             names.add(var.spelling)
     for op in by_function(tu, (K.BINARY_OPERATOR,)).get(id(fn), []):
         kids = tu.children_of(op)
-        if (len(kids) == 2 and op.cursor.binary_operator in _ASSIGN_OPS
-                and kids[0].kind == K.DECL_REF_EXPR and _refers_to(tu, kids[1], names)):
+        if (len(kids) == 2 and kids[0].kind == K.DECL_REF_EXPR
+                and cursors.binary_op(op.cursor) == cursors.ASSIGN and _refers_to(tu, kids[1], names)):
             names.add(kids[0].spelling)
     return names
 
@@ -163,7 +163,7 @@ def field_writes(tu: TUView, fn: Node, names: set[str]) -> list[Write]:
         kids = tu.children_of(op)
         if not kids:
             continue
-        if op.kind == K.BINARY_OPERATOR and op.cursor.binary_operator not in _ASSIGN_OPS:
+        if op.kind == K.BINARY_OPERATOR and cursors.binary_op(op.cursor) != cursors.ASSIGN:
             continue
         if op.kind == K.UNARY_OPERATOR and not _is_increment(tu, op):
             continue
@@ -198,7 +198,7 @@ def _field_aliases(tu: TUView, fn: Node, names: set[str]) -> dict[str, tuple[str
             note(var.spelling, kids[-1])
     for op in by_function(tu, (K.BINARY_OPERATOR,)).get(id(fn), []):
         kids = tu.children_of(op)
-        if len(kids) == 2 and op.cursor.binary_operator in _ASSIGN_OPS and kids[0].kind == K.DECL_REF_EXPR:
+        if len(kids) == 2 and kids[0].kind == K.DECL_REF_EXPR and cursors.binary_op(op.cursor) == cursors.ASSIGN:
             note(kids[0].spelling, kids[1])
     return {k: v for k, v in found.items() if k not in other and k not in names}
 

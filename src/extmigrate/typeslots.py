@@ -110,7 +110,14 @@ class _Collector:
         self.out: dict[str, set[str]] = {}
         self.done: set[str] = set()
         self.structs = set(data("type_slots")["structs"])
-        self.funcs = {f.spelling for f in tu.of_kind(K.FUNCTION_DECL)}
+        self._funcs: set[str] | None = None
+
+    @property
+    def funcs(self) -> set[str]:
+        """Names of the functions declared in the TU (only tables clang could not parse ask)."""
+        if self._funcs is None:
+            self._funcs = {f.spelling for f in self.tu.of_kind(K.FUNCTION_DECL)}
+        return self._funcs
 
     def add(self, func: str, slot: str) -> None:
         self.out.setdefault(func, set()).add(slot)

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from clang.cindex import BinaryOperator, LinkageKind, StorageClass, TypeKind
+from clang.cindex import BinaryOperator, StorageClass, TypeKind
 
-from extmigrate import callgraph
+from extmigrate import callgraph, cursors
 from extmigrate.model import Finding
 from extmigrate.rules import _borrowed as B
 from extmigrate.tree import K, Node, TUView
@@ -33,6 +33,7 @@ from extmigrate.tree import K, Node, TUView
 _THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR, K.CSTYLE_CAST_EXPR}
 _TESTS = {BinaryOperator.EQ, BinaryOperator.NE, BinaryOperator.LAnd, BinaryOperator.LOr}
 _SAFE = ("private", "tuple")
+_VARIABLE_IDS = frozenset((K.VAR_DECL.value, K.PARM_DECL.value))
 
 
 def facts(tu: TUView) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def facts(tu: TUView) -> dict[str, Any]:
 
 
 def _extern(cur) -> bool:
-    return cur.linkage == LinkageKind.EXTERNAL
+    return cursors.linkage(cur) == cursors.EXTERNAL
 
 
 def _object_param(spelling: str) -> bool:
@@ -102,19 +103,18 @@ def _project_params(tu: TUView, call: Node) -> list[int] | str | None:
     return [i for i, t in enumerate(ref.type.argument_types()) if _object_param(t.spelling)]
 
 
-def _refs_by_decl(tu: TUView) -> dict[int, list[Node]]:
-    """Declaration hash -> the references to that variable or parameter (once per TU)."""
+def _refs_by_decl(tu: TUView) -> dict[tuple, list[Node]]:
+    """Declaration (callgraph.decl_id) -> the references to that variable or parameter (once per TU)."""
     refs = tu.__dict__.get("_borrowed_refs")
     if refs is None:
         refs = tu.__dict__["_borrowed_refs"] = defaultdict(list)
-        for node in tu.of_kind(K.DECL_REF_EXPR):
-            ref = callgraph.referenced(tu, node)
-            if ref is not None and ref.kind in (K.VAR_DECL, K.PARM_DECL):
-                refs[ref.hash].append(node)
+        for node, ref in callgraph.decl_refs(tu):
+            if ref._kind_id in _VARIABLE_IDS:
+                refs[cursors.decl_id(ref)].append(node)
     return refs
 
 
-def _globals(tu: TUView, refs: dict[int, list[Node]]) -> dict[str, dict]:
+def _globals(tu: TUView, refs: dict[tuple, list[Node]]) -> dict[str, dict]:
     """key -> {"defined": bool, "refs": [[function key, how, assumptions], ...]}."""
     out: dict[str, dict] = {}
     seen: set[int] = set()
@@ -122,9 +122,9 @@ def _globals(tu: TUView, refs: dict[int, list[Node]]) -> dict[str, dict]:
         cur = callgraph.referenced(tu, nodes[0])
         if cur.kind != K.VAR_DECL or cur.semantic_parent is None or \
                 cur.semantic_parent.kind != K.TRANSLATION_UNIT or \
-                cur.type.get_canonical().kind != TypeKind.POINTER or cur.hash in seen:
+                cur.type.get_canonical().kind != TypeKind.POINTER or cursors.decl_id(cur) in seen:
             continue
-        seen.add(cur.hash)
+        seen.add(cursors.decl_id(cur))
         entry = out.setdefault(B.var_key(cur), {"defined": False, "refs": []})
         d = cur.get_definition() or (cur if cur.storage_class == StorageClass.STATIC else None)
         entry["defined"] |= d is not None and d.location.file is not None and \
@@ -137,7 +137,7 @@ def _globals(tu: TUView, refs: dict[int, list[Node]]) -> dict[str, dict]:
     return out
 
 
-def _params(tu: TUView, refs: dict[int, list[Node]]) -> dict[str, list]:
+def _params(tu: TUView, refs: dict[tuple, list[Node]]) -> dict[str, list]:
     """'f:i' -> [how, assumptions] for each PyObject* parameter of a non-static function."""
     out: dict[str, list] = {}
     for fn in tu.functions:
@@ -151,20 +151,21 @@ def _params(tu: TUView, refs: dict[int, list[Node]]) -> dict[str, list]:
     return out
 
 
-def _param_how(tu: TUView, param: Node, refs: dict[int, list[Node]], active: set) -> tuple[str, set]:
+def _param_how(tu: TUView, param: Node, refs: dict[tuple, list[Node]], active: set) -> tuple[str, set]:
     """The worst use of a parameter: 'read' < 'keep' < 'bad' (and the assumptions of its reads)."""
-    if param.cursor.hash in active:
+    key = cursors.decl_id(param.cursor)
+    if key in active:
         return "bad", set()  # recursion: decided by nothing
-    active.add(param.cursor.hash)
+    active.add(key)
     worst, deps = "read", set()
-    for node in refs.get(param.cursor.hash, ()):
+    for node in refs.get(key, ()):
         how, more = _how(tu, node, active)
         deps |= more
         if how in ("bad", "set"):
             return "bad", set()
         if how == "keep":
             worst = "keep"
-    active.discard(param.cursor.hash)
+    active.discard(key)
     return worst, deps
 
 

@@ -20,6 +20,7 @@ else:  # pragma: no cover
 
 from clang.cindex import TypeKind
 
+from extmigrate import cursors
 from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import K, Node, TUView, Use
 
@@ -164,11 +165,7 @@ def destination(tu: TUView, call: Node) -> Destination:
 
 
 def is_assign(tu: TUView, node: Node) -> bool:
-    op = getattr(node.cursor, "binary_operator", None)
-    if op is not None:
-        return op.name == "Assign"
-    kids = tu.children_of(node)
-    return len(kids) == 2 and tu.text(node.path, kids[0].end, kids[1].start).strip() == "="
+    return cursors.binary_op(node.cursor) == cursors.ASSIGN
 
 
 # -- what a pointer points to -------------------------------------------------------------------

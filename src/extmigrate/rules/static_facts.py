@@ -21,7 +21,7 @@ from typing import Any
 
 from clang.cindex import BinaryOperator, Cursor, LinkageKind, StorageClass, TLSKind, TypeKind
 
-from extmigrate import callgraph, regions
+from extmigrate import callgraph, cursors, regions
 from extmigrate.model import Finding, Site
 from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import K, Node, TUView
@@ -38,11 +38,15 @@ def _cfg(section: str, key: str) -> Any:
 
 
 # -- variables ---------------------------------------------------------------------------------------
+_VAR_ID = K.VAR_DECL.value
+_LINKED = frozenset((cursors.INTERNAL, cursors.EXTERNAL))
+
+
 def _static_var(cur: Cursor | None) -> bool:
-    if cur is None or cur.kind != K.VAR_DECL:
+    """A variable of static storage duration (raw libclang ids: enum conversions cost more)."""
+    if cur is None or cur._kind_id != _VAR_ID:
         return False
-    return cur.linkage in (LinkageKind.INTERNAL, LinkageKind.EXTERNAL) or \
-        cur.storage_class == StorageClass.STATIC
+    return cursors.linkage(cur) in _LINKED or cursors.storage_class(cur) == cursors.STATIC
 
 
 def _var_key(decl: Cursor, path: str) -> tuple[str, str, str | None]:
@@ -338,16 +342,15 @@ def tu_facts(tu: TUView) -> dict[str, Any]:
     if cached is not None:
         return cached
     variables: dict[str, dict] = {}
-    decl_keys: dict[int, str | None] = {}
+    decl_keys: dict[tuple, str | None] = {}
     refs: list[tuple[Node, str]] = []
     writes: list[dict] = []
-    for node in tu.of_kind(K.DECL_REF_EXPR):
-        decl = callgraph.referenced(tu, node)
-        if not _static_var(decl):
+    for node, decl in callgraph.decl_refs(tu):
+        if decl._kind_id != _VAR_ID:
             continue
-        h = decl.hash
+        h = cursors.decl_id(decl)
         if h not in decl_keys:
-            info = _var_info(tu, decl)
+            info = _var_info(tu, decl) if _static_var(decl) else None
             decl_keys[h] = info[0] if info else None
             if info:
                 old = variables.get(info[0])

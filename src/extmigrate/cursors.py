@@ -1,0 +1,40 @@
+"""Cheap cursor facts for the rules' hot loops: raw libclang ids instead of cindex enum conversions.
+
+cindex turns every kind, linkage, storage class and operator code into an enum member (a Python
+call per use) and hashes a cursor with a libclang call; a rule that asks for each reference of a
+TU pays that hundreds of times.  These helpers return the plain ints libclang gives.
+"""
+
+from __future__ import annotations
+
+from clang.cindex import BinaryOperator, Cursor, LinkageKind, StorageClass, conf
+
+ASSIGN = BinaryOperator.Assign.value
+INTERNAL = LinkageKind.INTERNAL.value
+EXTERNAL = LinkageKind.EXTERNAL.value
+STATIC = StorageClass.STATIC.value
+
+
+def decl_id(cur: Cursor) -> tuple[int, int | None]:
+    """What clang_hashCursor hashes for a declaration (its kind and Decl pointer), read from the
+    cursor struct: equal for every cursor of the same declaration, without a libclang call."""
+    return cur._kind_id, cur.data[0]
+
+
+def linkage(cur: Cursor) -> int:
+    """The raw CXLinkageKind."""
+    return conf.lib.clang_getCursorLinkage(cur)
+
+
+def storage_class(cur: Cursor) -> int:
+    """The raw CX_StorageClass."""
+    return conf.lib.clang_Cursor_getStorageClass(cur)
+
+
+def binary_op(cur: Cursor) -> int:
+    """The raw CXBinaryOperatorKind of a BINARY_OPERATOR cursor, kept where cindex keeps it."""
+    d = cur.__dict__
+    op = d.get("_binopcode")
+    if op is None:
+        op = d["_binopcode"] = conf.lib.clang_getCursorBinaryOperatorKind(cur)
+    return op
