@@ -10,9 +10,11 @@ from __future__ import annotations
 import bisect
 import re
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any, Callable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,13 +69,35 @@ def blank_comments(text: str) -> str:
     return _COMMENT_OR_STRING.sub(_spaces, text)
 
 
+_BY_CONTENT: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
+_BY_CONTENT_BYTES = [0]
+_BY_CONTENT_LIMIT = 32 << 20  # bytes of source kept as keys (the results are about as large again)
+
+
+def by_content(what: str, data: bytes, make: Callable[[], Any]) -> Any:
+    """make(), remembered across the TUs a worker analyses for a file of the same content: headers
+    (Imaging.h, pythoncapi_compat.h) are read by most TUs of a project.  Results must not be changed."""
+    key = (what, data)
+    hit = _BY_CONTENT.get(key)
+    if hit is not None:
+        _BY_CONTENT.move_to_end(key)
+        return hit
+    hit = _BY_CONTENT[key] = make()
+    _BY_CONTENT_BYTES[0] += len(data)
+    while _BY_CONTENT_BYTES[0] > _BY_CONTENT_LIMIT and len(_BY_CONTENT) > 1:
+        (_, old), _ = _BY_CONTENT.popitem(last=False)
+        _BY_CONTENT_BYTES[0] -= len(old)
+    return hit
+
+
 def blanked(tu: TUView, path: str) -> str:
     """A file's text, comments and literals blanked, decoded as latin-1 so that character offsets
     are byte offsets (cached on the view: every rule that reads text shares it)."""
     cache = tu.__dict__.setdefault("_blanked", {})
     text = cache.get(path)
     if text is None:
-        text = cache[path] = blank_comments(tu.source(path).decode("latin-1"))
+        data = tu.source(path)
+        text = cache[path] = by_content("blanked", data, lambda: blank_comments(data.decode("latin-1")))
     return text
 
 
@@ -134,8 +158,10 @@ def macro_definitions(tu: TUView) -> list[tuple[str, str]]:
     if cached is None:
         cached = []
         for path in sorted(tu.files):
-            if b"define" in tu.source(path):
-                cached += [m.groups() for m in _DEFINE.finditer(blanked(tu, path))]
+            data = tu.source(path)
+            if b"define" in data:
+                cached += by_content("defines", data,
+                                     lambda: [m.groups() for m in _DEFINE.finditer(blanked(tu, path))])
         tu.__dict__["_macro_definitions"] = cached
     return cached
 
@@ -146,12 +172,18 @@ def calls_in(tu: TUView, path: str, start: int, end: int) -> list[tuple[int, int
     cache = tu.__dict__.setdefault("_calls_in", {})
     found = cache.get(path)
     if found is None:
-        found = cache[path] = ([], [])
-        for m in _CALL.finditer(blanked(tu, path)):
-            found[0].append(m.start())
-            found[1].append((m.start(), m.end() - 1, m.group(1)))
+        found = cache[path] = by_content("calls", tu.source(path), lambda: _call_index(blanked(tu, path)))
     starts, calls = found
     return calls[bisect.bisect_left(starts, start):bisect.bisect_left(starts, end)]
+
+
+def _call_index(text: str) -> tuple[list[int], list[tuple[int, int, str]]]:
+    starts: list[int] = []
+    calls: list[tuple[int, int, str]] = []
+    for m in _CALL.finditer(text):
+        starts.append(m.start())
+        calls.append((m.start(), m.end() - 1, m.group(1)))
+    return starts, calls
 
 
 def _wrappers(tu: TUView) -> tuple[frozenset[str], frozenset[str]]:

@@ -34,8 +34,8 @@ from clang.cindex import LinkageKind, StorageClass
 from extmigrate import callgraph, kb
 from extmigrate.model import Finding, Site
 from extmigrate.rules.base import Rule
-from extmigrate.regions import blank_comments, guard_at
-from extmigrate.rules._ppbranch import dead_ranges, in_dead_branch
+from extmigrate.regions import blanked, by_content, guard_at
+from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import K, Node, TUView, Use, split_args
 
 KB = kb.load()
@@ -86,23 +86,16 @@ def _tu_index(tu: TUView) -> dict:
             for n in tu.of_kind(kind):
                 if n.func is not None:
                     by_func[id(n.func)][key].append(n)
-        idx = tu.__dict__["_borrowed_index"] = {"by_func": by_func, "texts": {}, "dead": {},
-                                                "flags": None, "funcs": {}}
+        idx = tu.__dict__["_borrowed_index"] = {"by_func": by_func, "flags": None, "funcs": {}}
     return idx
 
 
 def file_text(tu: TUView, path: str) -> str:
-    texts = _tu_index(tu)["texts"]
-    if path not in texts:
-        texts[path] = blank_comments(tu.source(path).decode("latin-1"))
-    return texts[path]
+    return blanked(tu, path)
 
 
 def _dead(tu: TUView, path: str) -> list[tuple[int, int]]:
-    dead = _tu_index(tu)["dead"]
-    if path not in dead:
-        dead[path] = dead_ranges(file_text(tu, path))
-    return dead[path]
+    return file_dead_ranges(tu, path)
 
 
 def method_flags(tu: TUView) -> dict[str, str]:
@@ -111,22 +104,29 @@ def method_flags(tu: TUView) -> dict[str, str]:
     if idx["flags"] is None:
         out: dict[str, str] = {}
         for path in tu.files:
-            text = file_text(tu, path)
-            seen: set[int] = set()
-            for m in re.finditer(r"\bMETH_[A-Z]+", text):
-                open_at = _unclosed(text, m.start(), "{", "}")
-                if open_at is None or open_at in seen:
-                    continue
-                seen.add(open_at)
-                fields = split_args("(" + text[open_at + 1:m.end() + 200].split("}")[0] + ")")
-                for i, f in enumerate(fields):
-                    if "METH_" in f and i > 0:
-                        names = _IDENT.findall(fields[i - 1])
-                        if names:
-                            out[names[-1]] = f
-                        break
+            data = tu.source(path)
+            if b"METH_" in data:
+                out.update(by_content("meth_flags", data, lambda: _file_flags(file_text(tu, path))))
         idx["flags"] = out
     return idx["flags"]
+
+
+def _file_flags(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    seen: set[int] = set()
+    for m in re.finditer(r"\bMETH_[A-Z]+", text):
+        open_at = _unclosed(text, m.start(), "{", "}")
+        if open_at is None or open_at in seen:
+            continue
+        seen.add(open_at)
+        fields = split_args("(" + text[open_at + 1:m.end() + 200].split("}")[0] + ")")
+        for i, f in enumerate(fields):
+            if "METH_" in f and i > 0:
+                names = _IDENT.findall(fields[i - 1])
+                if names:
+                    out[names[-1]] = f
+                break
+    return out
 
 
 def _unclosed(text: str, pos: int, opener: str, closer: str, stop: str = "") -> int | None:

@@ -26,6 +26,7 @@ from typing import Any
 from clang.cindex import BinaryOperator, StorageClass, TypeKind
 
 from extmigrate import callgraph, cursors
+from extmigrate.regions import blank_comments
 from extmigrate.model import Finding
 from extmigrate.rules import _borrowed as B
 from extmigrate.tree import K, Node, TUView
@@ -187,7 +188,7 @@ def _how(tu: TUView, node: Node, active: set) -> tuple[str, set]:
         if op in _TESTS:
             return "read", set()
         if op == BinaryOperator.Assign and first and len(kids) == 2:
-            rhs = B.norm(B.blank_comments(tu.node_text(kids[1])))
+            rhs = B.norm(blank_comments(tu.node_text(kids[1])))
             call = B._call_name(rhs)
             if rhs in B._NULLISH or (call and B.KB.fresh.get(call[0]) in ("list", "dict")):
                 return "set", set()

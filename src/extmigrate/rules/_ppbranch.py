@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from extmigrate.regions import blanked
+from extmigrate.regions import blanked, by_content
 
 _DIRECTIVE = re.compile(
     r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b((?:[^\n\\]|\\.)*)", re.M | re.S)
@@ -211,7 +211,7 @@ def file_dead_ranges(tu, path: str) -> list[tuple[int, int]]:
     cache = tu.__dict__.setdefault("_dead_ranges", {})
     ranges = cache.get(path)
     if ranges is None:
-        ranges = cache[path] = dead_ranges(blanked(tu, path))
+        ranges = cache[path] = by_content("dead", tu.source(path), lambda: dead_ranges(blanked(tu, path)))
     return ranges
 
 
