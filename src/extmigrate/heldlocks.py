@@ -42,18 +42,32 @@ def lock_macros(tu: TUView) -> tuple[set[str], set[str]]:
     return cached
 
 
+def _macro_pattern(tu: TUView) -> re.Pattern | None:
+    """Any lock or unlock macro name as a word (once per TU)."""
+    if "_lock_macro_re" not in tu.__dict__:
+        locks, unlocks = lock_macros(tu)
+        names = locks | unlocks
+        tu.__dict__["_lock_macro_re"] = re.compile(
+            r"\b(" + "|".join(map(re.escape, sorted(names))) + r")\b") if names else None
+    return tu.__dict__["_lock_macro_re"]
+
+
 def _own_events(tu: TUView, fn: Node) -> list[tuple[int, int]]:
-    """(file offset, +1 lock / -1 unlock) written in the function's own text."""
-    locks, unlocks = lock_macros(tu)
+    """(file offset, +1 lock / -1 unlock) written in the function's own text (cached)."""
+    cache = tu.__dict__.setdefault("_own_lock_events", {})
+    if id(fn) in cache:
+        return cache[id(fn)]
+    locks, _ = lock_macros(tu)
     path, base, end = fn.extent()[:3]
     text = blanked(tu, path)[base:end]
     events = [(base + m.start(), 1) for m in _LOCK.finditer(text)]
     events += [(base + m.start(), -1) for m in _UNLOCK.finditer(text)]
-    names = locks | unlocks
-    if names:
-        pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(names))) + r")\b")
+    pattern = _macro_pattern(tu)
+    if pattern is not None:
         events += [(base + m.start(), 1 if m.group(1) in locks else -1) for m in pattern.finditer(text)]
-    return sorted(events)
+    events.sort()
+    cache[id(fn)] = events
+    return events
 
 
 def net(tu: TUView, fn: Node) -> int:
@@ -73,16 +87,23 @@ def _events(tu: TUView, fn: Node) -> list[tuple[int, int]]:
     """The function's own lock events plus calls of lock/unlock helper functions (cached)."""
     cache = tu.__dict__.setdefault("_lock_events", {})
     if id(fn) not in cache:
-        defined = {f.spelling: f for f in tu.functions}
-        events = _own_events(tu, fn)
-        for name, f in defined.items():
-            if f is fn:
-                continue
-            step = net(tu, f)
-            if step:
+        events = list(_own_events(tu, fn))
+        for name, f, step in _helpers(tu):
+            if f is not fn:
                 events += [(u.start, step) for u in tu.uses.get(name, ()) if u.func is fn and not u.macro]
         cache[id(fn)] = sorted(events)
     return cache[id(fn)]
+
+
+def _helpers(tu: TUView) -> list[tuple[str, Node, int]]:
+    """(name, definition, net) of the TU's functions that take or release a lock for their caller
+    (the last definition of a name, as a name lookup would find it; once per TU)."""
+    found = tu.__dict__.get("_lock_helpers")
+    if found is None:
+        defined = {f.spelling: f for f in tu.functions}
+        found = tu.__dict__["_lock_helpers"] = [(name, f, net(tu, f)) for name, f in defined.items()
+                                                if net(tu, f)]
+    return found
 
 
 
