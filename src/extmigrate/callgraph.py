@@ -141,7 +141,10 @@ def _lifecycle_type(var: Node) -> bool:
 
 
 def _uses_python(tu: TUView) -> bool:
-    return any(os.path.basename(name) == "Python.h" for name in tu.included_files())
+    def python_h(names) -> bool:
+        return any(os.path.basename(name) == "Python.h" for name in names)
+    # a precompiled prelude names its headers: no walk over the TU's whole include list
+    return python_h(getattr(tu.tu, "pch_files", ())) or python_h(tu.included_files())
 
 
 def _declaration_text(tu: TUView, var: Node) -> str:
@@ -208,7 +211,7 @@ def collect(tu: TUView) -> dict[str, Any]:
             if ref is not None and ref._kind_id in _FUNCTION_IDS:
                 edge = (node_key(tu, use.func), func_key(ref, _memo(tu)))
                 edges.add(edge)
-                if regions.guard_at(tu, use.func, use.start) is None:
+                if edge not in unlocked and regions.guard_at(tu, use.func, use.start) is None:
                     unlocked.add(edge)
     taken: set[str] = set()
     once_calls = set(cfg["once_calls"])

@@ -103,18 +103,20 @@ class MismatchedFree(Rule):
         parameter), is an unknown source."""
         stores: list[tuple[str, Node | None, Node]] = []  # key, assigned value (None: &x), where
 
-        def target(node: Node):
-            """The released variable or field an expression names (cheap checks first)."""
+        def target(node: Node, assignment: Node | None = None):
+            """The released variable or field an expression names (cheap checks first); with
+            `assignment`, only when that binary operator is an assignment."""
             node = strip(tu, node)
-            if node.kind not in (K.DECL_REF_EXPR, K.MEMBER_REF_EXPR) or node.spelling not in names:
+            if node.kind not in (K.DECL_REF_EXPR, K.MEMBER_REF_EXPR) or \
+                    (assignment is not None and not is_assign(tu, assignment)) or node.spelling not in names:
                 return None
             ref = decl_key(node)
             return ref[0] if ref and ref[0] in keys else None
 
         for op in tu.of_kind(K.BINARY_OPERATOR):
             kids = tu.children_of(op)
-            if len(kids) == 2 and is_assign(tu, op):
-                key = target(kids[0])
+            if len(kids) == 2:
+                key = target(kids[0], op)
                 if key:
                     stores.append((key, kids[1], op))
         for var in tu.of_kind(K.VAR_DECL):

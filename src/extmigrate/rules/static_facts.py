@@ -343,6 +343,7 @@ def tu_facts(tu: TUView) -> dict[str, Any]:
         return cached
     variables: dict[str, dict] = {}
     decl_keys: dict[tuple, str | None] = {}
+    names: dict[str, str] = {}
     refs: list[tuple[Node, str]] = []
     writes: list[dict] = []
     for node, decl in callgraph.decl_refs(tu):
@@ -353,6 +354,7 @@ def tu_facts(tu: TUView) -> dict[str, Any]:
             info = _var_info(tu, decl) if _static_var(decl) else None
             decl_keys[h] = info[0] if info else None
             if info:
+                names.setdefault(info[0], info[1]["name"])  # what a reference to it is spelled
                 old = variables.get(info[0])
                 if old is None or (info[1]["defined"] and not old["defined"]):
                     variables[info[0]] = info[1]
@@ -376,7 +378,7 @@ def tu_facts(tu: TUView) -> dict[str, Any]:
             continue
         name = use.args[0].strip("()& \t")
         for node, var in refs:
-            if node.spelling == name and node.path == use.path and use.start <= node.start <= use.end:
+            if names[var] == name and node.path == use.path and use.start <= node.start <= use.end:
                 if (var, use.start) not in seen and (var, node.start) not in seen:
                     seen.add((var, use.start))
                     writes.append(_site(use, use.func, "assign", tu, var,
