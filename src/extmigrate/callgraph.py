@@ -141,10 +141,10 @@ def _lifecycle_type(var: Node) -> bool:
 
 
 def _uses_python(tu: TUView) -> bool:
-    def python_h(names) -> bool:
-        return any(os.path.basename(name) == "Python.h" for name in names)
-    # a precompiled prelude names its headers: no walk over the TU's whole include list
-    return python_h(getattr(tu.tu, "pch_files", ())) or python_h(tu.included_files())
+    """Does the TU include Python.h (its precompiled prelude or the parse itself)?"""
+    pch = getattr(tu.tu, "pch_files", ())
+    return any(os.path.basename(name) == "Python.h" for name in pch) or \
+        cursors.includes_named(tu.tu, "Python.h")
 
 
 def _declaration_text(tu: TUView, var: Node) -> str:

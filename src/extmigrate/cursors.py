@@ -7,7 +7,12 @@ TU pays that hundreds of times.  These helpers return the plain ints libclang gi
 
 from __future__ import annotations
 
-from clang.cindex import BinaryOperator, Cursor, LinkageKind, StorageClass, conf
+import os
+from ctypes import CFUNCTYPE, c_uint, c_void_p, cast, py_object
+from functools import cache
+
+from clang.cindex import (BinaryOperator, Cursor, File, LinkageKind, StorageClass, TranslationUnit, c_object_p,
+                          conf)
 
 ASSIGN = BinaryOperator.Assign.value
 INTERNAL = LinkageKind.INTERNAL.value
@@ -38,3 +43,26 @@ def binary_op(cur: Cursor) -> int:
     if op is None:
         op = d["_binopcode"] = conf.lib.clang_getCursorBinaryOperatorKind(cur)
     return op
+
+
+_INCLUSION = CFUNCTYPE(None, c_void_p, c_void_p, c_uint, py_object)
+
+
+@cache
+def _get_inclusions():
+    fn = conf.lib["clang_getInclusions"]  # a private prototype: cindex's stays untouched
+    fn.argtypes, fn.restype = [TranslationUnit, _INCLUSION, py_object], None
+    return fn
+
+
+def includes_named(tu: TranslationUnit, basename: str) -> bool:
+    """Does the parse include a file of that name?  One pass over libclang's inclusion list reading
+    file names only (cindex's get_includes() builds locations and objects for every entry)."""
+    found: list[bool] = []
+
+    def visit(cxfile, _stack, depth, _data) -> None:  # depth 0: the main file, not an include
+        if not found and depth and cxfile and os.path.basename(File(cast(c_void_p(cxfile), c_object_p)).name) == basename:
+            found.append(True)
+
+    _get_inclusions()(tu, _INCLUSION(visit), None)
+    return bool(found)
