@@ -28,6 +28,7 @@ import os
 import re
 from collections import defaultdict
 from contextlib import contextmanager
+from functools import cached_property
 
 from clang.cindex import LinkageKind, StorageClass
 
@@ -165,13 +166,20 @@ class FuncInfo:
         self.path, self.base, end = func.extent()[:3]
         self.text = file_text(tu, self.path)[self.base:end]
         self.raw = tu.source(self.path)[self.base:end].decode("latin-1")  # with string literals
-        self.params = [(p.spelling, p.cursor.type.spelling) for p in tu.children_of(func)
-                       if p.kind == K.PARM_DECL]
         nodes = _tu_index(tu)["by_func"][id(func)]
-        self.locals = {v.spelling for v in nodes["vars"]}
         self.loops = [(n.start, n.end) for n in nodes["loops"]]
         self.ifs = nodes["ifs"]
         self.dead = _dead(tu, self.path)
+
+    # parameters and locals cost a libclang call each: made when a rule first asks
+    @cached_property
+    def params(self) -> list[tuple[str, str]]:
+        return [(p.spelling, p.cursor.type.spelling) for p in self.tu.children_of(self.func)
+                if p.kind == K.PARM_DECL]
+
+    @cached_property
+    def locals(self) -> set[str]:
+        return {v.spelling for v in _tu_index(self.tu)["by_func"][id(self.func)]["vars"]}
 
     @classmethod
     def of(cls, tu: TUView, func: Node) -> "FuncInfo":

@@ -105,7 +105,7 @@ def _project_params(tu: TUView, call: Node) -> list[int] | str | None:
 
 
 def _refs_by_decl(tu: TUView) -> dict[tuple, list[Node]]:
-    """Declaration (callgraph.decl_id) -> the references to that variable or parameter (once per TU)."""
+    """Declaration (cursors.decl_id) -> the references to that variable or parameter (once per TU)."""
     refs = tu.__dict__.get("_borrowed_refs")
     if refs is None:
         refs = tu.__dict__["_borrowed_refs"] = defaultdict(list)
@@ -118,8 +118,11 @@ def _refs_by_decl(tu: TUView) -> dict[tuple, list[Node]]:
 def _globals(tu: TUView, refs: dict[tuple, list[Node]]) -> dict[str, dict]:
     """key -> {"defined": bool, "refs": [[function key, how, assumptions], ...]}."""
     out: dict[str, dict] = {}
-    seen: set[int] = set()
-    for nodes in refs.values():
+    seen: set[tuple] = set()
+    local = _local_vars(tu)
+    for decl, nodes in refs.items():
+        if decl in local:
+            continue  # declared in a function body: no semantic parent to ask libclang for
         cur = callgraph.referenced(tu, nodes[0])
         if cur.kind != K.VAR_DECL or cur.semantic_parent is None or \
                 cur.semantic_parent.kind != K.TRANSLATION_UNIT or \
@@ -136,6 +139,11 @@ def _globals(tu: TUView, refs: dict[tuple, list[Node]]) -> dict[str, dict]:
     for entry in out.values():
         entry["refs"].sort(key=lambda r: (str(r[0]), r[1], r[2]))
     return out
+
+
+def _local_vars(tu: TUView) -> set[tuple]:
+    """The variables declared inside the TU's function bodies (cursors.decl_id)."""
+    return {cursors.decl_id(v.cursor) for v in tu.of_kind(K.VAR_DECL) if v.func is not None}
 
 
 def _params(tu: TUView, refs: dict[tuple, list[Node]]) -> dict[str, list]:
