@@ -2,7 +2,8 @@
 
 cindex turns every kind, linkage, storage class and operator code into an enum member (a Python
 call per use) and hashes a cursor with a libclang call; a rule that asks for each reference of a
-TU pays that hundreds of times.  These helpers return the plain ints libclang gives.
+TU pays that hundreds of times.  These helpers return the plain ints libclang gives, and read a TU's
+inclusion list without building an object per header.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import os
 from ctypes import CFUNCTYPE, c_uint, c_void_p, cast, py_object
 from functools import cache
 
-from clang.cindex import (BinaryOperator, Cursor, File, LinkageKind, StorageClass, TranslationUnit, c_object_p,
-                          conf)
+from clang.cindex import (BinaryOperator, Cursor, File, LinkageKind, StorageClass, TranslationUnit,
+                          c_object_p, conf)
 
 ASSIGN = BinaryOperator.Assign.value
 INTERNAL = LinkageKind.INTERNAL.value
@@ -61,8 +62,9 @@ def includes_named(tu: TranslationUnit, basename: str) -> bool:
     found: list[bool] = []
 
     def visit(cxfile, _stack, depth, _data) -> None:  # depth 0: the main file, not an include
-        if not found and depth and cxfile and os.path.basename(File(cast(c_void_p(cxfile), c_object_p)).name) == basename:
-            found.append(True)
+        if not found and depth and cxfile:
+            if os.path.basename(File(cast(c_void_p(cxfile), c_object_p)).name) == basename:
+                found.append(True)
 
     _get_inclusions()(tu, _INCLUSION(visit), None)
     return bool(found)

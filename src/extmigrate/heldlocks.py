@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from extmigrate.regions import _CS_BEGIN, _CS_END, _LOCK, _UNLOCK, blanked, macro_definitions
+from extmigrate.regions import _CS_BEGIN, _CS_END, _LOCK, _UNLOCK, blanked, calls_in, macro_definitions, names
 from extmigrate.regions import block_end, brace_depth  # noqa: F401  (FT511 takes them from here)
 from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import Node, TUView
@@ -59,11 +59,14 @@ def _own_events(tu: TUView, fn: Node) -> list[tuple[int, int]]:
         return cache[id(fn)]
     locks, _ = lock_macros(tu)
     path, base, end = fn.extent()[:3]
-    text = blanked(tu, path)[base:end]
-    events = [(base + m.start(), 1) for m in _LOCK.finditer(text)]
-    events += [(base + m.start(), -1) for m in _UNLOCK.finditer(text)]
+    # the lock calls (_LOCK, _UNLOCK) from the file's call index rather than two regexes per body
+    lock, unlock = names("lock"), names("unlock")
+    calls = calls_in(tu, path, base, end)
+    events = [(pos, 1) for pos, _, name in calls if name in lock]
+    events += [(pos, -1) for pos, _, name in calls if name in unlock]
     pattern = _macro_pattern(tu)
     if pattern is not None:
+        text = blanked(tu, path)[base:end]
         events += [(base + m.start(), 1 if m.group(1) in locks else -1) for m in pattern.finditer(text)]
     events.sort()
     cache[id(fn)] = events

@@ -198,7 +198,8 @@ def _field_aliases(tu: TUView, fn: Node, names: set[str]) -> dict[str, tuple[str
             note(var.spelling, kids[-1])
     for op in by_function(tu, (K.BINARY_OPERATOR,)).get(id(fn), []):
         kids = tu.children_of(op)
-        if len(kids) == 2 and kids[0].kind == K.DECL_REF_EXPR and cursors.binary_op(op.cursor) == cursors.ASSIGN:
+        if (len(kids) == 2 and kids[0].kind == K.DECL_REF_EXPR
+                and cursors.binary_op(op.cursor) == cursors.ASSIGN):
             note(kids[0].spelling, kids[1])
     return {k: v for k, v in found.items() if k not in other and k not in names}
 
