@@ -6,8 +6,7 @@ import os
 import re
 from collections import Counter
 
-from clang.cindex import LinkageKind
-
+from extmigrate import cursors
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
@@ -70,7 +69,7 @@ class ModuleGilDeclaredTooEarly(Rule):
 
     def collect(self, tu: TUView) -> dict:
         defined = {f.spelling for f in tu.functions}
-        external = sorted({f.spelling for f in tu.functions if f.cursor.linkage == LinkageKind.EXTERNAL})
+        external = sorted({f.spelling for f in tu.functions if cursors.linkage(f.cursor) == cursors.EXTERNAL})
         calls = sorted(name for name, uses in tu.uses.items()
                        if name not in defined and any(u.node is not None for u in uses))
         return {"decls": declarations(tu), "files": sorted(tu.files), "defines": external, "calls": calls}

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from clang.cindex import LinkageKind
-
+from extmigrate import cursors
 from extmigrate.heldlocks import gil_only, held
 from extmigrate.model import Finding, Site
 from extmigrate.regions import regions
@@ -79,7 +78,7 @@ class ObjectStateMutation(Rule):
         here = exposed(tu)
         candidates = []
         for fn in tu.functions:
-            static = fn.cursor.linkage == LinkageKind.INTERNAL
+            static = cursors.linkage(fn.cursor) == cursors.INTERNAL
             if static and fn.spelling not in here:
                 continue  # a static function no table in its own file names
             ps = params(tu, fn)
