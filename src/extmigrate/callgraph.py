@@ -48,16 +48,18 @@ _FUNCTION_IDS = frozenset((K.FUNCTION_DECL.value, K.CXX_METHOD.value))
 _DECL_REF = K.DECL_REF_EXPR
 
 
-def func_key(cur: Cursor, memo: dict | None = None) -> str:
-    """'path:name' for a static function, 'name' for one with external linkage (memo: per TU)."""
+def func_key(cur: Cursor, memo: dict | None = None, path: str | None = None) -> str:
+    """'path:name' for a static function, 'name' for one with external linkage (memo: per TU).
+    path: the file of the definition when the caller knows it (a definition node's own)."""
     k = cursors.decl_id(cur)
     if memo is not None and k in memo:
         return memo[k]
     key = cur.spelling
     if cursors.linkage(cur) == cursors.INTERNAL:
-        d = cur.get_definition() or cur
-        f = d.location.file
-        key = f"{f.name if f else ''}:{cur.spelling}"
+        if path is None:
+            f = (cur.get_definition() or cur).location.file
+            path = f.name if f else ""
+        key = f"{path}:{cur.spelling}"
     if memo is not None:
         memo[k] = key
     return key
@@ -68,13 +70,14 @@ def _memo(tu: TUView) -> dict:
 
 
 def node_key(tu: TUView, fn: Node | None) -> str | None:
-    """The key of a function definition node (cached on the node's cursor)."""
+    """The key of a function definition node (cached per node; its file is the node's own, so no
+    libclang location look-up)."""
     if fn is None:
         return None
     cache = tu.__dict__.setdefault("_func_keys", {})
     k = cache.get(id(fn))
     if k is None:
-        k = cache[id(fn)] = func_key(fn.cursor, _memo(tu))
+        k = cache[id(fn)] = func_key(fn.cursor, _memo(tu), fn.path)
     return k
 
 
