@@ -71,7 +71,7 @@ def blank_comments(text: str) -> str:
 
 _BY_CONTENT: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
 _BY_CONTENT_BYTES = [0]
-_BY_CONTENT_LIMIT = 32 << 20  # bytes of source kept as keys (the results are about as large again)
+_BY_CONTENT_LIMIT = 8 << 20  # bytes of source kept as keys (a call index takes a few times that)
 
 
 def by_content(what: str, data: bytes, make: Callable[[], Any]) -> Any:
