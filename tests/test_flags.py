@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -114,3 +115,28 @@ def test_filter_never_leaves_a_flag_without_its_value(argv):
             assert i + 1 < len(out), out
             i += 1
         i += 1
+
+
+def test_numpy_include_of_this_interpreter_is_found_without_running_numpy(tmp_path, monkeypatch):
+    """The scan's own interpreter: numpy's include folder comes from sys.path, numpy is not imported
+    (its __init__ would fail here), and a numpy/ folder in the working directory does not count."""
+    from extmigrate.flags import numpy_include
+    from extmigrate.scan import ScanOptions, scan
+
+    site = tmp_path / "site"
+    inc = site / "numpy" / "_core" / "include"
+    (inc / "numpy").mkdir(parents=True)
+    (site / "numpy" / "__init__.py").write_text("raise SystemExit('numpy must not be imported')\n")
+    (inc / "numpy" / "arrayobject.h").write_text("typedef struct { int nd; } PyArrayObject_fake;\n")
+    work = tmp_path / "work"
+    (work / "numpy").mkdir(parents=True)  # someone's checkout: not an installed numpy
+    (work / "numpy" / "__init__.py").write_text("")
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(sys, "path", [str(work), str(site)] + sys.path)
+    assert numpy_include(None) == str(inc)
+    (work / "ext.c").write_text('#include <Python.h>\n#include "numpy/arrayobject.h"\n'
+                                "int nd(PyArrayObject_fake *a) { return a->nd; }\n")
+    result = scan(ScanOptions(paths=[str(work / "ext.c")], jobs=1, select=["FT301"]))
+    assert not result.files_with_errors, result.diagnostics
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(site)])
+    assert numpy_include(None) is None

@@ -64,13 +64,37 @@ def python_paths(python: str | None) -> dict[str, str]:
     return {"include": paths["include"], "platinclude": paths["platinclude"]}
 
 
+def _installed_numpy_include() -> str | None:
+    """numpy's include folder for this interpreter, found on sys.path without importing numpy
+    (nothing of it runs; a `numpy/` folder in the working directory is not numpy)."""
+    from importlib.machinery import PathFinder
+
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = ""
+    path = [p for p in sys.path if p and os.path.abspath(p) != here]
+    try:
+        spec = PathFinder.find_spec("numpy", path)
+    except (ImportError, ValueError, OSError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for sub in ("_core", "core"):  # numpy 2, numpy 1
+            inc = os.path.join(folder, sub, "include")
+            if os.path.isfile(os.path.join(inc, "numpy", "arrayobject.h")):
+                return inc
+    return None
+
+
 def numpy_include(python: str | None) -> str | None:
+    if not python:
+        return _installed_numpy_include()  # what numpy.get_include() says, without a subprocess
     import subprocess
     import tempfile
 
     code = "import numpy; print(numpy.get_include())"
     try:
-        out = subprocess.run([python or sys.executable, "-I", "-c", code], capture_output=True,
+        out = subprocess.run([python, "-I", "-c", code], capture_output=True,
                              text=True, timeout=60, cwd=tempfile.gettempdir())
     except (OSError, subprocess.SubprocessError):
         return None
