@@ -68,6 +68,8 @@ private:
     PyObject* o_;
 };
 struct State { Ref current() const { return Ref(Py_None); } };
+enum class Mode { Fast = 1, Safe = Fast + 1 };
+static void reset(State* s, Mode m);
 template <void (*Destructor)(State*)>
 class Creator {
 public:
@@ -87,6 +89,17 @@ static PyObject* getcurrent(PyObject* module)
 """
 
 
+def _indexed(cursor) -> int:
+    """Cursors the walk keeps under and including `cursor`: all but the parameters and types of a
+    prototype and the constants of an enum (no rule reads them; references to them are kept)."""
+    if cursor.kind == cindex.CursorKind.ENUM_DECL or (
+            cursor.kind in (cindex.CursorKind.FUNCTION_DECL, cindex.CursorKind.CXX_METHOD,
+                            cindex.CursorKind.CONSTRUCTOR, cindex.CursorKind.DESTRUCTOR,
+                            cindex.CursorKind.FUNCTION_TEMPLATE) and not cursor.is_definition()):
+        return 1
+    return 1 + sum(_indexed(c) for c in cursor.get_children())
+
+
 def test_cxx_walk_visits_every_project_cursor_once(tmp_path):
     """The one-pass walk keeps the tree libclang has (temporaries, templates, lambdas, thread_local)."""
     from extmigrate.tree import TUView
@@ -98,9 +111,13 @@ def test_cxx_walk_visits_every_project_cursor_once(tmp_path):
     view = TUView(tu, str(src), lambda p: p == str(src))
     skip = {cindex.CursorKind.MACRO_INSTANTIATION, cindex.CursorKind.MACRO_DEFINITION,
             cindex.CursorKind.INCLUSION_DIRECTIVE}
-    expected = sum(sum(1 for _ in top.walk_preorder()) for top in tu.cursor.get_children()
+    expected = sum(_indexed(top) for top in tu.cursor.get_children()
                    if top.location.file and top.location.file.name == str(src) and top.kind not in skip)
     assert len(view.nodes) == expected
+    kinds = {n.kind for n in view.nodes}
+    assert cindex.CursorKind.ENUM_DECL in kinds and cindex.CursorKind.ENUM_CONSTANT_DECL not in kinds
+    reset = [n for n in view.nodes if n.kind == cindex.CursorKind.FUNCTION_DECL and n.spelling == "reset"]
+    assert reset and not view.children_of(reset[0])  # a prototype: no parameters indexed
     assert "getcurrent" in {f.spelling for f in view.functions}
     assert view.uses_of("relinquish") and view.uses_of("relinquish")[0].func.spelling == "getcurrent"
 

@@ -315,7 +315,8 @@ class TUView:
                     return by_key.get(bytes(node.cursor))
             return None
 
-        special_ids = function_ids | {call_id}
+        enum_id = K.ENUM_DECL.value
+        special_ids = function_ids | {call_id, enum_id}
         init_list = K.INIT_LIST_EXPR
 
         def visit(cursor: Cursor, parent: Cursor, _data) -> int:
@@ -361,6 +362,9 @@ class TUView:
                 if kids is not None:
                     kids.append(node)
                 if kid in special_ids:
+                    if kid == enum_id:  # its constants matter to no rule (uses of them are kept)
+                        by_key[key] = (node, func)
+                        return 1
                     if kid == call_id:
                         cursor._tu = tu
                         node._cursor = cursor
@@ -371,6 +375,8 @@ class TUView:
                         functions.append(node)
                         by_key[key] = (node, node)
                         return 2
+                    else:  # a prototype: its parameters and type references matter to no rule
+                        return 1
                 by_key[key] = (node, func)
                 return 2  # recurse
             except BaseException as e:  # an exception must not vanish inside a ctypes callback
