@@ -163,6 +163,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", help="copy crashing cases here")
     ap.add_argument("--time-limit", type=float, default=300, help="seconds per scan process")
+    ap.add_argument("--cache", action="store_true",
+                    help="scan each case twice with a result cache: the warm scan must say the same")
     args = ap.parse_args()
     r = random.Random(args.seed)
     seen = collections.Counter()
@@ -178,7 +180,8 @@ def main() -> int:
             os.mkdir(root)
             extra, kinds = make_case(r, root)
             seen.update(set(kinds))
-            argv = [sys.executable, "-m", "extmigrate", "scan", root, "--no-cache", "--no-config",
+            cache = ["--cache-dir", os.path.join(work, f"cache{n}")] if args.cache else ["--no-cache"]
+            argv = [sys.executable, "-m", "extmigrate", "scan", root, *cache, "--no-config",
                     "--no-progress", "-j", "2", *extra]
             try:
                 p = subprocess.run(argv, capture_output=True, timeout=args.time_limit, env=env)
@@ -186,6 +189,11 @@ def main() -> int:
                 allowed = (0, 1, 2) if "baseline" in kinds else (0, 1)
                 bad = "Traceback" in err or p.returncode not in allowed
                 why = f"exit {p.returncode}: {err.strip().splitlines()[-1] if err.strip() else ''}"
+                if args.cache and not bad and "tiny-timeout" not in kinds:
+                    again = subprocess.run(argv, capture_output=True, timeout=args.time_limit, env=env)
+                    if (again.returncode, again.stdout) != (p.returncode, p.stdout) or \
+                            "Traceback" in again.stderr.decode("utf-8", "replace"):
+                        bad, why = True, f"the warm scan differs (exit {again.returncode} vs {p.returncode})"
             except subprocess.TimeoutExpired:
                 bad, why = True, f"no result after {args.time_limit:g} s"
             if bad:

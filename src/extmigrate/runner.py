@@ -116,6 +116,7 @@ def run(tasks: list[Task], jobs: int, timeout: float,
                     try:
                         result = s.conn.recv()
                     except (EOFError, OSError):
+                        s.proc.join(timeout=5)  # the pipe closes before the exit status is known
                         code = s.proc.exitcode
                         result = TUResult(s.task[0].path, error=f"the parser crashed (exit {code})")
                         s.kill()
