@@ -363,7 +363,6 @@ class TUView:
                     kids.append(node)
                 if kid in special_ids:
                     if kid == enum_id:  # its constants matter to no rule (uses of them are kept)
-                        by_key[key] = (node, func)
                         return 1
                     if kid == call_id:
                         cursor._tu = tu
