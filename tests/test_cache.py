@@ -237,3 +237,48 @@ def test_changed_build_file_is_a_new_whole_scan(tmp_path):
     (src / "setup.py").write_text("from setuptools import Extension, setup\n"
                                   "setup(ext_modules=[Extension('m', ['mod.c'], py_limited_api=True)])\n")
     assert main(args) == 1  # the limited API is now asked for: not served from the earlier scan
+
+
+def test_entries_unused_for_a_month_are_pruned_and_used_ones_kept(tmp_path):
+    """A warm scan marks what it used (the whole-scan entry and every file's entry); pruning, once a
+    day, removes what nobody used for 30 days, PCHs included."""
+    import time
+
+    from extmigrate.cache import prune
+
+    src, cache = project(tmp_path), tmp_path / "cache"
+    (src / "other.c").write_text(MODULE.replace("PyInit_mod", "PyInit_other"))
+    run(src, cache)
+    used = entries(cache) + scan_entries(cache)
+    pch = glob.glob(os.path.join(str(cache), "pch", "prelude-*.pch"))
+    assert len(used) == 3 and pch
+    month_ago = time.time() - 40 * 86400
+    stale = os.path.join(str(cache), f"results-v{FORMAT}", "zz", "stale.json")
+    os.makedirs(os.path.dirname(stale))
+    with open(stale, "w") as f:
+        f.write("{}")
+    for path in used + pch + [stale]:
+        os.utime(path, (month_ago, month_ago))
+    run(src, cache)  # warm: served by the whole-scan entry, which touches what it stands on
+    assert prune(str(cache)) == 0  # the scan pruned already today
+    assert prune(str(cache), now=time.time() + 2 * 86400) == 2
+    assert not os.path.exists(stale)
+    assert not any(os.path.exists(p) for p in pch)  # the warm scan needed no parse
+    assert all(os.path.exists(p) for p in used)
+    assert prune(str(cache), now=time.time() + 40 * 86400) >= 3  # nobody used them since
+    assert not entries(cache) and not scan_entries(cache)
+
+
+def test_a_reused_precompiled_prelude_counts_as_used(tmp_path):
+    import time
+
+    src, cache = project(tmp_path), tmp_path / "cache"
+    (src / "other.c").write_text(MODULE.replace("PyInit_mod", "PyInit_other"))
+    run(src, cache)
+    [pch] = glob.glob(os.path.join(str(cache), "pch", "prelude-*.pch"))
+    old = time.time() - 40 * 86400
+    os.utime(pch, (old, old))
+    (src / "mod.c").write_text(MODULE + "\nstatic int unused;\n")  # re-analysed on the same prelude
+    run(src, cache)
+    assert glob.glob(os.path.join(str(cache), "pch", "prelude-*.pch")) == [pch]
+    assert os.stat(pch).st_mtime > old + 86400

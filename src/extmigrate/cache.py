@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from dataclasses import asdict
 from functools import cache
 
@@ -156,6 +157,7 @@ class ResultCache:
         self._stamps: dict[tuple[str, ...], str] = {}
         self._salt_args = tuple(a for a in salt if a.startswith("-"))  # -I/-D given to the whole scan
         self.hits = self.misses = 0
+        self._file_keys: list[str] = []  # of the last scan_key()
 
     def _hash(self, path: str) -> str | None:
         if path not in self._hashes:
@@ -200,6 +202,7 @@ class ResultCache:
                     doc = json.loads(f.read())
                 if doc["format"] == FORMAT and self._fresh(doc, search_dirs):
                     result = result_from_json(doc["result"])
+                    touch(self._entry(key))
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 result = None  # absent or corrupt: analyse again
         if result is None:
@@ -239,10 +242,12 @@ class ResultCache:
         """A key over every file of a scan (each one's own key) and the other files its rules read
         (build files): same files, flags, settings and build files, same outcome."""
         h = hashlib.sha256(b"scan\0" + self.salt.encode())
+        self._file_keys = []
         for spec in sorted(specs, key=lambda s: s.path):
             key = self.key(spec)
             if key is None:
                 return None
+            self._file_keys.append(key)
             h.update(key.encode() + b"\0")
         for path in sorted(other_files):
             h.update(f"{path}\0{self._hash(path)}\0".encode("utf-8", "surrogateescape"))
@@ -256,6 +261,8 @@ class ResultCache:
             if doc["format"] != FORMAT or not self._fresh(doc, search_dirs):
                 return None
             done = decode(doc["scan"])
+            for entry in [self._entry("scan-" + key)] + [self._entry(k) for k in self._file_keys]:
+                touch(entry)  # the files' own entries are used again when one file changes
             done["findings"] = [Finding.from_dict(f) for f in done["findings"]]
             done["diagnostics"] = [Diagnostic(**d) for d in done["diagnostics"]]
             return done
@@ -288,6 +295,61 @@ class ResultCache:
             atomic_write(path, json.dumps(doc, separators=(",", ":")).encode(), durable=False)
         except (OSError, ValueError, TypeError):
             pass  # a read-only or full cache folder only costs speed
+
+
+def touch(path: str) -> None:
+    """Mark a cache entry as used now (prune() removes entries unused for a long time)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+MAX_AGE_DAYS = 30
+_PRUNED = ".pruned"
+
+
+def prune(folder: str, max_age_days: float = MAX_AGE_DAYS, now: float | None = None) -> int:
+    """Remove result entries and precompiled preludes nobody used for max_age_days (at most once a
+    day per cache folder: the marker file's mtime says when it last ran). Returns how many files
+    went. A cache that cannot be read or written is left as it is."""
+    now = time.time() if now is None else now
+    marker = os.path.join(folder, _PRUNED)
+    try:
+        if now - os.stat(marker).st_mtime < 86400:
+            return 0
+    except OSError:
+        pass
+    removed = 0
+    limit = now - max_age_days * 86400
+    for sub in (f"results-v{FORMAT}", "pch"):
+        for dirpath, _dirs, files in os.walk(os.path.join(folder, sub)):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                # a prelude's text is never touched (its mtime is part of the PCH's dependencies):
+                # it lives as long as its PCH
+                used = path[:-2] + ".pch" if sub == "pch" and name.endswith(".h") else path
+                try:
+                    if max(os.stat(path).st_mtime, _mtime(used)) < limit:
+                        os.remove(path)
+                        removed += 1
+                except OSError:
+                    continue
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(marker, "w"):
+            pass
+        os.utime(marker, (now, now))
+    except OSError:
+        pass
+    return removed
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _missing(result) -> list[list[str]]:

@@ -259,13 +259,17 @@ def build_pch(args: list[str], text: str, folder: str) -> str | None:
 
     A PCH from an earlier scan is reused while every file it read is unchanged (size and mtime).
     """
-    key = pch_key(args, text)
-    out = os.path.join(folder, f"prelude-{key}.pch")
+    out = _pch_path(args, text, folder)
     deps_file = out[:-4] + ".deps.json"
-    if os.path.isfile(out) and _deps_unchanged(deps_file):
+    if _ready(out):
+        for used in (out, deps_file):  # in use: the result cache's prune() keeps it
+            try:
+                os.utime(used)
+            except OSError:
+                pass
         return out
     os.makedirs(folder, exist_ok=True)
-    header = os.path.join(folder, f"prelude-{key}.h")
+    header = out[:-4] + ".h"
     with open(header, "w", encoding="utf-8", errors="surrogateescape") as f:
         f.write(text)
     try:
@@ -295,6 +299,15 @@ def build_pch(args: list[str], text: str, folder: str) -> str | None:
     except (cindex.TranslationUnitSaveError, OSError):
         return None
     return out
+
+
+def _pch_path(args: list[str], text: str, folder: str) -> str:
+    return os.path.join(folder, f"prelude-{pch_key(args, text)}.pch")
+
+
+def _ready(pch: str) -> bool:
+    """Is this PCH built, and every file it read unchanged?"""
+    return os.path.isfile(pch) and _deps_unchanged(pch[:-4] + ".deps.json")
 
 
 @functools.cache
@@ -347,7 +360,8 @@ def _cuts(text: str) -> list[str]:
 def with_pch(specs: list[TUSpec], extra_args: list[str], is_project_file, folder: str,
              jobs: int = 1) -> list[TUSpec]:
     """The specs, each pointed at the longest precompiled prefix of its prelude that at least two
-    files share (files that add a header of their own after Python.h share the Python.h part)."""
+    files share (files that add a header of their own after Python.h share the Python.h part), or
+    that an earlier scan left in the folder (re-scanning the one file that changed)."""
     cuts: dict[int, tuple[tuple[str, ...], list[str]]] = {}
     users: dict[tuple[tuple[str, ...], str], int] = {}
     for i, spec in enumerate(specs):
@@ -362,6 +376,8 @@ def with_pch(specs: list[TUSpec], extra_args: list[str], is_project_file, folder
     groups: dict[tuple[tuple[str, ...], str], list[int]] = {}
     for i, (args, prefixes) in cuts.items():
         best = next((p for p in reversed(prefixes) if users[(args, p)] > 1), None)
+        if best is None:  # alone with its prelude now (one file changed): a PCH an earlier scan built
+            best = next((p for p in reversed(prefixes) if _ready(_pch_path(list(args), p, folder))), None)
         if best is not None:
             groups.setdefault((args, best), []).append(i)
     shared = list(groups)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from extmigrate import flags as flagmod
-from extmigrate.cache import ResultCache, default_dir as default_cache_dir
+from extmigrate.cache import ResultCache, default_dir as default_cache_dir, prune
 from extmigrate.discover import build_files_around, discover
 from extmigrate.flags import include_dirs
 from extmigrate.model import Diagnostic, Finding
@@ -112,6 +112,8 @@ def scan(opts: ScanOptions, progress=None) -> ScanResult:
     done = _analyse(opts, found, specs, roots, extra, store, cache_dir, progress)
     if store is not None and scan_key and done.pop("complete"):
         store.put_scan(scan_key, done)
+    if store is not None:
+        prune(cache_dir)  # entries nobody used for a month (looked at once a day)
     return _finish(opts, out, done, specs)
 
 
