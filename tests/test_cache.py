@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from extmigrate.cache import FORMAT, decode, encode
+from extmigrate.cache import FORMAT, decode, encode, loads
 from extmigrate.cli import main
 from extmigrate.scan import ScanOptions, scan
 
@@ -205,6 +205,9 @@ def test_rule_values_survive_the_round_trip():
     back = decode(json.loads(json.dumps(encode(value))))
     assert back == value
     assert isinstance(back["t"], tuple) and isinstance(back["f"], frozenset)
+    fast = loads(json.dumps(encode(value)))  # what the cache reads with: decoded while parsed
+    assert fast == value and isinstance(fast["t"], tuple) and isinstance(fast["f"], frozenset)
+    assert isinstance(fast["s"], set) and not isinstance(fast["s"], frozenset)
 
 
 def test_python_headers_replaced_in_place_change_the_key(tmp_path):
