@@ -177,3 +177,48 @@ def test_nanobind_module_built_free_threaded(scan_c):
     # without FREE_THREADED the module keeps the GIL: nothing is declared too early
     files["CMakeLists.txt"] = "nanobind_add_module(ext ext.cpp)\n"
     assert [f.code for f in scan_c(files, select=SELECT).findings] == ["FT301"]
+
+
+TYPES_MOD = """
+#include <Python.h>
+
+extern PyTypeObject Counter_Type;   /* defined in counter.c: no function of it is called here */
+
+static PyModuleDef_Slot slots[] = {
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+    {0, NULL},
+};
+
+static int exec_mod(PyObject *m) { return PyModule_AddType(m, &Counter_Type); }
+
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "mod", NULL, 0, NULL, slots};
+PyMODINIT_FUNC PyInit_mod(void) { return PyModuleDef_Init(&moddef); }
+"""
+
+TYPES_COUNTER = """
+#include <Python.h>
+static long created;
+static PyObject *counter_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    created++;   /* RACE */
+    return type->tp_alloc(type, 0);
+}
+PyTypeObject Counter_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mod.Counter",
+    .tp_basicsize = sizeof(PyObject),
+    .tp_new = counter_new,
+};
+"""
+
+
+def test_a_type_defined_in_another_file_belongs_to_the_module(scan_c):
+    """The module links with the file that defines a variable it uses (its types, most often)."""
+    files = {"mod.c": TYPES_MOD, "counter.c": TYPES_COUNTER}
+    res = scan_c(files, select=SELECT)
+    [race] = [f for f in res.findings if f.code == "FT301"]
+    assert race.symbol == "created"
+    [f] = [f for f in res.findings if f.code == "FT205"]
+    assert _names(f.related) == [("counter.c", race.line)]
+    # A variable of the same name that another, unrelated module defines statically is not it.
+    files["counter.c"] = TYPES_COUNTER.replace("PyTypeObject Counter_Type", "static PyTypeObject Counter_Type")
+    assert not [f for f in scan_c(files, select=SELECT).findings if f.code == "FT205"]

@@ -6,7 +6,7 @@ import os
 import re
 from collections import Counter
 
-from extmigrate import cursors
+from extmigrate import callgraph, cursors
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
@@ -34,7 +34,8 @@ class ModuleGilDeclaredTooEarly(Rule):
               "Py_MOD_GIL_USED) until they are fixed.")
     doc = """
     A module's sources are the files of the translation unit that declares it, the headers they
-    include and, transitively, the translation units defining the external functions they call.
+    include and, transitively, the translation units defining the external functions they call and
+    the external variables they use (a type object defined in another file).
     Findings of the other categories (borrowed-ref, static-state, allocator, other) in those files
     block the declaration; inline-suppressed findings do not. Reported once at the declaration, with
     the blocking findings as related locations.
@@ -69,10 +70,20 @@ class ModuleGilDeclaredTooEarly(Rule):
 
     def collect(self, tu: TUView) -> dict:
         defined = {f.spelling for f in tu.functions}
-        external = sorted({f.spelling for f in tu.functions if cursors.linkage(f.cursor) == cursors.EXTERNAL})
-        calls = sorted(name for name, uses in tu.uses.items()
-                       if name not in defined and any(u.node is not None for u in uses))
-        return {"decls": declarations(tu), "files": sorted(tu.files), "defines": external, "calls": calls}
+        external = {f.spelling for f in tu.functions if cursors.linkage(f.cursor) == cursors.EXTERNAL}
+        calls = {name for name, uses in tu.uses.items()
+                 if name not in defined and any(u.node is not None for u in uses)}
+        # Variables link files too: a module adds a type object another file defines.
+        for var in tu.of_kind(K.VAR_DECL):
+            if var.func is None and cursors.linkage(var.cursor) == cursors.EXTERNAL and \
+                    var.cursor.is_definition():
+                external.add(var.spelling)
+        for _node, ref in callgraph.decl_refs(tu):
+            if ref.kind == K.VAR_DECL and cursors.linkage(ref) == cursors.EXTERNAL and \
+                    ref.get_definition() is None:
+                calls.add(ref.spelling)
+        return {"decls": declarations(tu), "files": sorted(tu.files), "defines": sorted(external),
+                "calls": sorted(calls)}
 
     def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
         decls = {}
@@ -114,7 +125,8 @@ class ModuleGilDeclaredTooEarly(Rule):
 
 
 def module_tus(start: set[int], facts: list, definers: dict[str, set[int]]) -> set[int]:
-    """The TUs a declaring TU links with: follow calls to external functions defined elsewhere."""
+    """The TUs a declaring TU links with: follow calls to external functions and uses of external
+    variables defined elsewhere."""
     seen, todo = set(start), list(start)
     while todo:
         i = todo.pop()
