@@ -47,6 +47,7 @@ def test_counter_becomes_atomic(project):
     assert "    EXTMIGRATE_ATOMIC_ADD(&ncalls, 1);\n" in text
     assert "    EXTMIGRATE_ATOMIC_ADD(&ncalls, PyTuple_GET_SIZE(arg) > 1 ? 2 : 1);\n" in text
     assert "    EXTMIGRATE_ATOMIC_ADD(&ncalls, -1);\n" in text
+    assert "return PyLong_FromLong(EXTMIGRATE_ATOMIC_LOAD(&ncalls));" in text  # the read too
     assert '#include <Python.h>\n#include "extmigrate_compat.h"\n' in text
     header = project.read("extmigrate_compat.h")
     assert "EXTMIGRATE_ATOMIC_ADD" in header and "PyMutex" not in header
@@ -152,3 +153,15 @@ def test_files_remedied_in_parallel_workers(project, capsys):
     for name in files:
         assert f"+++ b/{name}\n" in diff
     assert diff.count("+    EXTMIGRATE_ATOMIC_ADD(&ncalls, 1);\n") == 3
+
+
+def test_counter_reads_stay_when_another_use_is_not_a_plain_read(project):
+    """An address taken (or an init-time reset the finding does not list): only the adds are
+    rewritten; the fix's description asks for a review of the other uses."""
+    project.write({"count.c": COUNTER.replace(
+        "static PyMethodDef",
+        "static long *where(void) { return &ncalls; }\n    static PyMethodDef")})
+    rc, diff, err = project.fix("--select", "FT301", "--min-python", "3.9")
+    assert "+    EXTMIGRATE_ATOMIC_ADD(&ncalls, 1);\n" in diff
+    assert "\n     return PyLong_FromLong(ncalls);\n" in diff  # an unchanged context line
+    assert "&EXTMIGRATE" not in diff and "EXTMIGRATE_ATOMIC_LOAD(&ncalls)" not in diff

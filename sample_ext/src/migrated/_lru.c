@@ -710,7 +710,7 @@ PyDoc_STRVAR(hits_doc,
 static PyObject *
 lru_hits(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    return PyLong_FromSsize_t(total_hits);
+    return PyLong_FromSsize_t(EXTMIGRATE_ATOMIC_LOAD(&total_hits));
 }
 
 PyDoc_STRVAR(calls_doc,
@@ -720,7 +720,7 @@ PyDoc_STRVAR(calls_doc,
 static PyObject *
 lru_calls(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    return PyLong_FromSsize_t(call_count);
+    return PyLong_FromSsize_t(EXTMIGRATE_ATOMIC_LOAD(&call_count));
 }
 
 static PyMethodDef lru_functions[] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from extmigrate import callgraph, cursors
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
 from extmigrate.fix.stmt import Stmt, jumps_out, merge_adjacent, node_at, statement_of, wrap
 from extmigrate.model import Finding
@@ -77,6 +78,44 @@ def _counter_edits(ctx: FixContext, f: Finding, stmts: list[Stmt]) -> list[Edit]
     return out
 
 
+_THROUGH = {K.PAREN_EXPR, K.UNEXPOSED_EXPR}
+
+
+def _counter_reads(tu: TUView, ctx: FixContext, f: Finding, stmts: list[Stmt]) -> list[Edit] | None:
+    """The counter's other uses in its file, which must be plain reads -> EXTMIGRATE_ATOMIC_LOAD(&n):
+    an atomic add beside a plain read is still a data race. None when a use is anything else (its
+    address taken, a write the finding does not list, a use inside a macro), or the variable can
+    be used from other files: the reads then stay for the reviewer."""
+    name, decl = f.data["variable"], f.data["decl"]
+    var = next((v for v in tu.of_kind(K.VAR_DECL)
+                if v.path == decl["path"] and v.start == decl["start"] and v.spelling == name), None)
+    if var is None or cursors.linkage(var.cursor) != cursors.INTERNAL:
+        return None
+    target = cursors.decl_id(var.cursor)
+    rewritten = [(s.start, s.end) for s in stmts]
+    out = []
+    for node, ref in callgraph.decl_refs(tu):
+        if ref.spelling != name or cursors.decl_id(ref) != target:
+            continue
+        path, start, end = node.extent()[:3]
+        if any(a <= start < b for a, b in rewritten):
+            continue  # one of the atomic adds
+        if path != f.path or ctx.text(path, start, end) != name:
+            return None
+        up = node.parent
+        while up is not None and up.kind in _THROUGH:
+            up = up.parent
+        if up is not None and up.kind == K.UNARY_OPERATOR and \
+                re.match(r"\s*(&|\+\+|--)|.*(\+\+|--)\s*$", blank_comments(tu.node_text(up)), re.S):
+            return None
+        if up is not None and (up.kind == K.COMPOUND_ASSIGNMENT_OPERATOR or (
+                up.kind == K.BINARY_OPERATOR and cursors.binary_op(up.cursor) == cursors.ASSIGN
+                and tu.children_of(up)[:1] and start == tu.children_of(up)[0].start)):
+            return None
+        out.append(Edit(path, start, end, ctx.macro(TEMPLATE, "atomic_load", var=name)))
+    return out
+
+
 def lock_name(ctx: FixContext, f: Finding) -> str:
     text = ctx.source(f.path).decode("utf-8", "replace")
     base = f"{f.data['variable']}_lock"
@@ -94,8 +133,12 @@ def guard_writes(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix
     var = f.data["variable"]
     atomic = _counter_edits(ctx, f, stmts)
     if atomic:
-        return FixProposal("safe", f"make the updates of counter '{var}' atomic", atomic,
-                           apis=["EXTMIGRATE_ATOMIC"])
+        reads = _counter_reads(tu, ctx, f, stmts)
+        if reads is None:
+            return FixProposal("safe", f"make the updates of counter '{var}' atomic (its other uses "
+                                       "stay as they are: review them)", atomic, apis=["EXTMIGRATE_ATOMIC"])
+        return FixProposal("safe", f"make the updates and reads of counter '{var}' atomic",
+                           atomic + reads, apis=["EXTMIGRATE_ATOMIC"])
     lock = lock_name(ctx, f)
     decl = f.data["decl"]
     at = ctx.line_start(f.path, decl["start"])
