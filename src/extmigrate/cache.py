@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict
 from functools import cache
 
-from extmigrate.fileio import atomic_write
+from extmigrate.fileio import atomic_write, touch
 from extmigrate.flags import TUSpec, include_dirs
 from extmigrate.model import Diagnostic, Finding
 
@@ -98,22 +98,8 @@ def encode(obj):
     raise TypeError(f"cannot cache a {type(obj).__name__}")
 
 
-def decode(obj):
-    if isinstance(obj, list):
-        return [decode(v) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    if "__tuple__" in obj:
-        return tuple(decode(v) for v in obj["__tuple__"])
-    if "__set__" in obj:
-        items = [decode(v) for v in obj["__set__"]]
-        return frozenset(items) if obj.get("frozen") else set(items)
-    if "__items__" in obj:
-        return {decode(k): decode(v) for k, v in obj["__items__"]}
-    return {k: decode(v) for k, v in obj.items()}
-
-
 def _untag(d: dict):
+    """The value encode() tagged: json.loads calls this on each object as it builds it."""
     if "__tuple__" in d:
         return tuple(d["__tuple__"])
     if "__set__" in d:
@@ -124,8 +110,8 @@ def _untag(d: dict):
 
 
 def loads(data: bytes):
-    """json.loads + decode() in one pass: the parser hands each object to _untag as it builds it
-    (a cached Pillow TU holds ~80,000 values; a second walk over them cost ~1 ms each)."""
+    """The JSON encode() made, read back (tagged values untagged while the JSON is parsed: a cached
+    Pillow TU holds ~80,000 values, and a second walk over them cost ~1 ms each)."""
     return json.loads(data, object_hook=_untag)
 
 
@@ -310,14 +296,6 @@ class ResultCache:
             atomic_write(path, json.dumps(doc, separators=(",", ":")).encode(), durable=False)
         except (OSError, ValueError, TypeError):
             pass  # a read-only or full cache folder only costs speed
-
-
-def touch(path: str) -> None:
-    """Mark a cache entry as used now (prune() removes entries unused for a long time)."""
-    try:
-        os.utime(path)
-    except OSError:
-        pass
 
 
 MAX_AGE_DAYS = 30

@@ -40,6 +40,14 @@ def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
         _fsync_dir(folder)
 
 
+def touch(path: str) -> None:
+    """Set a file's mtime to now (the caches mark what a scan used); a missing file is no error."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
 def replace_if_unchanged(path: str, expected: bytes | None, data: bytes) -> None:
     """atomic_write, but only while the file still holds `expected` (None: must not exist yet)."""
     try:

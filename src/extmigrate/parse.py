@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from clang import cindex
 
-from extmigrate.fileio import atomic_write
+from extmigrate.fileio import atomic_write, touch
 from extmigrate.flags import TUSpec, include_dirs  # noqa: F401  (include_dirs: re-exported)
 from extmigrate.model import Diagnostic
 
@@ -263,10 +263,7 @@ def build_pch(args: list[str], text: str, folder: str) -> str | None:
     deps_file = out[:-4] + ".deps.json"
     if _ready(out):
         for used in (out, deps_file):  # in use: the result cache's prune() keeps it
-            try:
-                os.utime(used)
-            except OSError:
-                pass
+            touch(used)
         return out
     os.makedirs(folder, exist_ok=True)
     header = out[:-4] + ".h"

@@ -12,7 +12,6 @@ from typing import Callable, Iterator
 
 from extmigrate.cache import ResultCache
 from extmigrate.engine import TUResult, analyse, project_filter
-from extmigrate.flags import TUSpec
 from extmigrate.flags import include_dirs
 from extmigrate.parse import with_pch
 
