@@ -107,7 +107,7 @@ def decl_refs(tu: TUView) -> list[tuple[Node, Cursor]]:
     return out
 
 
-def _climb(tu: TUView, node: Node) -> tuple[Node, Node | None]:
+def climb(tu: TUView, node: Node) -> tuple[Node, Node | None]:
     """Skip implicit casts and parentheses upwards: (the outermost such node, its parent)."""
     cur = node
     while cur.parent is not None and cur.parent.kind in _PASS_THROUGH:
@@ -116,7 +116,7 @@ def _climb(tu: TUView, node: Node) -> tuple[Node, Node | None]:
 
 
 def _is_callee(tu: TUView, node: Node) -> bool:
-    top, parent = _climb(tu, node)
+    top, parent = climb(tu, node)
     if parent is None or parent.kind != K.CALL_EXPR:
         return False
     kids = tu.children_of(parent)
@@ -224,9 +224,9 @@ def collect(tu: TUView) -> dict[str, Any]:
         if _is_callee(tu, ref_node):
             continue
         key = func_key(ref, _memo(tu))
-        _, parent = _climb(tu, ref_node)
+        _, parent = climb(tu, ref_node)
         while parent is not None and parent.kind == K.CSTYLE_CAST_EXPR:
-            _, parent = _climb(tu, parent)
+            _, parent = climb(tu, parent)
         if parent is not None and parent.kind == K.CALL_EXPR and parent.spelling in once_calls:
             init.add(key)
         elif _lifecycle_entry(tu, ref_node):

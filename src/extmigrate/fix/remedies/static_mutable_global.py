@@ -78,9 +78,6 @@ def _counter_edits(ctx: FixContext, f: Finding, stmts: list[Stmt]) -> list[Edit]
     return out
 
 
-_THROUGH = {K.PAREN_EXPR, K.UNEXPOSED_EXPR}
-
-
 def _counter_reads(tu: TUView, ctx: FixContext, f: Finding, stmts: list[Stmt]) -> list[Edit] | None:
     """The counter's other uses in its file, which must be plain reads -> EXTMIGRATE_ATOMIC_LOAD(&n):
     an atomic add beside a plain read is still a data race. None when a use is anything else (its
@@ -102,9 +99,7 @@ def _counter_reads(tu: TUView, ctx: FixContext, f: Finding, stmts: list[Stmt]) -
             continue  # one of the atomic adds
         if path != f.path or ctx.text(path, start, end) != name:
             return None
-        up = node.parent
-        while up is not None and up.kind in _THROUGH:
-            up = up.parent
+        _, up = callgraph.climb(tu, node)  # past parentheses and implicit conversions
         if up is not None and up.kind == K.UNARY_OPERATOR and \
                 re.match(r"\s*(&|\+\+|--)|.*(\+\+|--)\s*$", blank_comments(tu.node_text(up)), re.S):
             return None
