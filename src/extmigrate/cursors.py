@@ -56,15 +56,22 @@ def _get_inclusions():
     return fn
 
 
-def includes_named(tu: TranslationUnit, basename: str) -> bool:
-    """Does the parse include a file of that name?  One pass over libclang's inclusion list reading
+def included_names(tu: TranslationUnit) -> tuple[str, ...]:
+    """The names of the files the parse included (once per TU): libclang's inclusion list read for
     file names only (cindex's get_includes() builds locations and objects for every entry)."""
-    found: list[bool] = []
+    names = tu.__dict__.get("_extmigrate_included")
+    if names is None:
+        found: list[str] = []
 
-    def visit(cxfile, _stack, depth, _data) -> None:  # depth 0: the main file, not an include
-        if not found and depth and cxfile:
-            if os.path.basename(File(cast(c_void_p(cxfile), c_object_p)).name) == basename:
-                found.append(True)
+        def visit(cxfile, _stack, depth, _data) -> None:  # depth 0: the main file, not an include
+            if depth and cxfile:
+                found.append(File(cast(c_void_p(cxfile), c_object_p)).name)
 
-    _get_inclusions()(tu, _INCLUSION(visit), None)
-    return bool(found)
+        _get_inclusions()(tu, _INCLUSION(visit), None)
+        names = tu.__dict__["_extmigrate_included"] = tuple(found)
+    return names
+
+
+def includes_named(tu: TranslationUnit, basename: str) -> bool:
+    """Does the parse include a file of that name?"""
+    return any(os.path.basename(name) == basename for name in included_names(tu))

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from clang import cindex
 
+from extmigrate.cursors import included_names
 from extmigrate.fileio import atomic_write, touch
 from extmigrate.flags import TUSpec, include_dirs  # noqa: F401  (include_dirs: re-exported)
 from extmigrate.model import Diagnostic
@@ -401,10 +402,7 @@ def _as_header(args: list[str]) -> list[str]:
 def project_includes(tu: cindex.TranslationUnit, main_path: str, is_project_file) -> list[str]:
     """The project files this parse read: what a cached result depends on."""
     names = {main_path}
-    for inc in tu.get_includes():
-        name = inc.include.name
-        if is_project_file(name):
-            names.add(os.path.abspath(name))
+    names.update(os.path.abspath(name) for name in included_names(tu) if is_project_file(name))
     return sorted(names)
 
 

@@ -443,11 +443,6 @@ class TUView:
             return fns[i]
         return None
 
-    def included_files(self) -> set[str]:
-        """Every file the parse read, those of a precompiled prelude (parse.py) included."""
-        names = {i.include.name for i in self.tu.get_includes() if i.include is not None}
-        return names | set(getattr(self.tu, "pch_files", ()))
-
     def source(self, path: str) -> bytes:
         data = self._sources.get(path)
         if data is None:
