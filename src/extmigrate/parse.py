@@ -352,6 +352,8 @@ def _cuts(text: str) -> list[str]:
             python = python or os.path.basename(m.group(2).decode("utf-8", "replace")) in PYTHON_H
             if python and depth == 0:
                 out.append("\n".join(kept) + "\n")
+    if not out or out[-1] != text:  # a prelude cut short before an #if block may end in a #define
+        out.append(text)
     return out
 
 
@@ -368,7 +370,7 @@ def with_pch(specs: list[TUSpec], extra_args: list[str], is_project_file, folder
             args = tuple(a for a in clang_args(spec, extra_args) if not a.startswith("-working-directory"))
             if not all(os.path.isabs(d) for d in include_dirs(list(args))):
                 args += (f"-working-directory={spec.directory}",)
-            cuts[i] = (args, _cuts(text) or [text])
+            cuts[i] = (args, _cuts(text))
             for cut in cuts[i][1]:
                 users[(args, cut)] = users.get((args, cut), 0) + 1
     groups: dict[tuple[tuple[str, ...], str], list[int]] = {}
