@@ -6,7 +6,7 @@ import os
 import sys
 
 from extmigrate.commands.common import add_scan_options, progress_printer, scan_options
-from extmigrate.fileio import atomic_write
+from extmigrate.fileio import STDOUT, WriteRefused, write_file
 from extmigrate.flags import ConfigError
 from extmigrate.reporters import FORMATS
 from extmigrate.reporters.text import summary
@@ -20,7 +20,9 @@ def add_parser(sub) -> None:
                                    "2: usage or configuration error.")
     add_scan_options(p)
     p.add_argument("--format", choices=sorted(FORMATS), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the report here instead of stdout (-: stdout; devices and FIFOs are "
+                        "written in place, a symlink's target is replaced)")
     p.add_argument("--write-baseline", metavar="FILE",
                    help="record every current finding in a baseline file (exit 0)")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
@@ -48,12 +50,12 @@ def run(args) -> int:
                                                            baseline_root(args.write_baseline)))
         print(f"wrote {len(result.findings)} finding(s) to baseline {args.write_baseline}", file=sys.stderr)
         return 0
-    to_file = bool(args.output)
+    to_file = args.output not in (None, STDOUT)
     colour = args.color == "always" or (args.color == "auto" and not to_file and sys.stdout.isatty()
                                         and not os.environ.get("NO_COLOR"))
     report = FORMATS[args.format](result, colour=colour, verbose=args.verbose)
     if to_file:
-        _write(args.output, lambda: atomic_write(args.output, report.encode("utf-8", "surrogateescape")))
+        _write(args.output, lambda: write_file(args.output, report.encode("utf-8", "surrogateescape")))
         print(summary(result), file=sys.stderr)
     else:
         try:
@@ -68,3 +70,5 @@ def _write(path: str, write) -> None:
         write()
     except OSError as e:
         raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
+    except WriteRefused as e:
+        raise ConfigError(str(e)) from None
