@@ -186,3 +186,36 @@ def test_no_write_bypasses_the_writer():
             if _WRITE.search(line):
                 found.append(f"{rel}:{n}: {line.strip()}")
     assert found == []
+
+
+def test_fix_compile_database_pointing_elsewhere_writes_nothing_there(proj, tmp_path, capsys):
+    """A database entry for a file elsewhere, an include folder elsewhere: findings and fixes stay
+    inside the project."""
+    inc = tmp_path / "elsewhere" / "inc"
+    inc.mkdir(parents=True)
+    (inc / "slots.h").write_text(SLOTS.replace("#include <Python.h>\n", ""))
+    (tmp_path / "elsewhere" / "other.c").write_text(SLOTS)
+    (proj / "uses.c").write_text('#include <Python.h>\n#include "slots.h"\n')
+    entries = [{"directory": str(tmp_path / "elsewhere"), "file": str(f),
+                "arguments": ["cc", f"-I{inc}", "-c", str(f)]}
+               for f in (proj / "uses.c", proj / "bad.c", tmp_path / "elsewhere" / "other.c")]
+    (proj / "compile_commands.json").write_text(json.dumps(entries))
+    before = {p: p.read_bytes() for p in (tmp_path / "elsewhere").rglob("*") if p.is_file()}
+    assert fix("--apply", str(proj)) == 0, capsys.readouterr().err
+    assert "1 finding(s) fixed, 0 left; 1 file(s) written" in capsys.readouterr().err
+    assert FIXED in (proj / "bad.c").read_text()
+    assert {p: p.read_bytes() for p in (tmp_path / "elsewhere").rglob("*") if p.is_file()} == before
+
+
+def test_fix_of_a_subfolder_may_write_elsewhere_in_its_project(proj, capsys):
+    """The project is the path given and the nearest folder above it with pyproject.toml (or .git,
+    setup.py, setup.cfg): src/x.c -> ../vendor/x.c inside it is patched; without the marker, refused."""
+    (proj / "vendor").mkdir()
+    (proj / "src").mkdir()
+    (proj / "bad.c").rename(proj / "vendor" / "x.c")
+    (proj / "src" / "x.c").symlink_to("../vendor/x.c")
+    assert fix("--apply", str(proj / "src")) == 1
+    assert "outside the project" in capsys.readouterr().err
+    (proj / "pyproject.toml").write_text('[project]\nname = "m"\n')
+    assert fix("--apply", str(proj / "src")) == 0, capsys.readouterr().err
+    assert FIXED in (proj / "vendor" / "x.c").read_text()
