@@ -190,3 +190,18 @@ def test_sarif_precision_comes_from_the_measured_table(scan_c, tmp_path):
     want = {code: table["rules"].get(code, {}).get("sarif", table["unmeasured"]) for code in got}
     assert got == want and set(got) == {"FT201", "FT205", "FT301", "FT401"}
     assert "FT401" not in table["rules"] and got["FT401"] == table["unmeasured"]
+
+
+def test_precision_table_levels_are_what_accuracy_py_derives():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("accuracy", path)
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)  # reads no corpus at import
+    table = sarif._precision()
+    assert table["unmeasured"] == accuracy.UNMEASURED
+    for code, row in table["rules"].items():
+        assert row["sarif"] == accuracy.sarif_level(row["tp"], row["fp"]), code
+    assert accuracy.sarif_level(95, 5) == "very-high" and accuracy.sarif_level(9, 0) == "high"
+    assert accuracy.sarif_level(7, 3) == "medium" and accuracy.sarif_level(1, 1) == "low"
