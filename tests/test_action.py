@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -81,6 +82,13 @@ class Runner:
 
     def step(self, name: str) -> tuple[int, str] | None:
         return next(((rc, out) for n, rc, out in self.log if n == name), None)
+
+
+def test_action_matches_github_schema():
+    # check-jsonschema ships SchemaStore's github-action schema: no network needed
+    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
+                           "vendor.github-actions", str(REPO / "action.yml")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_every_expression_names_a_declared_input_or_step_output():
