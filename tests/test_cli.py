@@ -186,3 +186,33 @@ def _drain(master: int, slave: int) -> bytes:
         out += chunk
     os.close(master)
     return out
+
+
+def test_exit_zero_quiet_and_statistics(tree, tmp_path, capsys):
+    root = tree({"bad.c": SLOTS})
+    assert run(root, "--select", "FT201", "--exit-zero") == 0
+    assert "bad.c:3:25: FT201 " in capsys.readouterr().out
+    assert run(root, "--select", "FT999", "--exit-zero") == 2  # usage errors still fail
+    capsys.readouterr()
+    assert run(root, "--select", "FT201", "--quiet") == 1
+    out, err = capsys.readouterr()
+    assert "bad.c:3:25: FT201 " in out and "Found" not in out and "FT201  module-gil-slot" not in out
+    assert run(root, "--select", "FT201", "-q", "-o", str(tmp_path / "r.txt")) == 1
+    assert capsys.readouterr() == ("", "")
+    assert run(root, "--select", "FT201", "--statistics") == 1
+    assert capsys.readouterr().out == "1\tFT201\t[*] module-gil-slot\n"
+    assert run(root, "--select", "FT201", "--statistics", "--format", "json", "--exit-zero") == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"code": "FT201", "name": "module-gil-slot", "count": 1, "fixable": 1}]
+    assert run(root, "--statistics", "--format", "sarif") == 2
+    assert "--statistics works with --format json or text" in capsys.readouterr().err
+
+
+def test_format_github(tree, capsys, monkeypatch):
+    root = tree({"bad.c": SLOTS})
+    monkeypatch.chdir(root)
+    assert run(".", "--select", "FT201", "--format", "github") == 1
+    out = capsys.readouterr().out
+    assert out.startswith("::warning file=bad.c,line=3,col=25,endLine=3,endColumn=30,"
+                          "title=FT201 module-gil-slot::")
+    assert out.count("\n") == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from extmigrate.reporters import json_report, sarif, text
+from extmigrate.reporters import github, json_report, sarif, text
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -139,3 +139,69 @@ def test_sarif_problems_become_notifications(tmp_path):
     [note] = doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]
     assert "not a C/C++ source" in note["message"]["text"]
     assert note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "notes.txt"
+
+
+def _unescape(s: str) -> str:
+    for code, ch in (("%0D", "\r"), ("%0A", "\n"), ("%3A", ":"), ("%2C", ","), ("%25", "%")):
+        s = s.replace(code, ch)
+    return s
+
+
+def test_github_annotations_escaped_as_the_actions_toolkit_does(scan_c, tmp_path, monkeypatch):
+    assert github.escape_data("50% done\r\nnext") == "50%25 done%0D%0Anext"
+    assert github.escape_property("a:b,c%d\n") == "a%3Ab%2Cc%25d%0A"
+    odd = "src/odd, name: 100%"
+    res = scan_c({f"{odd}/slots.c": SLOTS}, select=["FT201"])
+    monkeypatch.chdir(tmp_path)
+    [f] = res.findings
+    [line] = github.render(res).splitlines()
+    head, message = line[2:].split("::", 1)
+    kind, props = head.split(" ", 1)
+    assert kind == "warning"
+    fields = dict(p.split("=", 1) for p in props.split(","))
+    assert fields == {"file": "src/odd%2C name%3A 100%25/slots.c", "line": "3", "col": "26",
+                      "endLine": "3", "endColumn": "35", "title": "FT201 module-gil-slot"}
+    assert _unescape(fields["file"]) == f"{odd}/slots.c"
+    assert "\n" not in message and _unescape(message) == f"{f.message}\nfix: {f.action}"
+
+
+def test_statistics_count_per_rule_like_ruff(scan_c):
+    res = scan_c({"a.c": RACY, "b.c": RACY.replace("racy", "other"), "s.c": SLOTS},
+                 select=["FT201", "FT205", "FT301"])
+    rows = [line.split("\t") for line in text.statistics(res).splitlines()]
+    fixable = {f.code for f in res.findings if f.fix is not None}
+    assert rows == [["2", "FT205", f"{'[*]' if 'FT205' in fixable else '[ ]'} module-gil-declared-too-early"],
+                    ["2", "FT301", f"{'[*]' if 'FT301' in fixable else '[ ]'} static-mutable-global"],
+                    ["1", "FT201", "[*] module-gil-slot"]]
+    doc = json.loads(json_report.statistics(res))
+    assert [(d["code"], d["count"]) for d in doc] == [("FT205", 2), ("FT301", 2), ("FT201", 1)]
+
+
+def test_sarif_precision_comes_from_the_measured_table(scan_c, tmp_path):
+    table = sarif._precision()
+    levels = {"very-high", "high", "medium", "low"}  # what GitHub code scanning reads
+    assert table["unmeasured"] in levels
+    for code, row in table["rules"].items():
+        assert row["sarif"] in levels and row["tp"] + row["fp"] <= row["findings"]
+        assert abs(row["precision"] - row["tp"] / (row["tp"] + row["fp"])) < 0.001
+    res = scan_c({"racy.c": RACY, "slots.c": SLOTS}, select=["FT201", "FT205", "FT301", "FT401"])
+    rules = json.loads(sarif.render(res, root=str(tmp_path)))["runs"][0]["tool"]["driver"]["rules"]
+    got = {r["id"]: r["properties"]["precision"] for r in rules}
+    want = {code: table["rules"].get(code, {}).get("sarif", table["unmeasured"]) for code in got}
+    assert got == want and set(got) == {"FT201", "FT205", "FT301", "FT401"}
+    assert "FT401" not in table["rules"] and got["FT401"] == table["unmeasured"]
+
+
+def test_precision_table_levels_are_what_accuracy_py_derives():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("accuracy", path)
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)  # reads no corpus at import
+    table = sarif._precision()
+    assert table["unmeasured"] == accuracy.UNMEASURED
+    for code, row in table["rules"].items():
+        assert row["sarif"] == accuracy.sarif_level(row["tp"], row["fp"]), code
+    assert accuracy.sarif_level(95, 5) == "very-high" and accuracy.sarif_level(9, 0) == "high"
+    assert accuracy.sarif_level(7, 3) == "medium" and accuracy.sarif_level(1, 1) == "low"

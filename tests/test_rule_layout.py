@@ -39,3 +39,17 @@ def test_docs_rules_md_is_generated_from_the_code():
         assert main(["rules", "--format", "markdown"]) == 0
     assert (ROOT / "docs" / "rules.md").read_text() == buf.getvalue(), \
         "docs/rules.md is stale: run `extmigrate rules --format markdown > docs/rules.md`"
+
+
+def test_fix_availability_is_the_remedy_registry():
+    """No rule states its own fixability; `extmigrate rules` marks exactly the codes with a remedy."""
+    from extmigrate.fix.base import has_remedy
+
+    assert [r.code for r in RULES if "fixable" in vars(r)] == []
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["rules"]) == 0
+    marked = {line.split()[0] for line in buf.getvalue().splitlines() if line.split()[3] == "fix"}
+    assert marked == {r.code for r in RULES if has_remedy(r.code)}
+    # the old Rule.fixable said False for these four, though each has a remedy
+    assert {"FT107", "FT108", "FT203", "FT204"} <= marked and not {"FT205", "FT511"} & marked

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict
 from functools import cache
 
-from extmigrate.fileio import atomic_write, touch
+from extmigrate.fileio import touch, write_file
 from extmigrate.flags import TUSpec, include_dirs
 from extmigrate.model import Diagnostic, Finding
 
@@ -293,7 +293,7 @@ class ResultCache:
         try:
             path = self._entry(key)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            atomic_write(path, json.dumps(doc, separators=(",", ":")).encode(), durable=False)
+            write_file(path, json.dumps(doc, separators=(",", ":")).encode(), durable=False)
         except (OSError, ValueError, TypeError):
             pass  # a read-only or full cache folder only costs speed
 
@@ -330,8 +330,7 @@ def prune(folder: str, max_age_days: float = MAX_AGE_DAYS, now: float | None = N
                     continue
     try:
         os.makedirs(folder, exist_ok=True)
-        with open(marker, "w"):
-            pass
+        write_file(marker, b"", durable=False)
         os.utime(marker, (now, now))
     except OSError:
         pass

@@ -37,6 +37,26 @@ def find_pyproject(paths: list[str]) -> str | None:
         d = parent
 
 
+# What marks a project's top folder: fix writes nothing outside the projects of the paths it is given.
+PROJECT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
+
+
+def project_roots(paths: list[str]) -> list[str]:
+    """Each path itself and the nearest folder at or above it that holds a project marker."""
+    out = []
+    for p in paths or ["."]:
+        start = os.path.abspath(p)
+        out.append(start)
+        d = start if os.path.isdir(start) else os.path.dirname(start)
+        while not any(os.path.exists(os.path.join(d, m)) for m in PROJECT_MARKERS):
+            if os.path.dirname(d) == d:
+                break
+            d = os.path.dirname(d)
+        else:
+            out.append(d)
+    return out
+
+
 def load(path: str | None) -> tuple[dict, str | None]:
     """Return (settings, the pyproject path); the file is read as text, never executed."""
     if path is None:

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from clang import cindex
 
 from extmigrate.cursors import included_names
-from extmigrate.fileio import atomic_write, touch
+from extmigrate.fileio import touch, write_file
 from extmigrate.flags import TUSpec, include_dirs  # noqa: F401  (include_dirs: re-exported)
 from extmigrate.model import Diagnostic
 
@@ -268,8 +268,7 @@ def build_pch(args: list[str], text: str, folder: str) -> str | None:
         return out
     os.makedirs(folder, exist_ok=True)
     header = out[:-4] + ".h"
-    with open(header, "w", encoding="utf-8", errors="surrogateescape") as f:
-        f.write(text)
+    write_file(header, text.encode("utf-8", "surrogateescape"), durable=False)
     try:
         tu = cindex.Index.create().parse(header, args=_as_header(args), options=PCH_OPTIONS)
     except cindex.TranslationUnitLoadError:
@@ -290,12 +289,20 @@ def build_pch(args: list[str], text: str, folder: str) -> str | None:
             if os.path.basename(inc.include.name) not in REINCLUDABLE:
                 return None
     deps = [_stamp(p) for p in sorted({header} | {i.include.name for i in includes})]
+    saved = out + f".{os.getpid()}.tmp"  # libclang writes only to a path: read back, then one writer
     try:
-        tu.save(out + f".{os.getpid()}.tmp")
-        os.replace(out + f".{os.getpid()}.tmp", out)
-        atomic_write(deps_file, json.dumps(deps).encode(), durable=False)
+        tu.save(saved)
+        with open(saved, "rb") as f:
+            pch = f.read()
+        write_file(out, pch, durable=False)
+        write_file(deps_file, json.dumps(deps).encode(), durable=False)
     except (cindex.TranslationUnitSaveError, OSError):
         return None
+    finally:
+        try:
+            os.unlink(saved)
+        except OSError:
+            pass
     return out
 
 

@@ -6,7 +6,7 @@ import json
 import os
 import re
 
-from extmigrate.fileio import atomic_write
+from extmigrate.fileio import write_file
 from extmigrate.model import Finding
 
 _MARK = re.compile(rb"extmigrate:\s*ignore(?:\[([A-Za-z0-9_,\s-]*)\])?")
@@ -81,7 +81,7 @@ def write_baseline(path: str, findings: list[Finding], root: str) -> None:
         counts[baseline_key(f, root)] = counts.get(baseline_key(f, root), 0) + 1
     doc = {"version": 1, "tool": "extmigrate", "findings": [
         {"key": k, "count": n} for k, n in sorted(counts.items())]}
-    atomic_write(path, (json.dumps(doc, indent=2) + "\n").encode())
+    write_file(path, (json.dumps(doc, indent=2) + "\n").encode())
 
 
 def read_baseline(path: str) -> dict[str, int]:

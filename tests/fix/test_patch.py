@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from extmigrate.fileio import StaleFile, atomic_write, replace_if_unchanged
+from extmigrate.fileio import StaleFile, write_file
 from extmigrate.fix.patch import PlanOptions, apply_edits, plan, unified_diff
 from extmigrate.fix.base import Edit
 from extmigrate.scan import ScanOptions, scan
@@ -35,7 +35,7 @@ def test_file_changed_between_plan_and_write_is_refused(project):
     pl = plan(_scan(project.root), PlanOptions(for_write=True))
     (project.root / "spam.c").write_text("/* rewritten */\n")
     with pytest.raises(StaleFile):
-        replace_if_unchanged(pl.patches[0].path, pl.patches[0].old, pl.patches[0].new)
+        write_file(pl.patches[0].path, pl.patches[0].new, expect=pl.patches[0].old)
     assert project.read("spam.c") == "/* rewritten */\n"
 
 
@@ -104,20 +104,6 @@ def test_crlf_inserted_text_follows_the_file(tmp_path):
     data = b"a\r\nb\r\n"
     assert apply_edits(data, [Edit("x", 3, 3, "x\ny\n")]) == b"a\r\nx\r\ny\r\nb\r\n"
     assert apply_edits(b"a\nb\n", [Edit("x", 2, 2, "x\n")]) == b"a\nx\nb\n"
-
-
-def test_atomic_write_keeps_the_mode(tmp_path):
-    path = tmp_path / "f.c"
-    path.write_bytes(b"old")
-    path.chmod(0o640)
-    atomic_write(str(path), b"new")
-    assert path.read_bytes() == b"new"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert [p.name for p in tmp_path.iterdir()] == ["f.c"]  # no temp file left behind
-    replace_if_unchanged(str(tmp_path / "g.h"), None, b"fresh")
-    with pytest.raises(StaleFile):
-        replace_if_unchanged(str(tmp_path / "g.h"), None, b"again")
-    assert os.path.exists(tmp_path / "g.h")
 
 
 def test_check_compile_reports_and_blocks_the_write(project):

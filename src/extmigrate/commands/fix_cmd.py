@@ -6,7 +6,8 @@ import os
 import sys
 
 from extmigrate.commands.common import add_scan_options, progress_printer, scan_options
-from extmigrate.fileio import StaleFile, replace_if_unchanged
+from extmigrate.config import project_roots
+from extmigrate.fileio import WriteRefused, write_file
 from extmigrate.fix import compat
 from extmigrate.fix.compilecheck import check, database_compilers
 from extmigrate.fix.late import propose_late
@@ -62,8 +63,9 @@ def run(args) -> int:
     min_py, source = _min_python(args, settings)
     result = scan(opts, progress=progress_printer(not args.no_progress))
     propose_late(result, opts)
+    inside = project_roots(opts.paths)
     popts = PlanOptions(unsafe=args.unsafe_fixes, declare=args.declare, min_python=min_py,
-                        min_python_source=source, for_write=args.apply)
+                        min_python_source=source, for_write=args.apply, inside=inside)
     pl = plan(result.findings, popts)
     err = sys.stderr
     for path, msg in result.problems:
@@ -86,10 +88,10 @@ def run(args) -> int:
         else:
             for p in pl.patches:  # the compat header comes first; stop at the first failure
                 try:
-                    replace_if_unchanged(p.path, None if p.is_new else p.old, p.new)
+                    write_file(p.path, p.new, expect=None if p.is_new else p.old, inside=inside)
                     written += 1
-                except (StaleFile, OSError) as e:
-                    why = str(e) if isinstance(e, StaleFile) else f"{_rel(p.path)}: {e.strerror or e}"
+                except (WriteRefused, OSError) as e:
+                    why = str(e) if isinstance(e, WriteRefused) else f"{_rel(p.path)}: {e.strerror or e}"
                     print(f"not changed: {why}; stopped after {written} file(s)", file=err)
                     failures.append(why)
                     break

@@ -14,7 +14,7 @@ else:  # pragma: no cover
 
 import jinja2
 
-from extmigrate.fileio import StaleFile, replace_if_unchanged
+from extmigrate.fileio import WriteRefused, write_file
 from extmigrate.fix.compat import min_from_spec, parse_version
 from extmigrate.flags import ConfigError
 
@@ -207,15 +207,15 @@ def run(args) -> int:
     _check(doc, new_text, table, pyproject)
     old_wf = _read(wf_path)[0] if has_workflow else None
     try:
-        replace_if_unchanged(pyproject, raw, new_text.encode("utf-8"))
+        write_file(pyproject, new_text.encode("utf-8"), expect=raw, inside=[root])
         if replaced:
             spans = ", ".join(f"{s + 1}-{e}" for s, e in replaced)
             print(f"{pyproject}: replaced [tool.cibuildwheel] (old lines {spans})")
         else:
             print(f"{pyproject}: appended [tool.cibuildwheel]")
         os.makedirs(os.path.dirname(wf_path), exist_ok=True)
-        replace_if_unchanged(wf_path, old_wf, workflow.encode("utf-8"))
-    except StaleFile as e:
+        write_file(wf_path, workflow.encode("utf-8"), expect=old_wf, inside=[root])
+    except WriteRefused as e:
         print(f"not changed: {e}", file=sys.stderr)
         return 1
     except OSError as e:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
 from dataclasses import dataclass, field
 
+from extmigrate import fileio
 from extmigrate.fix import compat
 from extmigrate.fix.base import Edit, file_hash, reason_without_fix
 from extmigrate.model import Finding
@@ -30,6 +32,7 @@ class PlanOptions:
     min_python: tuple[int, int] | None = None
     min_python_source: str = ""
     for_write: bool = False  # --apply: also refuse read-only files
+    inside: list[str] | None = None  # the project: no file outside it is changed
 
 
 @dataclass
@@ -63,18 +66,11 @@ def _read(path: str, cache: dict) -> bytes | str:
     return cache[path]
 
 
-def writable(path: str) -> str | None:
-    """None, or why the file cannot be replaced."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    if mode is not None and (not mode & 0o222 or not os.access(path, os.W_OK)):
-        return "read-only file; not changed"  # no write bit counts, even for root
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"folder {folder} is not writable; not changed"
-    return None
+def writable(path: str, opts: PlanOptions) -> str | None:
+    """None, or why the file will not be changed (outside the project; with --apply: read-only)."""
+    if opts.for_write:
+        return fileio.refusal(path, opts.inside)
+    return fileio.outside(path, opts.inside) if opts.inside is not None else None
 
 
 def _overlaps(a: Edit, b: Edit) -> bool:
@@ -125,14 +121,39 @@ class _Merger:
                 self.owner[e] = f
 
 
-def _covered_along(out: Plan, merger: _Merger) -> None:
+class _Names:
+    """One name per file: a second hard link or a symlink to a file already seen maps to its first
+    name, so both findings' edits merge into one patch (which the writer applies to the shared file)."""
+
+    def __init__(self):
+        self.first: dict[tuple[int, int], str] = {}
+        self.memo: dict[str, str] = {}
+
+    def __call__(self, path: str) -> str:
+        if path not in self.memo:
+            try:
+                st = os.stat(path)
+                self.memo[path] = self.first.setdefault((st.st_dev, st.st_ino), path)
+            except OSError:
+                self.memo[path] = path
+        return self.memo[path]
+
+    def finding(self, f: Finding) -> Finding:
+        if not f.fix or all(self(e["path"]) == e["path"] for e in f.fix["edits"]):
+            return f
+        edits = [dict(e, path=self(e["path"])) for e in f.fix["edits"]]
+        hashes = {self(p): h for p, h in f.fix.get("hashes", {}).items()}
+        return dataclasses.replace(f, fix=dict(f.fix, edits=edits, hashes=hashes))
+
+
+def _covered_along(out: Plan, merger: _Merger, names: _Names) -> None:
     """A finding without its own fix whose site an accepted edit rewrites is fixed along with it."""
     for item in list(out.skipped):
         f = item[0]
         start, end = f.data.get("start"), f.data.get("end")
         if f.fix is not None or start is None:
             continue
-        if any(start <= e.start and e.end <= max(end, start + 1) for e in merger.edits.get(f.path, [])):
+        if any(start <= e.start and e.end <= max(end, start + 1) for e in merger.edits.get(names(f.path), [])):
             out.skipped.remove(item)
             out.along.append(f)
 
@@ -147,6 +168,7 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
     merger = _Merger()
     declarations: list[Finding] = []
     bad_files: dict[str, str] = {}
+    names = _Names()
 
     def file_problem(path: str, hashes: dict[str, str]) -> str | None:
         if path in bad_files:
@@ -155,14 +177,14 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
         why = data if isinstance(data, str) else None
         if why is None and hashes.get(path) and file_hash(data) != hashes[path]:
             why = "changed since it was scanned; scan again"
-        if why is None and opts.for_write:
-            why = writable(path)
+        if why is None:
+            why = writable(path, opts)
         if why:
             bad_files[path] = why
             out.problems.append((path, why))
         return why
 
-    for f in findings:
+    for f in map(names.finding, findings):
         fix = f.fix
         if fix is None:
             out.skipped.append((f, reason_without_fix(f)))
@@ -175,7 +197,7 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
             continue
         _accept(f, merger, out, file_problem)
 
-    _covered_along(out, merger)
+    _covered_along(out, merger, names)
     for f in declarations:
         blockers = [b for b in out.skipped if b[0].category != "module-gil"
                     and os.path.abspath(b[0].path).startswith(_module_dir(f))]
@@ -234,7 +256,7 @@ def _add_compat(out: Plan, merger: _Merger, opts: PlanOptions, cache: dict, file
         return
     if existing:
         apis |= compat.existing_apis(existing) or set()
-    why = writable(header) if opts.for_write else None
+    why = writable(header, opts)
     if why:
         out.problems.append((header, why))
         _drop_users(out, merger, users, f"{compat.HEADER_NAME} cannot be written")

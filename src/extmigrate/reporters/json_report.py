@@ -23,6 +23,14 @@ def finding_dict(f, root: str) -> dict:
     return out
 
 
+def statistics(result: ScanResult, **_: object) -> str:
+    """`--statistics --format json`: one object per rule, most findings first."""
+    from extmigrate.reporters.text import rule_counts
+
+    return json.dumps([{"code": code, "name": name, "count": n, "fixable": fixable}
+                       for code, name, n, fixable in rule_counts(result)], indent=2) + "\n"
+
+
 def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
     root = os.path.abspath(root or os.getcwd())
     doc = {

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from extmigrate import __version__
 from extmigrate.scan import ScanResult
@@ -28,6 +36,18 @@ def _artifact(path: str, root: str) -> dict:
     return {"uri": uri, **base}
 
 
+@lru_cache(maxsize=1)
+def _precision() -> dict:
+    """data/precision.toml, which scripts/accuracy.py writes from the triaged corpus."""
+    return tomllib.loads(resources.files("extmigrate").joinpath("data/precision.toml").read_text("utf-8"))
+
+
+def precision(code: str) -> str:
+    """The rule's SARIF precision: measured on the corpus, else the table's `unmeasured` level."""
+    table = _precision()
+    return table.get("rules", {}).get(code, {}).get("sarif", table["unmeasured"])
+
+
 def _rule_meta(rule) -> dict:
     help_md = rule.doc.strip() or rule.summary
     return {
@@ -38,7 +58,7 @@ def _rule_meta(rule) -> dict:
         "help": {"text": f"{rule.explanation}\n\nFix: {rule.action}", "markdown": help_md},
         "defaultConfiguration": {"level": _LEVEL[rule.severity]},
         "properties": {"category": rule.category, "tags": ["free-threading", rule.category],
-                       "precision": "high", "problem.severity": _PROBLEM[rule.severity]},
+                       "precision": precision(rule.code), "problem.severity": _PROBLEM[rule.severity]},
     }
 
 

@@ -54,7 +54,8 @@ def _frame(path: str, line: int, col: int, end_line: int, end_col: int, cache: d
 
 
 def render(result: ScanResult, *, colour: bool = False, verbose: bool = False,
-           show_frames: bool = True) -> str:
+           show_frames: bool = True, quiet: bool = False) -> str:
+    """The findings and skipped files; quiet leaves out the notes and the summary."""
     paint = _paint(colour)
     out: list[str] = []
     cache: dict = {}
@@ -75,6 +76,8 @@ def render(result: ScanResult, *, colour: bool = False, verbose: bool = False,
         out.append("")
     for path, msg in result.problems:
         out.append(f"{_rel(path)}: {paint('skipped', 'warning')}: {msg}")
+    if quiet:
+        return "\n".join(out) + ("\n" if out else "")
     if result.cython:
         out.append(f"{len(result.cython)} Cython-generated file(s) skipped: set the "
                    "`freethreading_compatible=True` directive in the .pyx sources instead")
@@ -86,6 +89,23 @@ def render(result: ScanResult, *, colour: bool = False, verbose: bool = False,
     if bad and not verbose:
         out.append(f"{len(bad)} file(s) had parse errors; --verbose for details")
     return "\n".join(out) + "\n"
+
+
+def rule_counts(result: ScanResult) -> list[tuple[str, str, int, int]]:
+    """(code, name, findings, of which fixable) per rule, most findings first."""
+    by_rule = Counter((f.code, f.name) for f in result.findings)
+    fixes = Counter(f.code for f in result.findings if f.fix is not None)
+    return [(code, name, n, fixes[code]) for (code, name), n in
+            sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def statistics(result: ScanResult, *, colour: bool = False, **_: object) -> str:
+    """`--statistics`, as ruff prints it: count, code, [*] when a fix is offered, name."""
+    paint = _paint(colour)
+    rows = rule_counts(result)
+    width = max((len(str(n)) for _, _, n, _ in rows), default=1)
+    return "".join(f"{n:>{width}}\t{paint(code, 'code')}\t{'[*]' if fixable else '[ ]'} {name}\n"
+                   for code, name, n, fixable in rows)
 
 
 def summary(result: ScanResult, paint=_paint(False)) -> str:

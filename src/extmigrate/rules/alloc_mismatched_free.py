@@ -27,7 +27,6 @@ class MismatchedFree(Rule):
     name = "alloc-mismatched-free"
     category = "allocator"
     severity = "error"
-    fixable = True
     summary = "memory freed or resized by a different allocator family than the one that allocated it"
     explanation = (
         "Memory must be released by the family that allocated it: the C API makes any other free "

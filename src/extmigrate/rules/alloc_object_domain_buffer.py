@@ -21,7 +21,6 @@ class ObjectDomainBuffer(Rule):
     name = "alloc-object-domain-buffer"
     category = "allocator"
     severity = "warning"
-    fixable = True
     summary = "PyObject_Malloc/Calloc/Realloc used for a buffer that is not a Python object"
     explanation = (
         "The free-threaded build requires that only Python objects are allocated with the object "

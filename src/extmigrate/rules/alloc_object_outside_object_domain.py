@@ -18,7 +18,6 @@ class ObjectOutsideObjectDomain(Rule):
     name = "alloc-object-outside-object-domain"
     category = "allocator"
     severity = "error"
-    fixable = True
     summary = "Python object allocated with PyMem_*, PyMem_Raw* or malloc instead of the object domain"
     explanation = (
         "The free-threaded build requires that all Python objects are allocated with the object "

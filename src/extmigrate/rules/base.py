@@ -17,7 +17,6 @@ class Rule:
     explanation: ClassVar[str]  # why it breaks without the GIL
     action: ClassVar[str]  # what to do
     doc: ClassVar[str] = ""  # markdown for `extmigrate explain`, with a before/after example
-    fixable: ClassVar[bool] = False
     # Rules whose finish() needs every other rule's findings (e.g. "declared GIL-free too early").
     runs_last: ClassVar[bool] = False
 

@@ -10,7 +10,6 @@ from extmigrate.rules._borrowed import BorrowedRule, replace_message
 class BorrowedCellGet(BorrowedRule):
     code = "FT107"
     name = "borrowed-cell-get"
-    fixable = False
     summary = "borrowed cell contents from PyCell_GET"
     explanation = ("PyCell_GET reads a cell's contents as a borrowed reference without locking. "
                    "Without the GIL another thread can set the cell (a closure variable) and free "

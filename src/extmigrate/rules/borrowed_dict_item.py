@@ -10,7 +10,6 @@ from extmigrate.rules._borrowed import BorrowedRule, replace_message
 class BorrowedDictItem(BorrowedRule):
     code = "FT102"
     name = "borrowed-dict-item"
-    fixable = True
     summary = "borrowed dict value from a dict other threads can mutate"
     explanation = ("PyDict_GetItem, PyDict_GetItemWithError, PyDict_GetItemString (and the private "
                    "_PyDict_GetItem* variants) return a borrowed reference. Without the GIL another "

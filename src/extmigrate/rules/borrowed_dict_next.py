@@ -10,7 +10,6 @@ from extmigrate.rules._borrowed import BorrowedRule, call_text
 class BorrowedDictNext(BorrowedRule):
     code = "FT104"
     name = "borrowed-dict-next"
-    fixable = True
     summary = "PyDict_Next iterates a shared dict without a critical section"
     explanation = ("Unlike the other dict calls, PyDict_Next does not lock the dict, and the keys "
                    "and values it hands out are borrowed. Without the GIL another thread can "

@@ -10,7 +10,6 @@ from extmigrate.rules._borrowed import BorrowedRule, replace_message
 class BorrowedDictSetdefault(BorrowedRule):
     code = "FT103"
     name = "borrowed-dict-setdefault"
-    fixable = True
     summary = "borrowed result of PyDict_SetDefault on a shared dict"
     explanation = ("PyDict_SetDefault returns a borrowed reference to the value now in the dict. "
                    "Without the GIL another thread can replace or delete that value and free it "

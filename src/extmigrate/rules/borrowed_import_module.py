@@ -10,7 +10,6 @@ from extmigrate.rules._borrowed import BorrowedRule, replace_message
 class BorrowedImportModule(BorrowedRule):
     code = "FT106"
     name = "borrowed-import-module"
-    fixable = True
     summary = "borrowed module from PyImport_AddModule"
     explanation = ("PyImport_AddModule and PyImport_AddModuleObject return a borrowed reference "
                    "owned by sys.modules. Without the GIL another thread can remove or replace the "

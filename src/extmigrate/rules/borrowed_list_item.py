@@ -10,7 +10,6 @@ from extmigrate.rules._borrowed import BorrowedRule, replace_message
 class BorrowedListItem(BorrowedRule):
     code = "FT101"
     name = "borrowed-list-item"
-    fixable = True
     summary = "borrowed list item from a list other threads can mutate"
     explanation = ("PyList_GetItem and PyList_GET_ITEM return a borrowed reference. Without the GIL "
                    "another thread can remove or replace the item (list.pop, del, slice assignment) "

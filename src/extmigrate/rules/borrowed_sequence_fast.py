@@ -10,7 +10,6 @@ from extmigrate.rules._borrowed import BorrowedRule, call_text
 class BorrowedSequenceFast(BorrowedRule):
     code = "FT108"
     name = "borrowed-sequence-fast"
-    fixable = False
     summary = "PySequence_Fast items read from what may be another thread's list"
     explanation = ("PySequence_Fast returns its argument itself when that is a list, so "
                    "PySequence_Fast_GET_ITEM and PySequence_Fast_ITEMS read the caller's list "

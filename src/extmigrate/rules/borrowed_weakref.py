@@ -10,7 +10,6 @@ from extmigrate.rules._borrowed import BorrowedRule, replace_message
 class BorrowedWeakref(BorrowedRule):
     code = "FT105"
     name = "borrowed-weakref"
-    fixable = True
     summary = "borrowed referent of a weak reference"
     explanation = ("PyWeakref_GetObject and PyWeakref_GET_OBJECT return a borrowed reference to the "
                    "referent. Without the GIL another thread can drop the last strong reference and "

@@ -14,7 +14,6 @@ class ModuleGilNanobind(Rule):
     name = "module-gil-nanobind"
     category = "module-gil"
     severity = "warning"
-    fixable = False
     summary = "nanobind module is not built with FREE_THREADED"
     explanation = ("nanobind declares Py_MOD_GIL_NOT_USED only when the extension is built with "
                    "nanobind_add_module(... FREE_THREADED ...) (which defines NB_FREE_THREADED); without "

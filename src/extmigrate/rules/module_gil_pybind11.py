@@ -21,7 +21,6 @@ class ModuleGilPybind11(Rule):
     name = "module-gil-pybind11"
     category = "module-gil"
     severity = "warning"
-    fixable = False
     summary = "PYBIND11_MODULE does not pass py::mod_gil_not_used()"
     explanation = ("pybind11 modules keep the GIL on a free-threaded interpreter unless PYBIND11_MODULE "
                    "gets the py::mod_gil_not_used() tag; importing one re-enables the GIL for the process.")

@@ -19,7 +19,6 @@ class ModuleGilSinglePhase(Rule):
     name = "module-gil-single-phase"
     category = "module-gil"
     severity = "warning"
-    fixable = True
     summary = "single-phase module init does not call PyUnstable_Module_SetGIL"
     explanation = ("A module created with PyModule_Create keeps the GIL on a free-threaded interpreter "
                    "unless its init function calls PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED); "

@@ -23,7 +23,6 @@ class ModuleGilSlot(Rule):
     name = "module-gil-slot"
     category = "module-gil"
     severity = "warning"
-    fixable = True
     summary = "multi-phase module does not declare Py_mod_gil"
     explanation = ("A free-threaded interpreter re-enables the GIL when it imports a module that does "
                    "not declare Py_MOD_GIL_NOT_USED, so the whole process loses free threading.")

@@ -24,7 +24,6 @@ class ObRefcntAccess(Rule):
     name = "refcnt-field-access"
     category = "other"
     severity = "error"
-    fixable = True
     summary = "direct ob_refcnt access, which does not exist on free-threaded builds"
     explanation = (
         "Free-threaded CPython splits the reference count into ob_ref_local (owner thread) and "

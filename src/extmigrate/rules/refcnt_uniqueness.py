@@ -38,7 +38,6 @@ class RefcntUniqueness(Rule):
     name = "refcnt-uniqueness"
     category = "other"
     severity = "warning"
-    fixable = True
     summary = "Py_REFCNT(o) == 1 used as a uniqueness test"
     explanation = (
         "On free-threaded Python a reference count of 1 does not mean that no other thread can reach "
