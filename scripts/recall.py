@@ -1,0 +1,232 @@
+"""Recall on labelled free-threading migrations (issue 15).
+
+    .venv/bin/python scripts/recall.py            # per-category and per-package table, then the misses
+    .venv/bin/python scripts/recall.py --json     # the same as JSON (sites with the finding that named each)
+
+For each package in RECALL, the release before its free-threading work and the release that shipped it
+are pinned (sdist sha256, fetched and unpacked as data by benchmarks/corpus.py, never executed). What the
+maintainers changed for free-threading between the two is labelled in benchmarks/recall/<package>.toml,
+one [[site]] per changed place of the earlier release, and every unrelated change left out is named in an
+[[ignored]] entry with the reason. The earlier release is scanned as scripts/accuracy.py scans (paths,
+excludes, -I, -D) and a site counts as named when a finding of the site's category is in the same file and
+either in the same function or within LINES lines of it (or one of its related locations, e.g. the
+writes an FT301 finding lists, is within LINES lines). Always exits 0: the table is the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "scripts"))
+import accuracy  # noqa: E402
+import corpus  # noqa: E402
+from corpus import Sdist  # noqa: E402
+
+LABELS = REPO / "benchmarks" / "recall"
+CATEGORIES = ("borrowed-ref", "module-gil", "static-state", "allocator", "other")
+LINES = 5  # a finding this close to a site names it even when the function differs (or is unknown)
+
+
+@dataclass(frozen=True)
+class Migration:
+    before: Sdist   # what is scanned; paths/includes/defines are those of the earlier release's build
+    after: Sdist    # the release that shipped free-threaded support (only diffed, by hand, when labelling)
+    needs: tuple = ()   # generated/extra include sources: "numpy", "cppy", "isa-l", "zlib-ng"
+    how: str = ""   # how the release that added free-threading was found
+
+
+def _same(before: Sdist, version: str, sha256: str) -> Sdist:
+    return Sdist(before.name, version, sha256, before.paths, before.exclude, before.includes, before.defines)
+
+
+def _m(before: Sdist, version: str, sha256: str, needs: tuple = (), how: str = "") -> Migration:
+    return Migration(before, _same(before, version, sha256), needs, how)
+
+
+RECALL = (
+    _m(Sdist("kiwisolver", "1.4.7", "9893ff81bd7107f7b685d3017cc6583daadb4fc26e4a888350df530e41980a60",
+             paths=("py/src",), includes=(".",)),
+       "1.4.8", "23d5f023bdc8c7e54eb65f03ca5d5bb25b601eac4d7f1a042888a1f45237987e", ("cppy",),
+       "first release with cp313t wheels; adds Py_mod_gil and a global recursive mutex"),
+    _m(Sdist("numexpr", "2.10.2", "b0aff6b48ebc99d2f54f27b5f73a58cb92fde650aeff1b397c71c8788b4fff1a",
+             paths=("numexpr",), exclude=("win32",), includes=("numexpr",)),
+       "2.11.0", "75b2c01a4eda2e7c357bc67a3f5c3dd76506c15b5fd4dc42845ef2e182181bad", ("numpy",),
+       "RELEASE_NOTES: 'Initial support for free-threaded Python 3.13t' (PRs #504, #505, #508)"),
+    _m(Sdist("bottleneck", "1.4.2", "fa8e8e1799dea5483ce6669462660f9d9a95649f6f98a80d315b84ec89f449f4",
+             paths=("bottleneck/src",), includes=("bottleneck/src",)),
+       "1.5.0", "c860242cf20e69d5aab2ec3c5d6c8c2a15f19e4b25b28b8fca2c2a12cefae9d8", ("numpy",),
+       "first release with cp313t wheels; the sdist ships the *_template.c sources the build expands"),
+    _m(Sdist("isal", "1.7.2", "c6a4f6652590ca238a864648f9933b366fa5ae664df56c5e5862ff29dd0c69db",
+             paths=("src/isal",), exclude=("isa-l",)),
+       "1.8.0", "124233e9a31a62030a07aafd48c26689561926f4e10417ed3ea46c211218f2b4", ("isa-l",),
+       "CHANGELOG 1.8.0: 'Enable support for free-threading'; isa-l/ is the vendored codec library"),
+    _m(Sdist("zlib-ng", "0.5.1", "32a46649e8efc21ddd74776a55366a8d8be4e3a95b93dc1f0ffe3880718990d9",
+             paths=("src/zlib_ng",), exclude=("zlib-ng",)),
+       "1.0.0", "c753cea73f9e803c246e9bf01a59eb652897ed8a19334ada0f968394c7f61650", ("zlib-ng",),
+       "first release with cp313t wheels; src/zlib_ng/zlib-ng/ is the vendored codec library"),
+    _m(Sdist("ijson", "3.3.0", "7f172e6ba1bee0d4c8f8ebd639577bfe429dee0f3f96775a067b8bae4492d8a0",
+             paths=("ijson/backends/yajl2_c",)),
+       "3.4.0", "5f74dcbad9d592c428d3ca3957f7115a42689ee7ee941458860900236ae9bb13", (),
+       "CHANGELOG 3.4.0: 'Advertise support for free-threading python mode'; yajl headers from the system "
+       "(Debian libyajl-dev)"),
+    _m(Sdist("shapely", "2.0.7", "28fe2997aab9a9dc026dc6a355d04e85841546b2a5d232ed953e3321ab958ee5",
+             paths=("src",), includes=("src",)),
+       "2.1.0", "2cbe90e86fa8fc3ca8af6ffb00a77b246b918c7cf28677b7c21489b678f6b02e", ("numpy",),
+       "first release with cp313t wheels; geos_c.h from the system (Debian libgeos-dev)"),
+    _m(Sdist("pycairo", "1.28.0", "26ec5c6126781eb167089a123919f87baa2740da2cca9098be8b3a6b91cc5fbc",
+             paths=("cairo",), includes=("/usr/include/cairo",),
+             defines=("PYCAIRO_VERSION_MAJOR=1", "PYCAIRO_VERSION_MINOR=28", "PYCAIRO_VERSION_MICRO=0")),
+       "1.29.0", "f3f7fde97325cae80224c09f12564ef58d0d0f655da0e3b040f5807bd5bd3142", (),
+       "NEWS 1.29.0: 'Experimental support for free-threaded Python' (PRs 429, 430); cairo.h from the system "
+       "(Debian libcairo2-dev, what `pkg-config --cflags cairo` gives); defines: meson.build's"),
+    _m(Sdist("time-machine", "2.17.0", "bc31f23aa4c31b6567a7e5b2bbb0d1a0c0a1340c6d050c1f1b71cd0e2e76cb7f",
+             paths=("src",)),
+       "2.18.0", "85b8cb4fb9fae1bd4447fa841f42fcc6cd05529c8a143ce76b0bce7d99b4d576", (),
+       "first release whose module declares Py_mod_gil (2.17.0 already had cp313t wheels, GIL re-enabled)"),
+)
+
+
+def _numpy_include() -> str | None:
+    """numpy's headers: this interpreter's numpy, else the first python3 on PATH that has one."""
+    for py in (sys.executable, shutil.which("python3")):
+        if not py:
+            continue
+        r = subprocess.run([py, "-c", "import numpy; print(numpy.get_include())"], capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout.strip():
+            return r.stdout.strip()
+    return None
+
+
+def _cppy_include() -> str | None:
+    r = subprocess.run([sys.executable, "-c", "import cppy; print(cppy.get_include())"],
+                       capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else None
+
+
+def _generated(m: Migration, root: Path, need: str) -> str | None:
+    """-I dir with the headers the package's build writes before compiling, rebuilt here as text."""
+    out = corpus.CACHE / "generated" / f"{m.before.name}-{m.before.version}"
+    out.mkdir(parents=True, exist_ok=True)
+    if need == "isa-l":  # `make isa-l.h` + the build's copy of include/ to isa-l/
+        inc = root / "src" / "isal" / "isa-l" / "include"
+        shutil.copytree(inc, out / "isa-l", dirs_exist_ok=True)
+        (out / "isa-l.h").write_text("".join(f"#include <isa-l/{h.name}>\n" for h in sorted(inc.glob("*.h"))))
+        return str(out)
+    if need == "zlib-ng":  # cmake's configure_file with no symbol prefix
+        for src in (root / "src" / "zlib_ng" / "zlib-ng").glob("*.h.in"):
+            text = re.sub(r"#cmakedefine\s+(\w+).*", r"/* #undef \1 */", src.read_text(errors="replace"))
+            (out / src.name[:-3]).write_text(re.sub(r"@[A-Z_]+@", "", text))
+        return str(out)
+    return None
+
+
+def extra_includes(m: Migration, root: Path) -> tuple[list[str], list[str]]:
+    """(-I dirs, notes about what could not be found)."""
+    dirs, notes = [], []
+    for need in m.needs:
+        d = {"numpy": _numpy_include, "cppy": _cppy_include}.get(need, lambda: _generated(m, root, need))()
+        if d:
+            dirs.append(d)
+        else:
+            notes.append(f"{m.before.name}: {need} headers not found (pip install {need}); scanned without")
+    return dirs, notes
+
+
+def scan(m: Migration, root: Path, jobs: int, no_cache: bool) -> list[dict]:
+    """scripts/accuracy.py's scan of the earlier release, with the generated/extra include dirs added."""
+    dirs, notes = extra_includes(m, root)
+    for n in notes:
+        print("note: " + n, file=sys.stderr)
+    return accuracy.scan(replace(m.before, includes=m.before.includes + tuple(dirs)), root, jobs, no_cache)
+
+
+def load_sites(name: str) -> list[dict]:
+    with open(LABELS / f"{name}.toml", "rb") as fh:
+        data = tomllib.load(fh)
+    sites = data.get("site", [])
+    for s in sites:
+        missing = {"path", "line", "category", "change", "rule"} - set(s)
+        if missing or s["category"] not in CATEGORIES:
+            sys.exit(f"{name}.toml: site {s}: needs path, line, category (one of {CATEGORIES}), change, rule")
+    return sites
+
+
+def names(site: dict, f: dict, root: Path) -> bool:
+    """Does finding f name the labelled site? Its own location (same function, or within LINES lines) or one
+    of its related locations (within LINES lines: the other writes FT301 lists, for instance) must be there."""
+    if f["category"] != site["category"]:
+        return False
+    path = (root / site["path"]).resolve()
+    if Path(f["path"]).resolve() == path and (
+            (site.get("function") and f.get("function") == site["function"])
+            or abs(f["line"] - site["line"]) <= LINES):
+        return True
+    return any(Path(r["path"]).resolve() == path and abs(r["line"] - site["line"]) <= LINES
+               for r in f.get("related", []))
+
+
+def pct(named: int, sites: int) -> str:
+    return f"{100 * named / sites:.0f} %" if sites else "-"
+
+
+def table(title: str, rows: dict[str, Counter]) -> None:
+    print(f"\n| {title} | sites | named | missed | recall |\n| --- | ---: | ---: | ---: | ---: |")
+    total = Counter()
+    for name, c in rows.items():
+        total.update(c)
+        print(f"| {name} | {c['sites']} | {c['named']} | {c['sites'] - c['named']} | {pct(c['named'], c['sites'])} |")
+    print(f"| **all** | {total['sites']} | {total['named']} | {total['sites'] - total['named']} | "
+          f"{pct(total['named'], total['sites'])} |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="every site with the finding that named it, as JSON")
+    ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("-j", "--jobs", type=int, default=2)
+    args = ap.parse_args()
+    by_cat = {c: Counter() for c in CATEGORIES}
+    by_pkg: dict[str, Counter] = {}
+    misses, report = [], []
+    for m in RECALL:
+        root = corpus.unpack(m.before)
+        corpus.unpack(m.after)
+        findings = scan(m, root, args.jobs, args.no_cache)
+        by_pkg[m.before.name] = Counter()
+        for s in load_sites(m.before.name):
+            hit = next((f for f in findings if names(s, f, root)), None)
+            for c in (by_cat[s["category"]], by_pkg[m.before.name]):
+                c["sites"] += 1
+                c["named"] += hit is not None
+            where = f"{m.before.name} {s['path']}:{s['line']} {s.get('function', '')}".rstrip()
+            report.append({"package": m.before.name, **s,
+                           "named_by": hit and f"{hit['code']} line {hit['line']} {hit['symbol']}"})
+            if hit is None:
+                misses.append(f"- {where} [{s['category']}, {s['rule']}]: {s['change']}")
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    table("category", {c: n for c, n in by_cat.items() if n["sites"]})
+    table("package", by_pkg)
+    print(f"\n{len(misses)} site(s) no finding names:")
+    print("\n".join(misses))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
