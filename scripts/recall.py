@@ -9,8 +9,9 @@ maintainers changed for free-threading between the two is labelled in benchmarks
 one [[site]] per changed place of the earlier release, and every unrelated change left out is named in an
 [[ignored]] entry with the reason. The earlier release is scanned as scripts/accuracy.py scans (paths,
 excludes, -I, -D) and a site counts as named when a finding of the site's category is in the same file and
-either in the same function or within LINES lines of it (or one of its related locations, e.g. the
-writes an FT301 finding lists, is within LINES lines). Always exits 0: the table is the result.
+either in the same function or within LINES lines of it, one finding per site (see match()), or when one
+of a finding's related locations (the writes an FT301 finding lists ...) is within LINES lines of it.
+Always exits 0: the table is the result.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from corpus import Sdist  # noqa: E402
 
 LABELS = REPO / "benchmarks" / "recall"
 CATEGORIES = ("borrowed-ref", "module-gil", "static-state", "allocator", "other")
+GENERATED = ("isa-l", "zlib-ng")  # headers a build writes before compiling, rebuilt by _generated()
 LINES = 5  # a finding this close to a site names it even when the function differs (or is unknown)
 
 
@@ -46,7 +48,7 @@ LINES = 5  # a finding this close to a site names it even when the function diff
 class Migration:
     before: Sdist   # what is scanned; paths/includes/defines are those of the earlier release's build
     after: Sdist    # the release that shipped free-threaded support (only diffed, by hand, when labelling)
-    needs: tuple = ()   # generated/extra include sources: "numpy", "cppy", "isa-l", "zlib-ng"
+    needs: tuple = ()   # extra -I: a package with get_include() (numpy, cppy, pybind11) or one of GENERATED
     how: str = ""   # how the release that added free-threading was found
 
 
@@ -98,24 +100,42 @@ RECALL = (
              paths=("src",)),
        "2.18.0", "85b8cb4fb9fae1bd4447fa841f42fcc6cd05529c8a143ce76b0bce7d99b4d576", (),
        "first release whose module declares Py_mod_gil (2.17.0 already had cp313t wheels, GIL re-enabled)"),
+    _m(Sdist("pygit2", "1.18.2", "eca87e0662c965715b7f13491d5e858df2c0908341dee9bde2bc03268e460f55",
+             paths=("src",)),
+       "1.19.0", "ca5db6f395a74166a019d777895f96bcb211ee60ce0be4132b139603e0066d83", (),
+       "first release whose module declares the GIL not used; git2.h from the system (Debian libgit2-dev); "
+       "pygit2/decl/ is the cffi half, not scanned"),
+    _m(Sdist("evdev", "1.9.3", "2c140e01ac8437758fa23fe5c871397412461f42d421aa20241dc8fe8cfccbc9",
+             paths=("src/evdev/input.c", "src/evdev/uinput.c")),
+       "2.0.0", "442fb3f4c8dfc9e61e901133c356220c02d663eca8f34722e0cecdd637eba504", (),
+       "first release whose modules declare the GIL not used; ecodes.c is generated at build time from the "
+       "kernel headers and not in the sdist"),
+    _m(Sdist("bitstruct", "8.22.2", "ad3884a559871aa931d216ff45000b7ae29a5991af4fce1b24c7580d2169979b",
+             paths=("src/bitstruct",)),
+       "8.23.0", "3d20a8d748add9b1c68efc6c592a99b4b0937c9dcddd140fdae352bf2513aea5", (),
+       "first release whose module declares the GIL not used"),
+    _m(Sdist("deflate", "0.8.1", "1bba0e70d3885f5135f00c17a42aef98d9dc817daf9a56df7dcc92174f4d2cda",
+             paths=("src",), includes=("libdeflate",)),
+       "0.9.0", "962e0a6f1ea3a94b900a8ea0ce138fa92bfcbafda5b86367104a259ffcd3462b", (),
+       "first release whose module declares the GIL not used; libdeflate/ is the vendored codec library"),
+    _m(Sdist("contourpy", "1.2.1", "4d8908b3bee1c889e547867ca4cdc54e5ab6be6d3e078556814a22457f49423c",
+             paths=("src",)),
+       "1.3.0", "7ffa0db17717a8ffb127efd0c95a4362d996b892c2904db72428d5b52e1938a4", ("pybind11",),
+       "changelog 1.3.0: 'Support CPython 3.13 including free-threaded'; a pybind11 extension"),
 )
 
 
-def _numpy_include() -> str | None:
-    """numpy's headers: this interpreter's numpy, else the first python3 on PATH that has one."""
+def _get_include(module: str) -> str | None:
+    """A build-time header package's include dir (numpy, cppy, pybind11: each has get_include()), from this
+    interpreter, else from the first python3 on PATH that has it."""
     for py in (sys.executable, shutil.which("python3")):
         if not py:
             continue
-        r = subprocess.run([py, "-c", "import numpy; print(numpy.get_include())"], capture_output=True, text=True)
+        r = subprocess.run([py, "-c", f"import {module}; print({module}.get_include())"],
+                           capture_output=True, text=True)
         if r.returncode == 0 and r.stdout.strip():
             return r.stdout.strip()
     return None
-
-
-def _cppy_include() -> str | None:
-    r = subprocess.run([sys.executable, "-c", "import cppy; print(cppy.get_include())"],
-                       capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else None
 
 
 def _generated(m: Migration, root: Path, need: str) -> str | None:
@@ -139,7 +159,7 @@ def extra_includes(m: Migration, root: Path) -> tuple[list[str], list[str]]:
     """(-I dirs, notes about what could not be found)."""
     dirs, notes = [], []
     for need in m.needs:
-        d = {"numpy": _numpy_include, "cppy": _cppy_include}.get(need, lambda: _generated(m, root, need))()
+        d = _generated(m, root, need) if need in GENERATED else _get_include(need)
         if d:
             dirs.append(d)
         else:
@@ -166,18 +186,37 @@ def load_sites(name: str) -> list[dict]:
     return sites
 
 
-def names(site: dict, f: dict, root: Path) -> bool:
-    """Does finding f name the labelled site? Its own location (same function, or within LINES lines) or one
-    of its related locations (within LINES lines: the other writes FT301 lists, for instance) must be there."""
-    if f["category"] != site["category"]:
-        return False
+def _at(site: dict, f: dict, root: Path) -> int | None:
+    """Line distance when finding f's own location is at the site (same file and category, same function
+    or within LINES lines), else None."""
+    if f["category"] != site["category"] or Path(f["path"]).resolve() != (root / site["path"]).resolve():
+        return None
+    d = abs(f["line"] - site["line"])
+    return d if d <= LINES or (site.get("function") and f.get("function") == site["function"]) else None
+
+
+def _related_at(site: dict, f: dict, root: Path) -> bool:
+    """One of f's related locations (the other writes an FT301 finding lists, ...) is at the site."""
     path = (root / site["path"]).resolve()
-    if Path(f["path"]).resolve() == path and (
-            (site.get("function") and f.get("function") == site["function"])
-            or abs(f["line"] - site["line"]) <= LINES):
-        return True
-    return any(Path(r["path"]).resolve() == path and abs(r["line"] - site["line"]) <= LINES
-               for r in f.get("related", []))
+    return f["category"] == site["category"] and any(
+        Path(r["path"]).resolve() == path and abs(r["line"] - site["line"]) <= LINES for r in f.get("related", []))
+
+
+def match(sites: list[dict], findings: list[dict], root: Path) -> list[dict | None]:
+    """The finding that names each site. A finding's own location names one site only (the nearest free
+    one: two borrowed reads in one function need two findings); its related locations may name several
+    (one FT301 finding at a global lists every unlocked write)."""
+    pairs = sorted((d, i, j) for i, s in enumerate(sites) for j, f in enumerate(findings)
+                   if (d := _at(s, f, root)) is not None)
+    out: list[dict | None] = [None] * len(sites)
+    used = set()
+    for _, i, j in pairs:
+        if out[i] is None and j not in used:
+            out[i], used = findings[j], used | {j}
+    for i, s in enumerate(sites):
+        if out[i] is None:
+            out[i] = next((f for f in findings if _related_at(s, f, root)), None)
+    return out
 
 
 def pct(named: int, sites: int) -> str:
@@ -208,8 +247,8 @@ def main() -> int:
         corpus.unpack(m.after)
         findings = scan(m, root, args.jobs, args.no_cache)
         by_pkg[m.before.name] = Counter()
-        for s in load_sites(m.before.name):
-            hit = next((f for f in findings if names(s, f, root)), None)
+        sites = load_sites(m.before.name)
+        for s, hit in zip(sites, match(sites, findings, root)):
             for c in (by_cat[s["category"]], by_pkg[m.before.name]):
                 c["sites"] += 1
                 c["named"] += hit is not None
