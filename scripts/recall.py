@@ -122,6 +122,12 @@ RECALL = (
              paths=("src",)),
        "1.3.0", "7ffa0db17717a8ffb127efd0c95a4362d996b892c2904db72428d5b52e1938a4", ("pybind11",),
        "changelog 1.3.0: 'Support CPython 3.13 including free-threaded'; a pybind11 extension"),
+    _m(Sdist("gmpy2", "2.2.2", "d9b8c81e0f5e1a3cabf1ea8d154b29b5ef6e33b8f4e4c37b3da957b2dd6a3fa8",
+             paths=("src",), exclude=("pythoncapi_compat.h",)),
+       "2.3.0", "2d943cc9051fcd6b15b2a09369e2f7e18c526bc04c210782e4da61b62495eb4a", (),
+       "history.rst 2.3.0: 'Preliminary support for free-threaded builds'; a unity build (gmpy2.c includes "
+       "the 50 gmpy2_*.c files), scanned as `extmigrate scan src/` does; gmp/mpfr/mpc headers from the "
+       "system (Debian libgmp-dev, libmpfr-dev, libmpc-dev); pythoncapi_compat.h is vendored"),
 )
 
 
