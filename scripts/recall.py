@@ -128,6 +128,14 @@ RECALL = (
        "history.rst 2.3.0: 'Preliminary support for free-threaded builds'; a unity build (gmpy2.c includes "
        "the 50 gmpy2_*.c files), scanned as `extmigrate scan src/` does; gmp/mpfr/mpc headers from the "
        "system (Debian libgmp-dev, libmpfr-dev, libmpc-dev); pythoncapi_compat.h is vendored"),
+    _m(Sdist("ml-dtypes", "0.4.1", "fad5f2de464fd09127e49b7fd1252b9006fb43d2edc1ff112d390c324af5ca7a",
+             paths=("ml_dtypes/_src",), includes=("third_party/eigen", "ml_dtypes", ".")),
+       "0.5.0", "3e7d3a380fe73a63c884f06136f8baa7a5249cc8e9fdec677997dd78549f8128", ("numpy",),
+       "first release whose module declares the GIL not used; third_party/eigen is vendored (headers only)"),
+    _m(Sdist("polyleven", "0.10.0", "00e8aeaccd5e40a6e0685e1a4bdc404fbf009b498597373bc3a83ebb41b360ee",
+             paths=("polyleven.c",)),
+       "0.11.0", "d74d348387cf340051711c0dd6af993b4c264daa78470098de16f4a2b725785c", (),
+       "first release whose module declares the GIL not used"),
 )
 
 
