@@ -156,10 +156,16 @@ def _generated(m: Migration, root: Path, need: str) -> str | None:
     """-I dir with the headers the package's build writes before compiling, rebuilt here as text."""
     out = corpus.CACHE / "generated" / f"{m.before.name}-{m.before.version}"
     out.mkdir(parents=True, exist_ok=True)
-    if need == "isa-l":  # `make isa-l.h` + the build's copy of include/ to isa-l/
-        inc = root / "src" / "isal" / "isa-l" / "include"
-        shutil.copytree(inc, out / "isa-l", dirs_exist_ok=True)
-        (out / "isa-l.h").write_text("".join(f"#include <isa-l/{h.name}>\n" for h in sorted(inc.glob("*.h"))))
+    if need == "isa-l":  # `make isa-l.h` (make.inc) + the build's copy of include/ to isa-l/
+        lib = root / "src" / "isal" / "isa-l"
+        shutil.copytree(lib / "include", out / "isa-l", dirs_exist_ok=True)
+        hdrs = sorted({h for am in lib.glob("*/Makefile.am")
+                       for h in re.findall(r"include/(\w+\.h)", " ".join(re.findall(
+                           r"extern_hdrs\s*\+=((?:[^\n]*\\\n)*[^\n]*)", am.read_text())))})
+        major, minor, patch = re.search(r"version \?= (\d+)\.(\d+)\.(\d+)", (lib / "make.inc").read_text()).groups()
+        (out / "isa-l.h").write_text(f"#define ISAL_MAJOR_VERSION {major}\n#define ISAL_MINOR_VERSION {minor}\n"
+                                     f"#define ISAL_PATCH_VERSION {patch}\n"
+                                     + "".join(f"#include <isa-l/{h}>\n" for h in hdrs))
         return str(out)
     if need == "zlib-ng":  # cmake's configure_file with no symbol prefix
         for src in (root / "src" / "zlib_ng" / "zlib-ng").glob("*.h.in"):
@@ -186,12 +192,19 @@ def scan(m: Migration, root: Path, jobs: int, no_cache: bool) -> list[dict]:
     dirs, notes = extra_includes(m, root)
     for n in notes:
         print("note: " + n, file=sys.stderr)
-    return accuracy.scan(replace(m.before, includes=m.before.includes + tuple(dirs)), root, jobs, no_cache)
+    try:
+        return accuracy.scan(replace(m.before, includes=m.before.includes + tuple(dirs)), root, jobs, no_cache)
+    except SystemExit as e:  # accuracy.scan's one-line message; its sites count as missed
+        print(f"note: {e}", file=sys.stderr)
+        return []
 
 
 def load_sites(name: str) -> list[dict]:
-    with open(LABELS / f"{name}.toml", "rb") as fh:
-        data = tomllib.load(fh)
+    try:
+        with open(LABELS / f"{name}.toml", "rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        sys.exit(f"{name}: cannot read its labels: {e}")
     sites = data.get("site", [])
     for s in sites:
         missing = {"path", "line", "category", "change", "rule"} - set(s)
