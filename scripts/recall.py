@@ -136,6 +136,11 @@ RECALL = (
              paths=("polyleven.c",)),
        "0.11.0", "d74d348387cf340051711c0dd6af993b4c264daa78470098de16f4a2b725785c", (),
        "first release whose module declares the GIL not used"),
+    _m(Sdist("watchdog", "6.0.0", "9ddf7c82fda3ae8e24decda1338ede66e1c99883db93711d8fb941eaa2d8c282",
+             paths=("src/watchdog_fsevents.c",)),
+       "7.0.0", "128583e0ffa0e5c0531f9f37e2e24be1e7b0503561f6aa8b0aac5a1d646e2bf2", (),
+       "changelog 7.0.0: '[fsevents] Support free-threading and give each emitter its own stream' (#1140); "
+       "the extension is macOS-only: on Linux its CoreServices headers are missing (a platform blind spot)"),
 )
 
 
