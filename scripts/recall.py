@@ -141,6 +141,10 @@ RECALL = (
        "7.0.0", "128583e0ffa0e5c0531f9f37e2e24be1e7b0503561f6aa8b0aac5a1d646e2bf2", (),
        "changelog 7.0.0: '[fsevents] Support free-threading and give each emitter its own stream' (#1140); "
        "the extension is macOS-only: on Linux its CoreServices headers are missing (a platform blind spot)"),
+    _m(Sdist("asv", "0.6.5", "a8eeb7c5037cd78c146bd727d27203132438d4d62f36e669eb0cd5d63da0cf39",
+             paths=("asv/_rangemedian.cpp",)),
+       "0.6.6", "82e47105db8f56d9b1e54763dd01a1709d2722ad2f727b21521628c3e110bdc6", (),
+       "first release with cp313t/cp314t wheels (asv PR 1580: Py_mod_gil, a per-object mutex); one C++ file"),
 )
 
 
