@@ -5,12 +5,13 @@
 
 For each package in RECALL, the release before its free-threading work and the release that shipped it
 are pinned (sdist sha256, fetched and unpacked as data by benchmarks/corpus.py, never executed). What the
-maintainers changed for free-threading between the two is labelled in benchmarks/recall/<package>.toml,
-one [[site]] per changed place of the earlier release, and every unrelated change left out is named in an
-[[ignored]] entry with the reason. The earlier release is scanned as scripts/accuracy.py scans (paths,
-excludes, -I, -D) and a site counts as named when a finding of the site's category is in the same file and
-either in the same function or within LINES lines of it, one finding per site (see match()), or when one
-of a finding's related locations (the writes an FT301 finding lists ...) is within LINES lines of it.
+maintainers changed for free-threading between the two is labelled in benchmarks/recall/<package>.toml:
+one [[site]] per changed place of the earlier release (line, or line..end_line for a changed block), and
+an [[ignored]] entry with the reason for every change left out. The earlier release is scanned as
+scripts/accuracy.py scans (paths, excludes, -I, -D), and a site counts as named when a finding of the
+site's category is in the same file and either in the same function or within LINES lines of it, one
+finding per site (see match()), or when one of a finding's related locations (the writes an FT301
+finding lists ...) is within LINES lines of it.
 Always exits 0: the table is the result.
 """
 
@@ -145,6 +146,13 @@ RECALL = (
              paths=("asv/_rangemedian.cpp",)),
        "0.6.6", "82e47105db8f56d9b1e54763dd01a1709d2722ad2f727b21521628c3e110bdc6", (),
        "first release with cp313t/cp314t wheels (asv PR 1580: Py_mod_gil, a per-object mutex); one C++ file"),
+    _m(Sdist("stringzilla", "4.6.1", "47e9b0b95337857146e0dd4309998af7acab6bdca1f85c069adc1c32bbd57cb0",
+             paths=("python/stringzilla.c",), includes=("include",),
+             defines=("SZ_DYNAMIC_DISPATCH=1", "SZ_IS_BIG_ENDIAN_=0", "SZ_IS_64BIT_X86_=1", "SZ_IS_64BIT_ARM_=0")),
+       "4.6.2", "f30fb35d84578236723aaf9442e9281ae29c8ad5255eb118173c9370af4c0e71", (),
+       "first release whose module declares the GIL not used (StringZilla PR 298; cp31Xt wheels came with "
+       "5.0.4); python/stringzilla.c is the binding, include/ and c/ the string library; defines: setup.py's "
+       "on x86-64"),
 )
 
 
@@ -222,12 +230,18 @@ def load_sites(name: str) -> list[dict]:
     return sites
 
 
+def _distance(site: dict, line: int) -> int:
+    """Lines from `line` to the site: its line, or the span line..end_line a changed block covers."""
+    start, end = site["line"], site.get("end_line", site["line"])
+    return 0 if start <= line <= end else min(abs(line - start), abs(line - end))
+
+
 def _at(site: dict, f: dict, root: Path) -> int | None:
     """Line distance when finding f's own location is at the site (same file and category, same function
     or within LINES lines), else None."""
     if f["category"] != site["category"] or Path(f["path"]).resolve() != (root / site["path"]).resolve():
         return None
-    d = abs(f["line"] - site["line"])
+    d = _distance(site, f["line"])
     return d if d <= LINES or (site.get("function") and f.get("function") == site["function"]) else None
 
 
@@ -235,7 +249,7 @@ def _related_at(site: dict, f: dict, root: Path) -> bool:
     """One of f's related locations (the other writes an FT301 finding lists, ...) is at the site."""
     path = (root / site["path"]).resolve()
     return f["category"] == site["category"] and any(
-        Path(r["path"]).resolve() == path and abs(r["line"] - site["line"]) <= LINES for r in f.get("related", []))
+        Path(r["path"]).resolve() == path and _distance(site, r["line"]) <= LINES for r in f.get("related", []))
 
 
 def match(sites: list[dict], findings: list[dict], root: Path) -> list[dict | None]:

@@ -56,8 +56,8 @@ def line_of(needle: str) -> int:
     return SOURCE[:SOURCE.index(needle)].count("\n") + 1
 
 
-def site(line: int, category: str, function: str = "") -> dict:
-    return {"path": "m.c", "line": line, "function": function, "category": category}
+def site(line: int, category: str, function: str = "", **extra) -> dict:
+    return {"path": "m.c", "line": line, "function": function, "category": category, **extra}
 
 
 def test_each_site_is_named_by_its_own_finding(tmp_path):
@@ -68,7 +68,7 @@ def test_each_site_is_named_by_its_own_finding(tmp_path):
     findings = json.loads(out.stdout)["findings"]
     x, y, t = line_of("PyList_GetItem(a"), line_of("PyList_GetItem(b"), line_of("PyTuple_GetItem")
     write, decl = line_of("calls++"), line_of("static long calls")
-    assert write - decl > 5  # so only the finding's related write location can reach the site
+    assert write - 9 - decl > 5  # so only the finding's related write location can reach the sites below
     sites = [
         site(x, "borrowed-ref", "first_two"),
         site(y, "borrowed-ref", "first_two"),
@@ -76,8 +76,10 @@ def test_each_site_is_named_by_its_own_finding(tmp_path):
         site(write, "static-state", "count"),   # named through the FT301 finding's related write
         site(write, "module-gil", "count"),     # right place, wrong category
         site(line_of("PyModule_Create"), "module-gil"),
+        site(write - 9, "static-state"),                     # the write is 9 lines on: too far
+        site(write - 9, "static-state", end_line=write),     # ... unless the changed block reaches it
     ]
     named = load_recall().match(sites, findings, tmp_path)
     got = [(f["code"], f["line"]) if f else None for f in named]
     assert got == [("FT101", x), ("FT101", y), None, ("FT301", decl), None,
-                   ("FT202", line_of("PyMODINIT_FUNC"))]
+                   ("FT202", line_of("PyMODINIT_FUNC")), None, ("FT301", decl)]
