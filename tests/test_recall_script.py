@@ -83,3 +83,15 @@ def test_each_site_is_named_by_its_own_finding(tmp_path):
     got = [(f["code"], f["line"]) if f else None for f in named]
     assert got == [("FT101", x), ("FT101", y), None, ("FT301", decl), None,
                    ("FT202", line_of("PyMODINIT_FUNC")), None, ("FT301", decl)]
+
+
+def test_every_pinned_package_has_labels_and_every_label_file_a_pin():
+    recall = load_recall()
+    pinned = {m.before.name for m in recall.RECALL}
+    labelled = {p.stem for p in recall.LABELS.glob("*.toml")}
+    assert pinned == labelled
+    for m in recall.RECALL:
+        assert m.before.name == m.after.name and m.before.version != m.after.version
+        sites = recall.load_sites(m.before.name)  # exits on a site without path/line/category/change/rule
+        assert sites, m.before.name
+        assert all(s.get("end_line", s["line"]) >= s["line"] for s in sites), m.before.name
