@@ -32,7 +32,7 @@ from functools import cached_property
 
 from clang.cindex import LinkageKind, StorageClass
 
-from extmigrate import callgraph, kb
+from extmigrate import callgraph, kb, typeslots
 from extmigrate.model import Finding, Site
 from extmigrate.rules.base import Rule
 from extmigrate.regions import blanked, by_content, guard_at
@@ -51,6 +51,9 @@ _EXITS = re.compile(r"\b(return|goto|break|continue|Py_RETURN_\w+)\b")
 _COND_HEAD = re.compile(r"\b(?:if|else|while|for|do|case|default)\b|\?")  # a braceless branch
 _UNTRACKED = ("weakref", "modules")  # weak references, sys.modules: shared whatever the provenance
 _COMPARED = re.compile(r"^\s*\)*\s*[=!]=(?!=)")  # compared, never dereferenced
+_GETTER = re.compile(r"([A-Za-z_]\w*)\s*\.\s*(?:%s)\s*\(\s*\)" % "|".join(KB.wrapper_getters))
+_TESTED_AFTER = re.compile(r"\s*(?:\)|&&|\|\||\?)")  # `if (v)`, `!v &&`, `v ? a : b`: a truth test
+_TESTED_BEFORE = re.compile(r"(?:\b(?:if|while)\s*\(|!|&&|\|\|)\s*$")
 
 
 def norm(expr: str) -> str:
@@ -64,6 +67,9 @@ def norm(expr: str) -> str:
             e = m.group(1).strip()
         if e.startswith("(") and e.endswith(")") and _balanced(e[1:-1]):
             e = e[1:-1].strip()
+        m = _GETTER.fullmatch(e)  # C++ `ref.get()` of an owning wrapper: the pointer it holds
+        if m:
+            e = m.group(1)
         if e == prev:
             return re.sub(r"(?<![\w)\]])\((\w+)\)(?=->|\.|\[)", r"\1", re.sub(r"\s+", "", e))
 
@@ -264,6 +270,13 @@ class FuncInfo:
             out.append((self.base + m.start(), self.raw[m.end():_rhs_end(self.text, m.end())].strip()))
         for m in re.finditer(rf"(?<!&)&\s*{re.escape(name)}\b(?!\s*(?:->|\.|\[))", self.text):
             out.append((self.base + m.start(), None))
+        if name in self.locals:  # C++ direct initialisation `Ref name(rhs);` / `Ref name{rhs};`
+            for m in re.finditer(rf"\b(?!return\b|else\b|case\b)[A-Za-z_][\w:<>]*[\s*&]+{re.escape(name)}\s*([({{])",
+                                 self.text):
+                close = _closing(self.text, m.end() - 1, m.group(1), ")" if m.group(1) == "(" else "}")
+                rhs = self.raw[m.end():close].strip()
+                if rhs and _rhs_end(rhs, 0) == len(rhs):  # one argument
+                    out.append((self.base + m.start(), rhs))
         return [(o, r) for o, r in out if not in_dead_branch(self.dead, o)]
 
 
@@ -693,7 +706,14 @@ def result_use(fi: FuncInfo, start: int, end: int) -> tuple[str | None, str]:
     return None, "local"
 
 
+def _compared(prefix: str, rest: str) -> bool:
+    """Is this occurrence only compared (`v == Py_None`, `x != v`) or truth-tested (`if (!v)`)?"""
+    return bool(_COMPARED.match(rest) or re.search(r"[=!]=\s*\(*\s*$", prefix)
+                or (_TESTED_BEFORE.search(prefix) and _TESTED_AFTER.match(rest)))
+
+
 def _var_use(fi: FuncInfo, var: str, after: int) -> str:
+    compared_only = True
     for off in fi.occurrences(var):
         if off < after:
             continue
@@ -701,7 +721,11 @@ def _var_use(fi: FuncInfo, var: str, after: int) -> str:
         prefix = fi.text[s0 - fi.base:off - fi.base]
         rest = fi.at(off + len(var))
         if re.match(r"\s*=(?!=)", rest):
+            compared_only = False  # perhaps in another branch only: the value may still be used after
             break  # reassigned
+        if _compared(prefix, rest):
+            continue
+        compared_only = False
         if _INCREF.search(prefix):
             return "incref"
         if re.match(r"\s*return\b", prefix) and norm(prefix.strip()[6:] + var) == var:
@@ -709,7 +733,8 @@ def _var_use(fi: FuncInfo, var: str, after: int) -> str:
         m = _ASSIGN.search(prefix)
         if m and not re.search(r"\(", prefix[m.end():]) and not _IDENT.fullmatch(prefix[:m.start()].strip()):
             return "stored"
-    return "local"
+    # only compared by identity (`if (r == Py_None)`), never dereferenced: nothing to free under it
+    return "tested" if compared_only else "local"
 
 
 # -- the check itself ---------------------------------------------------------------------------
@@ -817,7 +842,7 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
         related: list[Site] = []
         assumes: list[str] = []
         if container and api.holds not in _UNTRACKED:
-            if _guarded(tu, use.func, start, container):
+            if _guarded(tu, use.func, start, container) or _of_dying_object(fi, container):
                 continue
             kind, spoiled = provenance(fi, container, start)
             if _unshared(kind, api):
@@ -844,6 +869,21 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
                                 message(api, container, args), function=use.function_name,
                                 related=related, data=data))
     return out
+
+
+def _of_dying_object(fi: FuncInfo, container: str) -> bool:
+    """Is the container a field of the object a tp_dealloc / tp_clear (KB dying_slots) destroys?"""
+    slots = typeslots.exposed(fi.tu).get(fi.func.spelling)
+    if not slots or not slots <= set(typeslots.data("type_slots")["dying_slots"]) or not fi.params:
+        return False
+    root = re.match(r"([A-Za-z_]\w*)(?:->|\.)", container)
+    if root is None:
+        return False
+    name, obj = root.group(1), fi.params[0][0]
+    if name == obj:
+        return True
+    aliases = fi.assignments(name)  # `Obj *o = (Obj *)self;`
+    return bool(aliases) and all(rhs is not None and norm(rhs) == obj for _, rhs in aliases)
 
 
 def _main_file(tu: TUView, path: str) -> bool:

@@ -22,7 +22,11 @@ class BorrowedDictItem(BorrowedRule):
     created itself and has not published yet (or a helper in any file of the project returns new,
     or every caller passes new), global dicts only module initialisation fills and nothing changes
     afterwards (a constants table), accesses inside a critical section on the dict or under a
-    lock, and results only compared with NULL (a membership test).
+    lock, results only compared by identity (with NULL: a membership test; with Py_None or another
+    object), never dereferenced, fields of the object a tp_dealloc / tp_clear destroys, the calling
+    thread's own PyThreadState_GetDict(), and static functions nothing calls in a file with entry
+    points of its own (dead code). A C++ owning wrapper (`Ref d(PyDict_New())`, `d.get()`) is
+    followed like the pointer it holds.
 
     Before:
 
