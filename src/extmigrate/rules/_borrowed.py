@@ -30,9 +30,9 @@ from collections import defaultdict
 from contextlib import contextmanager
 from functools import cached_property
 
-from clang.cindex import LinkageKind, StorageClass
+from clang.cindex import LinkageKind, StorageClass, TypeKind
 
-from extmigrate import callgraph, kb, typeslots
+from extmigrate import callgraph, cursors, kb, typeslots
 from extmigrate.model import Finding, Site
 from extmigrate.rules.base import Rule
 from extmigrate.regions import blanked, by_content, guard_at
@@ -52,6 +52,7 @@ _COND_HEAD = re.compile(r"\b(?:if|else|while|for|do|case|default)\b|\?")  # a br
 _UNTRACKED = ("weakref", "modules")  # weak references, sys.modules: shared whatever the provenance
 _COMPARED = re.compile(r"^\s*\)*\s*[=!]=(?!=)")  # compared, never dereferenced
 _GETTER = re.compile(r"([A-Za-z_]\w*)\s*\.\s*(?:%s)\s*\(\s*\)" % "|".join(KB.wrapper_getters))
+_STACK_FIELD = re.compile(r"([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
 _TESTED_AFTER = re.compile(r"\s*(?:\)|&&|\|\||\?)")  # `if (v)`, `!v &&`, `v ? a : b`: a truth test
 _TESTED_BEFORE = re.compile(r"(?:\b(?:if|while)\s*\(|!|&&|\|\|)\s*$")
 
@@ -415,10 +416,12 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
     if call:
         kind = _call_kind(fi, call, at, depth)  # a new container, seen by nobody yet
         return (None if kind is None else ("tuple" if kind == "tuple" else "private")), None
-    if not _IDENT.fullmatch(e):
+    field = _STACK_FIELD.fullmatch(e)  # `st.map`: a field of a struct on this function's stack
+    field = field if field and field.group(1) in fi.locals else None
+    if not _IDENT.fullmatch(e) and field is None:
         return None, None
     is_param = e in {p for p, _ in fi.params}
-    if not is_param and e not in fi.locals:
+    if not is_param and e not in fi.locals and field is None:
         key = _ASSUMED and global_key(fi.tu, e)
         if key and _assume(f"global:{key}"):
             return "tuple", None  # frozen after initialisation: as immutable as a tuple
@@ -454,7 +457,59 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
             return None, None
         fresh_from = fi.base
     spoiled = published(fi, e, fresh_from, at)
+    if spoiled is None and field is not None:
+        spoiled = _struct_handed_on(fi, field.group(1), field.group(2), fresh_from, at)
     return (None, spoiled) if spoiled is not None else ("private", None)
+
+
+def _struct_handed_on(fi: FuncInfo, var: str, member: str, start: int, at: int) -> int | None:
+    """Offset where `&var` goes to a call between `start` and `at` while some other function of the
+    TU could publish `member` of that struct type (anything but read it, fill it or release it)."""
+    for m in re.finditer(rf"&\s*{re.escape(var)}\b(?!\s*(?:\.|->|\[))", fi.text):
+        off = fi.base + m.start()
+        if off < start or not fi.reaches(off, at):
+            continue
+        if not _opaque_or_local_callee(fi, off) or not _member_kept(fi, var, member):
+            return off
+    return None
+
+
+def _opaque_or_local_callee(fi: FuncInfo, off: int) -> bool:
+    """Is the call that gets `&var` at `off` defined in this TU (its member uses are seen), or does
+    it take the pointer as `void *` (it cannot know the struct's fields, only hand the pointer on)?"""
+    call = next((u for uses in fi.tu.uses.values() for u in uses
+                 if u.node is not None and u.func is fi.func and u.start <= off < u.end), None)
+    ref = callgraph.referenced(fi.tu, call.node) if call is not None else None
+    if ref is None or ref.kind != K.FUNCTION_DECL:
+        return False
+    if _defined(fi.tu, ref.spelling) is not None:
+        return True
+    head = fi.text[call.start - fi.base:off - fi.base]
+    _, index, _ = _enclosing_call(head + "&") or (None, -1, None)
+    params = list(ref.type.argument_types()) if ref.type.kind == TypeKind.FUNCTIONPROTO else []
+    if not 0 <= index < len(params):
+        return False
+    p = params[index].get_canonical()
+    return p.kind == TypeKind.POINTER and p.get_pointee().get_canonical().kind == TypeKind.VOID
+
+
+def _member_kept(fi: FuncInfo, var: str, member: str) -> bool:
+    """Does every function but this one only read, fill or release `member` of var's struct type?"""
+    from extmigrate.rules import _borrowed_project as P  # it imports this module
+    decl = next((v.cursor for v in _tu_index(fi.tu)["by_func"][id(fi.func)]["vars"] if v.spelling == var), None)
+    rec = decl.type.get_canonical().get_declaration() if decl is not None else None
+    if rec is None or rec.kind not in (K.STRUCT_DECL, K.UNION_DECL, K.CLASS_DECL):
+        return False
+    key = cursors.decl_id(rec)
+    for node in fi.tu.of_kind(K.MEMBER_REF_EXPR):
+        if node.spelling != member or node.func is fi.func:
+            continue
+        ref = callgraph.referenced(fi.tu, node)
+        if ref is None or ref.semantic_parent is None or cursors.decl_id(ref.semantic_parent) != key:
+            continue
+        if node.func is None or P._how(fi.tu, node, set())[0] not in ("read", "keep"):
+            return False
+    return True
 
 
 def _call_kind(fi: FuncInfo, call: tuple[str, list[str]], off: int, depth: int) -> str | None:

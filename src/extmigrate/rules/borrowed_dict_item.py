@@ -26,7 +26,10 @@ class BorrowedDictItem(BorrowedRule):
     object), never dereferenced, fields of the object a tp_dealloc / tp_clear destroys, the calling
     thread's own PyThreadState_GetDict(), and static functions nothing calls in a file with entry
     points of its own (dead code). A C++ owning wrapper (`Ref d(PyDict_New())`, `d.get()`) is
-    followed like the pointer it holds.
+    followed like the pointer it holds. A dict the function created in a field of a struct on its
+    stack (`st.map = PyDict_New()`) stays private when `&st` goes to a call defined in the same file
+    or taking `void *`, and no other function of the file does more with that field than read,
+    fill or release it (a walker's callback).
 
     Before:
 

@@ -26,7 +26,9 @@ class BorrowedListItem(BorrowedRule):
     field the list is) or under a lock; results only compared by identity (`== Py_None`, `!= v`,
     with NULL), never dereferenced; fields of the object a tp_dealloc / tp_clear destroys; static
     functions nothing calls in a file with entry points of its own (dead code). A C++ owning wrapper
-    (`Ref r(PyList_New(0))`, `r.get()`) is followed like the pointer it holds.
+    (`Ref r(PyList_New(0))`, `r.get()`) is followed like the pointer it holds; a fresh list in a
+    field of a struct on the stack (`st.items = PyList_New(0)`) stays private while the struct only
+    goes to calls that cannot publish the field (as FT102 describes).
 
     Before:
 
