@@ -39,6 +39,7 @@ PRECISION_TOML = REPO / "src" / "extmigrate" / "data" / "precision.toml"
 LEVELS = ((0.95, "very-high"), (0.85, "high"), (0.70, "medium"), (0.0, "low"))
 VERY_HIGH_MIN_FINDINGS = 10
 UNMEASURED = "medium"  # a rule with no finding on the corpus: its tests, but no field evidence
+HALVES = ["tuning", "held-out"]
 PY_HEADERS = ("/root/.pyenv/versions/3.11.7/include/python3.11",
               "/root/.pyenv/versions/3.13.0/include/python3.13")
 
@@ -139,20 +140,22 @@ def write_precision(by_code: dict[str, Counter]) -> None:
 
 
 def precision(args) -> int:
-    by_rule: dict[str, Counter] = defaultdict(Counter)
-    by_code: dict[str, Counter] = defaultdict(Counter)
-    by_pkg: dict[str, Counter] = {}
+    by_rule: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    by_pkg: dict[str, dict[str, Counter]] = defaultdict(dict)
+    by_code: dict[str, Counter] = defaultdict(Counter)  # both halves: what SARIF says of each rule
     unjudged: list[str] = []
-    for sd in corpus.PINNED:
+    for sd in corpus.ALL:
+        if args.half and sd.half != args.half:
+            continue
         root = corpus.unpack(sd)
         verdicts = load_verdicts(sd.name)
         used, missing = set(), {}
-        by_pkg[sd.name] = Counter()
+        pkg = by_pkg[sd.half][sd.name] = Counter()
         for f in scan(sd, root, args.jobs, args.no_cache):
             k = key(f, root)
             v = verdicts.get(k)
             col = v["verdict"] if v and v["verdict"] else "un"
-            for c in (by_rule[f"{f['code']} {f['name']}"], by_pkg[sd.name], by_code[f["code"]]):
+            for c in (by_rule[sd.half][f"{f['code']} {f['name']}"], pkg, by_code[f["code"]]):
                 c["n"] += 1
                 c[col] += 1
             if v is None:
@@ -165,14 +168,17 @@ def precision(args) -> int:
             print(f"note: {sd.name}: verdict for {k} matches no finding (stale)", file=sys.stderr)
         if args.write_missing and missing:
             append_missing(sd.name, list(missing.items()))
-    table("rule", by_rule)
-    table("package", by_pkg)
+    for half in sorted(by_pkg, key=HALVES.index):
+        print(f"\n### {half} half ({len(by_pkg[half])} packages)")
+        table("rule", by_rule[half])
+        table("package", by_pkg[half])
     if unjudged:
         print(f"\n{len(unjudged)} finding(s) without a verdict:", file=sys.stderr)
         for u in unjudged:
             print("  " + u, file=sys.stderr)
         return 1
-    write_precision(by_code)
+    if not args.half:  # the SARIF precision levels come from the whole triaged corpus
+        write_precision(by_code)
     return 0
 
 
@@ -256,7 +262,9 @@ def fix_table(args) -> int:
           "| `--check-compile` | gcc 3.11/3.13 ± Py_GIL_DISABLED |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     bad = False
-    for sd in corpus.PINNED:
+    for sd in corpus.ALL:
+        if args.half and sd.half != args.half:
+            continue
         row, failed = fix_row(sd, corpus.unpack(sd), args)
         print(row, flush=True)
         bad |= failed
@@ -267,6 +275,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--write-missing", action="store_true", help="append unjudged findings to the TOML files")
     ap.add_argument("--fix-table", action="store_true", help="fix table on temporary copies")
+    ap.add_argument("--half", choices=HALVES, help="only the packages of one half (default: both)")
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--cc", default=os.environ.get("CC", "gcc"))

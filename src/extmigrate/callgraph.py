@@ -5,9 +5,10 @@ whose address is taken (method tables, type slots, callbacks: Python can call th
 init roots (PyInit_*, Py_mod_exec / Py_mod_create slot functions, pthread_once-style callbacks,
 and the module's m_traverse / m_clear / m_free, which run when no thread can use the module).
 `CallGraph(facts_list)` joins them; `runs_after_init(key)` is true for every function reachable from
-an address-taken function or from a function nobody in the project calls (an unknown entry point) in
-a file that includes Python.h.
-Functions only reachable from init roots run during initialisation only.
+an address-taken function or from a non-static function nobody in the project calls (an unknown
+entry point) in a file that includes Python.h.
+Functions only reachable from init roots run during initialisation only; a static C function that
+nothing calls and whose address is never taken, in a TU with entry points of its own, is dead code.
 
 `lock_held` holds the functions only ever called (after init) with a lock held.
 
@@ -234,8 +235,13 @@ def collect(tu: TUView) -> dict[str, Any]:
         else:
             taken.add(key)
     _text_refs(tu, defs, edges, taken, init)
+    # static C functions (no virtual calls), in a TU with entry points of its own (a method table, a
+    # slot, PyInit_*): a file with none may be a fragment whose callers are out of sight
+    internal = {node_key(tu, fn) for fn in tu.functions
+                if fn.kind == K.FUNCTION_DECL and cursors.linkage(fn.cursor) == cursors.INTERNAL} \
+        if taken or init else set()
     facts = {"defs": defs, "edges": sorted([a, b, (a, b) not in unlocked] for a, b in edges),
-             "taken": sorted(taken), "init": sorted(init),
+             "taken": sorted(taken), "init": sorted(init), "internal": sorted(internal),
              "python": _uses_python(tu)}
     tu.__dict__["_callgraph_facts"] = facts
     return facts
@@ -250,6 +256,7 @@ class CallGraph:
         self.callers: dict[str, set[str]] = defaultdict(set)
         self.taken: set[str] = set()
         self.init: set[str] = set()
+        self.internal: set[str] = set()  # static C functions: nothing outside their file can call them
         self.python_defs: set[str] = set()  # defined in a TU that includes Python.h
         self.unlocked_calls: set[tuple[str, str]] = set()
         for f in facts_list:
@@ -264,6 +271,7 @@ class CallGraph:
                         self.unlocked_calls.add((a, b))
             self.taken.update(f["taken"])
             self.init.update(f["init"])
+            self.internal.update(f.get("internal", ()))
         roots = self.roots()
         self.after_init = self._reach(roots)
         self.lock_held = self._lock_held(roots)
@@ -271,8 +279,10 @@ class CallGraph:
     def roots(self) -> set[str]:
         """Where code can start after init: address-taken functions and uncalled ones (in a TU that
         includes Python.h: an uncalled function of plain C/C++ code, a bundled library or its tests,
-        runs only when the extension calls it)."""
-        uncalled = {k for k in self.python_defs if not self.callers.get(k) and k not in self.init}
+        runs only when the extension calls it). A static function nothing calls nor takes the address
+        of is dead code: no thread runs it."""
+        uncalled = {k for k in self.python_defs if not self.callers.get(k) and k not in self.init
+                    and (k not in self.internal or k.rsplit(":", 1)[-1] in self.taken)}
         return (self.taken - self.init) | uncalled
 
     def _reach(self, roots: set[str]) -> set[str]:

@@ -39,6 +39,7 @@ class KB:
     build_value: frozenset[str]
     same_or_tuple: frozenset[str]
     immutable: frozenset[str]  # calls returning a new number/string/bytes
+    wrapper_getters: tuple[str, ...]  # C++ `ref.get()`: the pointer an owning wrapper holds
     keeps_private: dict[str, tuple[int, ...]]
     reads_only: dict[str, tuple[int, ...]]  # neither stores nor changes these arguments
     new_refs: frozenset[str]
@@ -75,6 +76,7 @@ def load() -> KB:
         build_value=frozenset(d["shapes"]["build_value"]),
         same_or_tuple=frozenset(d["shapes"]["same_or_tuple"]),
         immutable=frozenset(d["shapes"]["immutable"]),
+        wrapper_getters=tuple(d["shapes"]["wrapper_getters"]),
         keeps_private={k: tuple(v) for k, v in d["keeps_private"].items()},
         reads_only={k: tuple(v) for k, v in d["reads_only"].items()},
         new_refs=frozenset(refs["new"]),

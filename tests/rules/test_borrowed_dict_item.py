@@ -303,10 +303,13 @@ def test_static_dict_filled_by_module_exec_and_only_read_after_is_not_reported(s
     }
     %s
     """
-    assert found(scan_c, body % "", "FT102") == []
+    assert found(scan_c, body % """
+    static PyMethodDef methods[] = {{"get", get, METH_O, NULL}, {NULL}};
+    """, "FT102") == []
     res = found(scan_c, body % """
     static PyObject *clear(PyObject *self, PyObject *unused) { PyDict_Clear(table); Py_RETURN_NONE; }
-    static PyMethodDef methods[] = {{"clear", clear, METH_NOARGS, NULL}, {NULL}};
+    static PyMethodDef methods[] = {{"get", get, METH_O, NULL}, {"clear", clear, METH_NOARGS, NULL},
+                                    {NULL}};
     """, "FT102")
     assert [(f.function, f.symbol) for f in res] == [("get", "PyDict_GetItemWithError(table)")]
 

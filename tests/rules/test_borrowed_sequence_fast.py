@@ -73,8 +73,10 @@ static PyObject *locked(PyObject *self, PyObject *arg) {
     return r;
 }
 
+#define M(f, flags) {#f, (PyCFunction)(void (*)(void))f, flags, NULL}
 static PyMethodDef methods[] = {
-    {"varargs", varargs, METH_VARARGS, NULL},
+    M(sum_arg, METH_O), M(items_arg, METH_O), M(varargs, METH_VARARGS), M(as_tuple, METH_O),
+    M(checked, METH_O), M(checked_branch, METH_O), M(own_list, METH_O), M(locked, METH_O),
     {NULL}
 };
 """

@@ -30,9 +30,9 @@ from collections import defaultdict
 from contextlib import contextmanager
 from functools import cached_property
 
-from clang.cindex import LinkageKind, StorageClass
+from clang.cindex import LinkageKind, StorageClass, TypeKind
 
-from extmigrate import callgraph, kb
+from extmigrate import callgraph, cursors, kb, typeslots
 from extmigrate.model import Finding, Site
 from extmigrate.rules.base import Rule
 from extmigrate.regions import blanked, by_content, guard_at
@@ -51,6 +51,10 @@ _EXITS = re.compile(r"\b(return|goto|break|continue|Py_RETURN_\w+)\b")
 _COND_HEAD = re.compile(r"\b(?:if|else|while|for|do|case|default)\b|\?")  # a braceless branch
 _UNTRACKED = ("weakref", "modules")  # weak references, sys.modules: shared whatever the provenance
 _COMPARED = re.compile(r"^\s*\)*\s*[=!]=(?!=)")  # compared, never dereferenced
+_GETTER = re.compile(r"([A-Za-z_]\w*)\s*\.\s*(?:%s)\s*\(\s*\)" % "|".join(KB.wrapper_getters))
+_STACK_FIELD = re.compile(r"([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
+_TESTED_AFTER = re.compile(r"\s*(?:\)|&&|\|\||\?)")  # `if (v)`, `!v &&`, `v ? a : b`: a truth test
+_TESTED_BEFORE = re.compile(r"(?:\b(?:if|while)\s*\(|!|&&|\|\|)\s*$")
 
 
 def norm(expr: str) -> str:
@@ -64,6 +68,9 @@ def norm(expr: str) -> str:
             e = m.group(1).strip()
         if e.startswith("(") and e.endswith(")") and _balanced(e[1:-1]):
             e = e[1:-1].strip()
+        m = _GETTER.fullmatch(e)  # C++ `ref.get()` of an owning wrapper: the pointer it holds
+        if m:
+            e = m.group(1)
         if e == prev:
             return re.sub(r"(?<![\w)\]])\((\w+)\)(?=->|\.|\[)", r"\1", re.sub(r"\s+", "", e))
 
@@ -264,6 +271,13 @@ class FuncInfo:
             out.append((self.base + m.start(), self.raw[m.end():_rhs_end(self.text, m.end())].strip()))
         for m in re.finditer(rf"(?<!&)&\s*{re.escape(name)}\b(?!\s*(?:->|\.|\[))", self.text):
             out.append((self.base + m.start(), None))
+        if name in self.locals:  # C++ direct initialisation `Ref name(rhs);` / `Ref name{rhs};`
+            for m in re.finditer(rf"\b(?!return\b|else\b|case\b)[A-Za-z_][\w:<>]*[\s*&]+{re.escape(name)}\s*([({{])",
+                                 self.text):
+                close = _closing(self.text, m.end() - 1, m.group(1), ")" if m.group(1) == "(" else "}")
+                rhs = self.raw[m.end():close].strip()
+                if rhs and _rhs_end(rhs, 0) == len(rhs):  # one argument
+                    out.append((self.base + m.start(), rhs))
         return [(o, r) for o, r in out if not in_dead_branch(self.dead, o)]
 
 
@@ -402,10 +416,12 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
     if call:
         kind = _call_kind(fi, call, at, depth)  # a new container, seen by nobody yet
         return (None if kind is None else ("tuple" if kind == "tuple" else "private")), None
-    if not _IDENT.fullmatch(e):
+    field = _STACK_FIELD.fullmatch(e)  # `st.map`: a field of a struct on this function's stack
+    field = field if field and field.group(1) in fi.locals else None
+    if not _IDENT.fullmatch(e) and field is None:
         return None, None
     is_param = e in {p for p, _ in fi.params}
-    if not is_param and e not in fi.locals:
+    if not is_param and e not in fi.locals and field is None:
         key = _ASSUMED and global_key(fi.tu, e)
         if key and _assume(f"global:{key}"):
             return "tuple", None  # frozen after initialisation: as immutable as a tuple
@@ -441,7 +457,59 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
             return None, None
         fresh_from = fi.base
     spoiled = published(fi, e, fresh_from, at)
+    if spoiled is None and field is not None:
+        spoiled = _struct_handed_on(fi, field.group(1), field.group(2), fresh_from, at)
     return (None, spoiled) if spoiled is not None else ("private", None)
+
+
+def _struct_handed_on(fi: FuncInfo, var: str, member: str, start: int, at: int) -> int | None:
+    """Offset where `&var` goes to a call between `start` and `at` while some other function of the
+    TU could publish `member` of that struct type (anything but read it, fill it or release it)."""
+    for m in re.finditer(rf"&\s*{re.escape(var)}\b(?!\s*(?:\.|->|\[))", fi.text):
+        off = fi.base + m.start()
+        if off < start or not fi.reaches(off, at):
+            continue
+        if not _opaque_or_local_callee(fi, off) or not _member_kept(fi, var, member):
+            return off
+    return None
+
+
+def _opaque_or_local_callee(fi: FuncInfo, off: int) -> bool:
+    """Is the call that gets `&var` at `off` defined in this TU (its member uses are seen), or does
+    it take the pointer as `void *` (it cannot know the struct's fields, only hand the pointer on)?"""
+    call = next((u for uses in fi.tu.uses.values() for u in uses
+                 if u.node is not None and u.func is fi.func and u.start <= off < u.end), None)
+    ref = callgraph.referenced(fi.tu, call.node) if call is not None else None
+    if ref is None or ref.kind != K.FUNCTION_DECL:
+        return False
+    if _defined(fi.tu, ref.spelling) is not None:
+        return True
+    head = fi.text[call.start - fi.base:off - fi.base]
+    _, index, _ = _enclosing_call(head + "&") or (None, -1, None)
+    params = list(ref.type.argument_types()) if ref.type.kind == TypeKind.FUNCTIONPROTO else []
+    if not 0 <= index < len(params):
+        return False
+    p = params[index].get_canonical()
+    return p.kind == TypeKind.POINTER and p.get_pointee().get_canonical().kind == TypeKind.VOID
+
+
+def _member_kept(fi: FuncInfo, var: str, member: str) -> bool:
+    """Does every function but this one only read, fill or release `member` of var's struct type?"""
+    from extmigrate.rules import _borrowed_project as P  # it imports this module
+    decl = next((v.cursor for v in _tu_index(fi.tu)["by_func"][id(fi.func)]["vars"] if v.spelling == var), None)
+    rec = decl.type.get_canonical().get_declaration() if decl is not None else None
+    if rec is None or rec.kind not in (K.STRUCT_DECL, K.UNION_DECL, K.CLASS_DECL):
+        return False
+    key = cursors.decl_id(rec)
+    for node in fi.tu.of_kind(K.MEMBER_REF_EXPR):
+        if node.spelling != member or node.func is fi.func:
+            continue
+        ref = callgraph.referenced(fi.tu, node)
+        if ref is None or ref.semantic_parent is None or cursors.decl_id(ref.semantic_parent) != key:
+            continue
+        if node.func is None or P._how(fi.tu, node, set())[0] not in ("read", "keep"):
+            return False
+    return True
 
 
 def _call_kind(fi: FuncInfo, call: tuple[str, list[str]], off: int, depth: int) -> str | None:
@@ -693,7 +761,14 @@ def result_use(fi: FuncInfo, start: int, end: int) -> tuple[str | None, str]:
     return None, "local"
 
 
+def _compared(prefix: str, rest: str) -> bool:
+    """Is this occurrence only compared (`v == Py_None`, `x != v`) or truth-tested (`if (!v)`)?"""
+    return bool(_COMPARED.match(rest) or re.search(r"[=!]=\s*\(*\s*$", prefix)
+                or (_TESTED_BEFORE.search(prefix) and _TESTED_AFTER.match(rest)))
+
+
 def _var_use(fi: FuncInfo, var: str, after: int) -> str:
+    compared_only = True
     for off in fi.occurrences(var):
         if off < after:
             continue
@@ -701,7 +776,11 @@ def _var_use(fi: FuncInfo, var: str, after: int) -> str:
         prefix = fi.text[s0 - fi.base:off - fi.base]
         rest = fi.at(off + len(var))
         if re.match(r"\s*=(?!=)", rest):
+            compared_only = False  # perhaps in another branch only: the value may still be used after
             break  # reassigned
+        if _compared(prefix, rest):
+            continue
+        compared_only = False
         if _INCREF.search(prefix):
             return "incref"
         if re.match(r"\s*return\b", prefix) and norm(prefix.strip()[6:] + var) == var:
@@ -709,7 +788,8 @@ def _var_use(fi: FuncInfo, var: str, after: int) -> str:
         m = _ASSIGN.search(prefix)
         if m and not re.search(r"\(", prefix[m.end():]) and not _IDENT.fullmatch(prefix[:m.start()].strip()):
             return "stored"
-    return "local"
+    # only compared by identity (`if (r == Py_None)`), never dereferenced: nothing to free under it
+    return "tested" if compared_only else "local"
 
 
 # -- the check itself ---------------------------------------------------------------------------
@@ -817,7 +897,7 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
         related: list[Site] = []
         assumes: list[str] = []
         if container and api.holds not in _UNTRACKED:
-            if _guarded(tu, use.func, start, container):
+            if _guarded(tu, use.func, start, container) or _of_dying_object(fi, container):
                 continue
             kind, spoiled = provenance(fi, container, start)
             if _unshared(kind, api):
@@ -844,6 +924,21 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
                                 message(api, container, args), function=use.function_name,
                                 related=related, data=data))
     return out
+
+
+def _of_dying_object(fi: FuncInfo, container: str) -> bool:
+    """Is the container a field of the object a tp_dealloc / tp_clear (KB dying_slots) destroys?"""
+    slots = typeslots.exposed(fi.tu).get(fi.func.spelling)
+    if not slots or not slots <= set(typeslots.data("type_slots")["dying_slots"]) or not fi.params:
+        return False
+    root = re.match(r"([A-Za-z_]\w*)(?:->|\.)", container)
+    if root is None:
+        return False
+    name, obj = root.group(1), fi.params[0][0]
+    if name == obj:
+        return True
+    aliases = fi.assignments(name)  # `Obj *o = (Obj *)self;`
+    return bool(aliases) and all(rhs is not None and norm(rhs) == obj for _, rhs in aliases)
 
 
 def _main_file(tu: TUView, path: str) -> bool:

@@ -21,7 +21,14 @@ class BorrowedDictItem(BorrowedRule):
     created itself and has not published yet (or a helper in any file of the project returns new,
     or every caller passes new), global dicts only module initialisation fills and nothing changes
     afterwards (a constants table), accesses inside a critical section on the dict or under a
-    lock, and results only compared with NULL (a membership test).
+    lock, results only compared by identity (with NULL: a membership test; with Py_None or another
+    object), never dereferenced, fields of the object a tp_dealloc / tp_clear destroys, the calling
+    thread's own PyThreadState_GetDict(), and static functions nothing calls in a file with entry
+    points of its own (dead code). A C++ owning wrapper (`Ref d(PyDict_New())`, `d.get()`) is
+    followed like the pointer it holds. A dict the function created in a field of a struct on its
+    stack (`st.map = PyDict_New()`) stays private when `&st` goes to a call defined in the same file
+    or taking `void *`, and no other function of the file does more with that field than read,
+    fill or release it (a walker's callback).
 
     Before:
 

@@ -22,7 +22,12 @@ class BorrowedListItem(BorrowedRule):
     yet stored, passed on or returned; lists a helper (in any file of the project) returns new, or
     every caller passes new; global lists only module initialisation fills and nothing changes
     afterwards; tuples; accesses inside a critical section on the list (or on the object whose
-    field the list is) or under a lock; results only compared with NULL.
+    field the list is) or under a lock; results only compared by identity (`== Py_None`, `!= v`,
+    with NULL), never dereferenced; fields of the object a tp_dealloc / tp_clear destroys; static
+    functions nothing calls in a file with entry points of its own (dead code). A C++ owning wrapper
+    (`Ref r(PyList_New(0))`, `r.get()`) is followed like the pointer it holds; a fresh list in a
+    field of a struct on the stack (`st.items = PyList_New(0)`) stays private while the struct only
+    goes to calls that cannot publish the field (as FT102 describes).
 
     Before:
 

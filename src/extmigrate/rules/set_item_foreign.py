@@ -53,7 +53,9 @@ class _Origins:
         for var in by_function(self.tu, (K.VAR_DECL,)).get(id(self.fn), []):
             kids = [k for k in self.tu.children_of(var) if k.kind != K.TYPE_REF]
             if var.spelling == target and kids:
-                out.append(self.tu.node_text(kids[-1]))
+                text = self.tu.node_text(kids[-1])
+                m = re.fullmatch(rf"{re.escape(target)}\s*[({{](.*)[)}}]", text, re.S)
+                out.append(m.group(1) if m else text)  # C++ `Ref t(PyTuple_New(2))`: its argument
         for op in by_function(self.tu, (K.BINARY_OPERATOR,)).get(id(self.fn), []):
             kids = self.tu.children_of(op)
             if (len(kids) == 2 and op.cursor.binary_operator == BinaryOperator.Assign
@@ -89,6 +91,17 @@ class _Origins:
         return False
 
 
+def _unwrapped(e: str) -> str:
+    """C++ `ref.get()` of an owning wrapper (KB wrapper_getters): the local that holds the pointer."""
+    try:
+        from extmigrate import kb
+        getters = kb.load().wrapper_getters
+    except (ImportError, OSError, KeyError):
+        return e
+    m = re.fullmatch(r"([A-Za-z_]\w*)\s*\.\s*(\w+)\s*\(\s*\)", e)
+    return m.group(1) if m and m.group(2) in getters else e
+
+
 def _global(tu: TUView, fn: Node, name: str) -> bool:
     for var in by_function(tu, (K.VAR_DECL,)).get(id(fn), []):
         if var.spelling == name:
@@ -100,6 +113,7 @@ def why_shared(tu: TUView, fn: Node, container: str) -> str | None:
     """Why the container written to can be seen by other threads, or None (fresh or unknown)."""
     origins = _Origins(tu, fn)
     e = clean_expr(container)
+    e = _unwrapped(e)
     m = _MEMBER.match(e)
     if m:
         base = m.group(1)

@@ -87,6 +87,19 @@ def _skip_reason(tu: TUView, decl: Cursor) -> str | None:
     return None
 
 
+def _fn_table(t) -> bool:
+    """A struct (or array of structs) with a function-pointer member: a table of callbacks."""
+    base = (t.element_type if t.kind in _ARRAYS else t).get_canonical()
+    if base.kind != TypeKind.RECORD:
+        return False
+    for f in base.get_fields():
+        ft = f.type.get_canonical()
+        if ft.kind == TypeKind.POINTER and \
+                ft.get_pointee().get_canonical().kind in (TypeKind.FUNCTIONPROTO, TypeKind.FUNCTIONNOPROTO):
+            return True
+    return False
+
+
 def _var_info(tu: TUView, decl: Cursor) -> tuple[str, dict] | None:
     d = decl.get_definition()
     # `static int n;` and `int n;` are (tentative) definitions too; only `extern int n;` is not
@@ -106,7 +119,7 @@ def _var_info(tu: TUView, decl: Cursor) -> tuple[str, dict] | None:
         "owner": owner, "type": t.spelling, "array": array,
         "chars": array and t.element_type.get_canonical().kind in _CHARS,
         "pointer": t.get_canonical().kind == TypeKind.POINTER,
-        "defined": defined, "skip": _skip_reason(tu, d),
+        "defined": defined, "skip": _skip_reason(tu, d), "table": _fn_table(t),
     }
 
 
@@ -412,7 +425,9 @@ def classify(facts_list: list[dict]) -> list[dict]:
     for key, info in sorted(variables.items()):
         if not info["defined"] or info["skip"]:
             continue
-        late = [w for w in writes[key].values() if graph.runs_after_init(w["func"])]
+        late = [w for w in writes[key].values() if graph.runs_after_init(w["func"])
+                # a table of callbacks handed by address to a registration call is read, not written
+                and not (info["table"] and w["how"] == "call")]
         racy = sorted((w for w in late if w["guard"] is None and w["func"] not in graph.lock_held),
                       key=lambda w: (w["path"], w["start"]))
         if not racy:

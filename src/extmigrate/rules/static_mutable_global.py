@@ -40,8 +40,11 @@ class StaticMutableGlobal(Rule):
     Writes made during initialisation only (PyInit_*, Py_mod_exec functions and functions called
     only from them, across all files of the project) are not reported, nor are writes under a
     PyMutex / pthread / PyThread lock, a critical section, an atomic operation, or to `_Atomic`,
-    thread-local, const, type-object and method-table variables. Lazy caches are FT302, static
-    buffers FT303.
+    thread-local, const, type-object and method-table variables, nor `_Py_IDENTIFIER` statics
+    (CPython fills them thread-safely). A table of callbacks (a struct with function-pointer
+    members, or an array of them) passed by address to a call is read by that call, not written;
+    stores into its members still count. A static function nothing calls (in a file with entry points
+    of its own) is dead code: its writes do not count. Lazy caches are FT302, static buffers FT303.
 
     Before:
 
