@@ -53,6 +53,19 @@ def _rel(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
+def _vendored_notes(skipped, err) -> None:
+    """One line per vendored folder: what was found there and left alone."""
+    found: dict[str, list] = {}
+    for f, why in skipped:
+        if f.data.get("vendored"):
+            found.setdefault(f.data["vendored"], []).append((f, why))
+    for folder, items in sorted(found.items()):
+        codes = sorted({f.code for f, _ in items})
+        why = items[0][1].removesuffix(": left alone")
+        print(f"note: {_rel(folder)}: {why}; {len(items)} finding(s) there left alone "
+              f"({', '.join(codes)})", file=err)
+
+
 def run(args) -> int:
     opts, settings = scan_options(args)
     for p in opts.paths:
@@ -101,6 +114,7 @@ def run(args) -> int:
         sys.stdout.write("".join(unified_diff(p, root) for p in pl.patches))
     for f, why in pl.skipped:
         print(f"{_rel(f.path)}:{f.line}:{f.column}: {f.code} not fixed: {why}", file=err)
+    _vendored_notes(pl.skipped, err)
     verb = "fixed" if args.apply else "fixable"
     oldest = f"oldest Python {'.'.join(map(str, min_py))} from {source}" if min_py else source
     tail = f"; compat header {_rel(pl.compat_header)} ({' '.join(pl.compat_apis)}; {oldest})" \
