@@ -86,8 +86,9 @@ def run(args) -> int:
     failures: list[str] = []
     if args.check_compile and pl.patches:
         db = find_database(opts.paths, opts.compile_db)
+        apis = {a for f in pl.fixed for a in f.fix.get("apis", [])}
         checked, failures = check(pl.patches, result.specs, min_py, args.cc, args.python_headers,
-                                  database_compilers(db))
+                                  database_compilers(db), apis)
         for c in checked:
             print(f"{'compile check' if ': not checked' in c else 'compiled'}: {_rel(c)}", file=err)
         for fail in failures:

@@ -7,17 +7,16 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 
+from extmigrate import pythons
 from extmigrate.discover import is_source
+from extmigrate.fix import symbols
 from extmigrate.fix.patch import FilePatch
 from extmigrate.flags import TUSpec
-
-_SEARCH = ["/root/.pyenv/versions/*/include/python3.*", "/opt/py3*/include/python3.*",
-           "/usr/include/python3.*", "/usr/local/include/python3.*"]
-
 
 # With no requires-python, the oldest headers compiled against: older CPythons lack APIs (e.g.
 # Py_TRASHCAN_BEGIN before 3.8) that most maintained extensions use.
@@ -37,13 +36,18 @@ class Target:
 
 
 def header_dirs(extra: list[str] | None = None) -> list[tuple[tuple[int, int], str]]:
-    """(version, include dir) of the Python headers found on this machine (or given)."""
+    """(version, include dir) of the Python headers given (`--python-headers`, globs allowed) or of
+    the interpreters found on this machine (pythons.py); a free-threaded set's folder ends in "t"."""
     found: dict[str, tuple[int, int]] = {}
-    for pattern in list(extra or []) or _SEARCH:
-        for d in glob.glob(pattern):
-            m = re.search(r"python(\d+)\.(\d+)", os.path.basename(d.rstrip("/")))
-            if m and os.path.isfile(os.path.join(d, "Python.h")):
-                found[os.path.realpath(d)] = (int(m.group(1)), int(m.group(2)))
+    if extra:
+        for pattern in extra:
+            for d in glob.glob(pattern):
+                m = re.search(r"python(\d+)\.(\d+)", os.path.basename(d.rstrip("/")))
+                if m and os.path.isfile(os.path.join(d, "Python.h")):
+                    found[os.path.realpath(d)] = (int(m.group(1)), int(m.group(2)))
+    else:
+        for it in pythons.with_headers():
+            found.setdefault(os.path.realpath(it.include), it.version)
     return sorted(((v, d) for d, v in found.items()), key=lambda x: (x[0], x[1]))
 
 
@@ -110,11 +114,51 @@ def _first_error(stderr: str, tmp: str) -> str:
     return next((ln for ln in lines if "error" in ln), lines[0] if lines else "failed")
 
 
+_CXX = (".cc", ".cpp", ".cxx", ".c++", ".C", ".hpp", ".hh", ".hxx")
+WERROR = "-Werror=implicit-function-declaration"  # an undeclared newer API is an error, as in clang
+_MIRROR_LIMIT = 4 << 20  # bytes per file copied beside the patched ones
+
+
+def _mirror(patches: list[FilePatch], tmp: str) -> dict[str, str]:
+    """Copy the folders of the patched files under tmp (so that `#include "part.c"` of a unity build
+    and every quoted include find the patched siblings first), then write the patched contents.
+    Returns original path -> copy."""
+    copies: dict[str, str] = {}
+    for folder in sorted({os.path.dirname(os.path.abspath(p.path)) for p in patches}):
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            names = []
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and os.path.getsize(path) <= _MIRROR_LIMIT:
+                dest = os.path.join(tmp, path.lstrip(os.sep))
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                shutil.copyfile(path, dest)
+                copies[path] = dest
+    for p in patches:
+        dest = os.path.join(tmp, os.path.abspath(p.path).lstrip(os.sep))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(p.new)
+        copies[os.path.abspath(p.path)] = dest
+    return copies
+
+
+def _flags(path: str, spec: TUSpec | None) -> list[str]:
+    args = _strip_python_includes(list(spec.args)) if spec else ["-x", "c", "-std=gnu11"]
+    cxx = path.endswith(_CXX) or any(a in ("c++", "-xc++") for a in args)
+    return args if cxx else args + [WERROR]
+
+
 def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compiler: str | None = None,
-          extra_headers: list[str] | None = None,
-          compilers: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+          extra_headers: list[str] | None = None, compilers: dict[str, str] | None = None,
+          apis: set[str] | None = None) -> tuple[list[str], list[str]]:
     """Returns (what was checked, failures); each failure names the file, the headers and the error.
-    The compiler: `compiler`, else the file's compile-database entry's, else $CC, else cc."""
+    Every TU in a patched file's folder is compiled, patched, like the build does (its compile
+    database entry, else default flags) with -Werror=implicit-function-declaration; then every API
+    in `apis` must exist in each target (symbols.py).  The compiler: `compiler`, else the file's
+    compile-database entry's, else $CC, else cc."""
     default_cc = compiler or os.environ.get("CC") or "cc"
     tgts = targets(min_python, extra_headers)
     if not tgts:
@@ -122,24 +166,16 @@ def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compil
     checked: list[str] = []
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="extmigrate-check-") as tmp:
-        overlay = {}
-        for p in patches:  # patched files at the same relative place under tmp
-            dest = os.path.join(tmp, os.path.abspath(p.path).lstrip(os.sep))
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            with open(dest, "wb") as f:
-                f.write(p.new)
-            overlay[os.path.abspath(p.path)] = dest
-        overlay_dirs = sorted({os.path.dirname(d) for d in overlay.values()})
-        patched_dirs = {os.path.dirname(p) for p in overlay}
-        tus = [p for p in overlay if is_source(p)]
-        # a patched header counts through every scanned TU in its folder
-        tus += [s for s in specs if is_source(s) and s not in overlay
-                and os.path.dirname(s) in patched_dirs]
+        copies = _mirror(patches, tmp)
+        patched_dirs = {os.path.dirname(os.path.abspath(p.path)) for p in patches}
+        tus = {os.path.abspath(p.path) for p in patches if is_source(p.path)}
+        # every scanned TU in a patched folder: a patched header or unity part counts through them
+        tus |= {os.path.abspath(s) for s in specs if is_source(s) and os.path.dirname(s) in patched_dirs}
         for path in sorted(tus):
             spec = specs.get(os.path.realpath(path)) or specs.get(path)
-            args = _strip_python_includes(list(spec.args)) if spec else ["-x", "c", "-std=gnu11"]
-            src = overlay.get(path, path)
-            base = [f"-I{d}" for d in overlay_dirs] + [f"-iquote{os.path.dirname(path)}"]
+            args = _flags(path, spec)
+            src = copies.get(path, path)
+            base = [f"-iquote{os.path.dirname(path)}"]
             cc = shlex.split(compiler or (compilers or {}).get(os.path.realpath(path)) or default_cc)
             cwd = spec.directory if spec else os.path.dirname(path)
             for t in tgts:
@@ -158,4 +194,5 @@ def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compil
                                    f"without the fixes either: {_first_error(before.stderr, tmp)}")
                 else:
                     failures.append(f"{path} ({t.label}): {_first_error(r.stderr, tmp)}")
+    failures += symbols.missing(set(apis or ()), tgts)
     return checked, failures

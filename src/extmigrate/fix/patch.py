@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from extmigrate.fix import compat
+from extmigrate.fix import compat, includes
 from extmigrate.fix.base import Edit, file_hash, reason_without_fix
 from extmigrate.model import Finding
 
@@ -216,15 +216,19 @@ def _accept(f: Finding, merger: _Merger, out: Plan, file_problem) -> None:
 def _add_compat(out: Plan, merger: _Merger, opts: PlanOptions, cache: dict, file_problem) -> None:
     """One header with fallbacks for the newer APIs used; its #include in every file using them."""
     users: dict[str, set[str]] = {}
+    uses: dict[str, list[int]] = {}
     for f in out.fixed:
         need = compat.needed(set(f.fix.get("apis", [])), opts.min_python)
-        for e in f.fix["edits"]:
-            if need:
-                users.setdefault(e["path"], set()).update(need)
+        for e in f.fix["edits"] if need else []:
+            users.setdefault(e["path"], set()).update(need)
+            uses.setdefault(e["path"], []).append(e["start"])
     if not users:
         return
     folder = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in users])
     header = os.path.join(folder, compat.HEADER_NAME)
+    include_edits = _include_edits(out, merger, users, uses, cache, header)
+    if not users:
+        return
     apis = set().union(*users.values())
     existing = _read(header, cache) if os.path.exists(header) else b""
     if isinstance(existing, str) or (existing and compat.existing_apis(existing) is None):
@@ -249,13 +253,28 @@ def _add_compat(out: Plan, merger: _Merger, opts: PlanOptions, cache: dict, file
     text = compat.header_text(out.compat_apis)
     if text.encode() != existing:
         merger.edits[header] = [Edit(header, 0, len(existing), text)]
+    for path, edit in include_edits.items():
+        merger.edits.setdefault(path, []).append(edit)
+
+
+def _include_edits(out: Plan, merger: _Merger, users: dict, uses: dict, cache: dict,
+                   header: str) -> dict[str, Edit]:
+    """Each using file's include edit; a file without a place for it loses the fixes that need it
+    (and leaves `users`)."""
+    found: dict[str, Edit] = {}
+    every = {os.path.abspath(p) for p in users}
     for path in sorted(users):
         data = cache[path]
-        edit = compat.include_edit(path, data, header)
-        if isinstance(edit, str):
-            out.problems.append((path, edit))
-        elif edit is not None and merger.conflict([edit]) is None:
-            merger.edits.setdefault(path, []).append(edit)
+        before = includes.first_use(path, data, uses[path], every - {os.path.abspath(path)})
+        edit = compat.include_edit(path, data, header, before)
+        if isinstance(edit, str) or (edit is not None and merger.conflict([edit])):
+            why = edit if isinstance(edit, str) else merger.conflict([edit])
+            _drop_users(out, merger, {path: users[path]}, f"{compat.HEADER_NAME} cannot be included "
+                                                          f"in {os.path.basename(path)}: {why}")
+            del users[path]
+        elif edit is not None:
+            found[path] = edit
+    return found
 
 
 def _drop_users(out: Plan, merger: _Merger, users: dict, why: str) -> None:
