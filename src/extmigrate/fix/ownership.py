@@ -147,6 +147,9 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
                              "by hand")
     if re.search(rf"\breturn\s+\(?\s*{name}\s*\)?\s*;", rest):
         return NoFix(f"'{var}' is returned: the caller would receive the new reference")
+    released = existing_release(body, c1, rest, var, ctx.source(path)[:fstart].count(b"\n") + 1)
+    if isinstance(released, NoFix):
+        return released
     rtype = func.cursor.result_type.spelling
     edits: list[Edit] = []
     if decl is not None and not decl.group(1):  # `PyObject *x;`: NULL until the call
@@ -154,8 +157,8 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
         edits.append(Edit(path, at, at, " = NULL"))
     null_only = null_tests(rest, var)  # returns where var is NULL release nothing
     for m in _RETURN.finditer(rest):
-        if any(a <= m.start() < b for a, b in null_only):
-            continue
+        if any(a <= m.start() < b for a, b in null_only) or (released is not None and m.start() > released):
+            continue  # NULL there, or the function's own release already ran on this path
         s = c1 + m.start()
         e = _stmt_end(body, s) if m.group(0) == "return" else _macro_end(body, s + len(m.group(0)))
         if e < 0:
@@ -171,7 +174,7 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
             text = macro(TEMPLATE, "release_and_return", var=var, stmt=stmt)
         edits.append(Edit(path, fstart + s, fstart + e, text))
     tail = body.rstrip()
-    if until is None and rtype == "void" and tail.endswith("}") and \
+    if until is None and released is None and rtype == "void" and tail.endswith("}") and \
             not re.search(r"(\breturn\b[^;]*;|Py_RETURN_\w+\s*;?)\s*}$", tail):
         brace = fstart + len(tail) - 1
         if ctx.only_space_before(path, brace):
@@ -180,6 +183,34 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
             at, text = brace, "{} "
         edits.append(Edit(path, at, at, text.format(macro(TEMPLATE, "release", var=var))))
     return edits
+
+
+def existing_release(body: str, at: int, rest: str, var: str, line0: int) -> int | None | NoFix:
+    """Where in `rest` (the function body after the call, from offset `at` of `body`) the code
+    already releases `var` on every path (`Py_DECREF(var);` in the call's own block, not under an
+    if/else): returns after it need no release of their own.  None when it never does; NoFix when
+    some paths release it and others do not, or it takes a reference of its own.  `line0` is the
+    body's first line, for messages."""
+    name = re.escape(var)
+    if re.search(rf"\bPy_X?INCREF\s*\(\s*{name}\s*\)", rest):
+        return NoFix(f"'{var}' gets a Py_INCREF on some paths after the call: with a new reference "
+                     "it would be counted twice; adjust the references by hand")
+    if re.search(rf"\bPy_X?SETREF\s*\(\s*{name}\s*,", rest):
+        return NoFix(f"'{var}' is replaced with Py_SETREF later: release the reference by hand")
+    first = None
+    for m in re.finditer(rf"\bPy_(?:X?DECREF|CLEAR)\s*\(\s*{name}\s*\)\s*;", rest):
+        before = body[:at + m.start()]
+        depth = before.count("{") - before.count("}")
+        prev = before.rstrip()
+        if depth != 1 or not prev.endswith((";", "{", "}", ":")):
+            line = line0 + body[:at + m.start()].count("\n")
+            return NoFix(f"'{var}' is already released on some paths only (line {line}): adjust the "
+                         "references by hand")
+        first = m.start() if first is None else first
+    if first is not None and _LABEL.search(_SWITCH_LABEL.sub("", rest[first:])):
+        return NoFix(f"a label after the release of '{var}' is reached with and without the "
+                     "reference: adjust the references by hand")
+    return first
 
 
 def _macro_end(text: str, i: int) -> int:
