@@ -4,12 +4,9 @@ is built and run against the running interpreter with a reference count check.""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-import sysconfig
 
-import pytest
+from tests.fix.conftest import build_and_run
 
 OWN = """\
     #include <Python.h>
@@ -130,11 +127,4 @@ def test_existing_releases_counted(project):
     assert ("own.c:38:11: FT102 not fixed: 'tmp' is already released on some paths only (line 42): "
             "adjust the references by hand") in err  # released_sometimes
     assert "3 finding(s) fixed, 1 left" in err
-    if shutil.which("gcc") is None:
-        pytest.skip("no gcc to build the patched module")
-    paths = sysconfig.get_paths()
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-Werror=implicit-function-declaration", "-I",
-                    paths["include"], "own.c", "-o", "own" + sysconfig.get_config_var("EXT_SUFFIX")],
-                   check=True, cwd=project.root)
-    r = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, cwd=project.root)
-    assert r.stdout.strip() == "ok", r.stderr
+    assert build_and_run(project.root, "own", sys.executable, RUN) == "ok"

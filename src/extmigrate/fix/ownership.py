@@ -160,7 +160,7 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
         if any(a <= m.start() < b for a, b in null_only) or (released is not None and m.start() > released):
             continue  # NULL there, or the function's own release already ran on this path
         s = c1 + m.start()
-        e = _stmt_end(body, s) if m.group(0) == "return" else _macro_end(body, s + len(m.group(0)))
+        e = exit_end(body, s, m.group(0))
         if e < 0:
             return NoFix("a return statement could not be delimited")
         stmt = ctx.text(path, fstart + s, fstart + e)
@@ -211,6 +211,11 @@ def existing_release(body: str, at: int, rest: str, var: str, line0: int) -> int
         return NoFix(f"a label after the release of '{var}' is reached with and without the "
                      "reference: adjust the references by hand")
     return first
+
+
+def exit_end(text: str, s: int, word: str) -> int:
+    """End of the `return ...;` / `goto x;` / `Py_RETURN_NONE;` statement starting at s (-1: none)."""
+    return _stmt_end(text, s) if word in ("return", "goto") else _macro_end(text, s + len(word))
 
 
 def _macro_end(text: str, i: int) -> int:
