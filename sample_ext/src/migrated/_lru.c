@@ -342,29 +342,24 @@ LRUCache_prune_impl(LRUCacheObject *self, PyObject *predicate)
 {
     PyObject *key, *value, *doomed;
     Py_ssize_t pos = 0, i, n;
-    int failed = 0;
 
     doomed = PyList_New(0);
     if (doomed == NULL)
         return NULL;
-    Py_BEGIN_CRITICAL_SECTION(self->data);
+    { EXTMIGRATE_CRITICAL_SECTION extmigrate_cs; EXTMIGRATE_CS_BEGIN(extmigrate_cs, self->data);
     while (PyDict_Next(self->data, &pos, &key, &value)) {
         PyObject *res = PyObject_CallFunctionObjArgs(predicate, key, value, NULL);
         int truth;
-        if (res == NULL) {
-            failed = 1;
-            break;
-        }
+        if (res == NULL)
+            { EXTMIGRATE_CS_END(extmigrate_cs); goto error; }
         truth = PyObject_IsTrue(res);
         Py_DECREF(res);
-        if (truth < 0 || (truth && PyList_Append(doomed, key) < 0)) {
-            failed = 1;
-            break;
-        }
+        if (truth < 0)
+            { EXTMIGRATE_CS_END(extmigrate_cs); goto error; }
+        if (truth && PyList_Append(doomed, key) < 0)
+            { EXTMIGRATE_CS_END(extmigrate_cs); goto error; }
     }
-    Py_END_CRITICAL_SECTION();
-    if (failed)
-        goto error;
+    EXTMIGRATE_CS_END(extmigrate_cs); }
     n = PyList_GET_SIZE(doomed);
     for (i = 0; i < n; i++) {
         PyObject *k = PyList_GET_ITEM(doomed, i);
