@@ -51,6 +51,8 @@ class ScanResult:
     specs: dict[str, flagmod.TUSpec] = field(default_factory=dict)  # for fix --check-compile
     # Scanned files whose parse had errors (wherever the error sits: the file, a header it includes).
     files_with_errors: list[str] = field(default_factory=list)
+    # (what `fix` fixes, what `fix --unsafe-fixes` fixes), counted by the scan command (fix/counts.py)
+    fixable: tuple[int, int] | None = None
 
 
 def extra_args(opts: ScanOptions) -> list[str]:

@@ -7,7 +7,7 @@ import sys
 
 from extmigrate.commands.common import add_scan_options, progress_printer, scan_options
 from extmigrate.fileio import StaleFile, replace_if_unchanged
-from extmigrate.fix import compat
+from extmigrate.fix.counts import min_python
 from extmigrate.fix.compilecheck import check, database_compilers
 from extmigrate.fix.late import propose_late
 from extmigrate.fix.patch import PlanOptions, plan, unified_diff
@@ -38,16 +38,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _min_python(args, settings) -> tuple[tuple[int, int] | None, str]:
-    for value, where in ((args.min_python, "--min-python"), (settings.get("min-python"), "min-python")):
-        if value:
-            v = compat.parse_version(value)
-            if v is None:
-                raise ConfigError(f"{where} {value!r}: expected X.Y, e.g. 3.9")
-            return v, where
-    return compat.project_min_python(args.paths[0] if args.paths else ".")
-
-
 def _rel(path: str) -> str:
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
@@ -72,7 +62,7 @@ def run(args) -> int:
         if not os.path.exists(p):
             raise ConfigError(f"{p}: no such file or directory")
     root = os.path.abspath(args.root or ".")
-    min_py, source = _min_python(args, settings)
+    min_py, source = min_python(args.min_python, settings, args.paths)
     result = scan(opts, progress=progress_printer(not args.no_progress))
     propose_late(result, opts)
     popts = PlanOptions(unsafe=args.unsafe_fixes, declare=args.declare, min_python=min_py,

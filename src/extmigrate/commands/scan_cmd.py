@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    opts, _ = scan_options(args)
+    opts, settings = scan_options(args)
     for p in opts.paths:
         if not os.path.exists(p) and not os.path.islink(p):
             raise ConfigError(f"{p}: no such file or directory")
@@ -49,6 +49,9 @@ def run(args) -> int:
         print(f"wrote {len(result.findings)} finding(s) to baseline {args.write_baseline}", file=sys.stderr)
         return 0
     to_file = bool(args.output)
+    if args.format == "text" or to_file:  # the summary says what `fix` would do, exactly
+        from extmigrate.fix.counts import fixable
+        result.fixable = fixable(result, opts, settings)
     colour = args.color == "always" or (args.color == "auto" and not to_file and sys.stdout.isatty()
                                         and not os.environ.get("NO_COLOR"))
     report = FORMATS[args.format](result, colour=colour, verbose=args.verbose)
