@@ -105,6 +105,8 @@ def run(args) -> int:
         sys.stdout.write("".join(unified_diff(p, root) for p in pl.patches))
     for f, why in pl.skipped:
         print(f"{_rel(f.path)}:{f.line}:{f.column}: {f.code} not fixed: {why}", file=err)
+    for f, note in pl.notes:
+        print(f"{_rel(f.path)}:{f.line}:{f.column}: {f.code} {note}", file=err)
     _vendored_notes(pl.skipped, err)
     verb = "fixed" if args.apply else "fixable"
     oldest = f"oldest Python {'.'.join(map(str, min_py))} from {source}" if min_py else source

@@ -178,11 +178,11 @@ def propose_fixes(tu: TUView, findings: list[Finding]) -> None:
         if fn is None:
             continue
         if python is None:
-            from extmigrate.callgraph import uses_python
-            python = uses_python(tu)
+            python = _extension_code(tu)
         ctx = ctx or FixContext(tu)
         try:
-            res = _not_owned(f) or (NoFix(NOT_PYTHON) if not python else fn(tu, f, ctx))
+            res = _not_owned(f) or (NoFix(NOT_PYTHON) if not python and f.category != "module-gil"
+                                    else fn(tu, f, ctx))
             if isinstance(res, FixProposal):
                 res = next((_not_owned(f, e.path) for e in res.edits if _not_owned(f, e.path)), res)
         except Exception as e:  # report, never crash the scan
@@ -198,6 +198,14 @@ def propose_fixes(tu: TUView, findings: list[Finding]) -> None:
 
 
 NOT_PYTHON = "its translation unit does not include Python.h: not extension code, left alone"
+
+
+def _extension_code(tu: TUView) -> bool:
+    """The TU includes Python.h, or cannot tell: an include was not found (Python.h through a
+    pybind11 that is not installed here)."""
+    from extmigrate.callgraph import uses_python
+
+    return uses_python(tu) or any("file not found" in d.spelling for d in tu.tu.diagnostics)
 
 
 def _not_owned(f: Finding, path: str | None = None) -> NoFix | None:

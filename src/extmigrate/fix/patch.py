@@ -7,6 +7,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from extmigrate import benign as leftovers
 from extmigrate.fix import compat, includes
 from extmigrate.fix.base import Edit, file_hash, reason_without_fix
 from extmigrate.model import Finding
@@ -41,6 +42,7 @@ class Plan:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     compat_apis: list[str] = field(default_factory=list)
     compat_header: str | None = None
+    notes: list[tuple[Finding, str]] = field(default_factory=list)  # said about a fix that was made
 
 
 def _read(path: str, cache: dict) -> bytes | str:
@@ -137,6 +139,10 @@ def _covered_along(out: Plan, merger: _Merger) -> None:
             out.along.append(f)
 
 
+def _short(f: Finding) -> str:
+    return f"{f.code} {os.path.basename(f.path)}:{f.line} '{f.symbol}'"
+
+
 def _module_dir(f: Finding) -> str:
     return os.path.dirname(os.path.abspath(f.path)) + os.sep
 
@@ -177,15 +183,22 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
 
     _covered_along(out, merger)
     for f in declarations:
-        blockers = [b for b in out.skipped if b[0].category != "module-gil"
-                    and os.path.abspath(b[0].path).startswith(_module_dir(f))]
+        left = [b for b, _ in out.skipped if b.category != "module-gil"
+                and os.path.abspath(b.path).startswith(_module_dir(f))]
+        why = {id(b): leftovers.benign(b, _module_dir(f)) for b in left}
+        blockers = [b for b in left if not why[id(b)]]
+        benign = [f"{_short(b)} ({why[id(b)]})" for b in left if why[id(b)]]
         if blockers and not opts.declare:
-            names = ", ".join(f"{b.code} {os.path.basename(b.path)}:{b.line}" for b, _ in blockers[:8])
+            names = ", ".join(f"{_short(b)} ({b.name})" for b in blockers[:8])
             more = f" and {len(blockers) - 8} more" if len(blockers) > 8 else ""
-            out.skipped.append((f, f"not declared GIL-free: {len(blockers)} finding(s) remain unresolved "
-                                   f"({names}{more}); fix them or force with --declare"))
+            ok = f"; not blocking, benign: {', '.join(benign)}" if benign else ""
+            out.skipped.append((f, f"not declared GIL-free: {len(blockers)} finding(s) left are races "
+                                   f"that block it ({names}{more}){ok}; fix them or force with --declare"))
             continue
         _accept(f, merger, out, file_problem)
+        if benign and f in out.fixed:
+            out.notes.append((f, f"declared GIL-free with {len(benign)} benign finding(s) left: "
+                                 f"{', '.join(benign)}"))
 
     _add_compat(out, merger, opts, cache, file_problem)
     header_first = sorted(merger.edits, key=lambda p: (p != out.compat_header, p))
