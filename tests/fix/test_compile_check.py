@@ -94,6 +94,16 @@ def test_check_compile_catches_the_include_after_the_unity_part(project):
     assert failures == [] and any("main.c (python3.10 headers)" in c for c in checked)
 
 
+def test_unchanged_unity_main_is_compiled_for_its_patched_part(project):
+    _old_headers()
+    main = UNITY["src/main.c"].replace("PyList_GetItem(items, 1)", "PySequence_GetItem(items, 1)")
+    project.write({**UNITY, "src/main.c": main.replace("        Py_INCREF(item);\n", "")})
+    rc, diff, err = project.fix("--select", "FT101", "--check-compile")
+    assert "b/src/main.c" not in diff and "b/src/part.c" in diff
+    # main.c has no fix of its own but includes the patched part: it is what compiles the part
+    assert f"compiled: {os.path.join('src', 'main.c')} (python3.10 headers)" in err, err
+
+
 @pytest.mark.parametrize("code, expected", [
     # Python.h first: right after it, not after later includes
     ("#include <Python.h>\n#include <string.h>\nint x;\n", 20),

@@ -145,6 +145,25 @@ def _mirror(patches: list[FilePatch], tmp: str) -> dict[str, str]:
     return copies
 
 
+def including(patches: list[FilePatch], sources: list[str]) -> set[str]:
+    """The scanned sources whose text #includes a patched file by name (a header, or a unity
+    build's part): the patched file is checked through them."""
+    names = sorted({os.path.basename(p.path) for p in patches})
+    if not names:
+        return set()
+    pattern = re.compile(r'^[ \t]*#[ \t]*include[ \t]*["<](?:[^">]*/)?(' +
+                         "|".join(map(re.escape, names)) + r')[">]', re.M)
+    out = set()
+    for src in sources:
+        try:
+            with open(src, encoding="utf-8", errors="replace") as f:
+                if pattern.search(f.read()):
+                    out.add(os.path.abspath(src))
+        except OSError:
+            continue
+    return out
+
+
 def _flags(path: str, spec: TUSpec | None) -> list[str]:
     args = _strip_python_includes(list(spec.args)) if spec else ["-x", "c", "-std=gnu11"]
     cxx = path.endswith(_CXX) or any(a in ("c++", "-xc++") for a in args)
@@ -155,8 +174,9 @@ def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compil
           extra_headers: list[str] | None = None, compilers: dict[str, str] | None = None,
           apis: set[str] | None = None) -> tuple[list[str], list[str]]:
     """Returns (what was checked, failures); each failure names the file, the headers and the error.
-    Every TU in a patched file's folder is compiled, patched, like the build does (its compile
-    database entry, else default flags) with -Werror=implicit-function-declaration; then every API
+    Every patched TU and every scanned TU that includes a patched file is compiled, patched (its
+    folder copied), like the build does (its compile database entry, else default flags) with
+    -Werror=implicit-function-declaration; then every API
     in `apis` must exist in each target (symbols.py).  The compiler: `compiler`, else the file's
     compile-database entry's, else $CC, else cc."""
     default_cc = compiler or os.environ.get("CC") or "cc"
@@ -167,10 +187,8 @@ def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compil
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="extmigrate-check-") as tmp:
         copies = _mirror(patches, tmp)
-        patched_dirs = {os.path.dirname(os.path.abspath(p.path)) for p in patches}
         tus = {os.path.abspath(p.path) for p in patches if is_source(p.path)}
-        # every scanned TU in a patched folder: a patched header or unity part counts through them
-        tus |= {os.path.abspath(s) for s in specs if is_source(s) and os.path.dirname(s) in patched_dirs}
+        tus |= including(patches, [s for s in specs if is_source(s)])
         for path in sorted(tus):
             spec = specs.get(os.path.realpath(path)) or specs.get(path)
             args = _flags(path, spec)
