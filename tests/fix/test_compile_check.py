@@ -119,9 +119,12 @@ def test_include_place(code, expected):
     assert includes.place(data, data.index(b"int x") if b"int x" in data else len(data)) == expected
 
 
-def test_no_place_outside_conditionals_is_a_reason():
-    data = b"#ifdef WITH_PY\n#include <Python.h>\nint x;\n#endif\n"
-    assert includes.place(data, data.index(b"int x")) is None
+@pytest.mark.parametrize("code", [
+    b"#ifdef WITH_PY\n#include <Python.h>\nint x;\n#endif\n",
+    b'#include "config.h"\n#ifdef WITH_PY\n#include <Python.h>\n#endif\nint x;\n',
+])
+def test_no_place_outside_conditionals_is_a_reason(code):
+    assert includes.place(code, code.index(b"int x")) is None
 
 
 def test_symbols_missing_from_the_target(tmp_path):

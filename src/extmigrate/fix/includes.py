@@ -77,10 +77,10 @@ def place(data: bytes, before: int) -> int | None:
     python = next((d for d in includes if _PYTHON_H.search(d.arg)), None)
     if python is not None:
         return _after(data, python)
-    if includes:  # the headers that bring Python.h in come first
-        return _after(data, includes[-1])
     if any(d.name == "include" and _PYTHON_H.search(d.arg) for d in ds):
         return None  # Python.h only inside a conditional block: the compat header would force it
+    if includes:  # the headers that bring Python.h in come first
+        return _after(data, includes[-1])
     # No include before the first use (a unity build's part, a header): after the guard and the
     # leading #define / #pragma lines, or at the top.
     at = 0
