@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import textwrap
 
 import pytest
@@ -14,7 +15,6 @@ from extmigrate import pythons
 from extmigrate.fix import includes, symbols
 from extmigrate.fix.compilecheck import Target, check
 from extmigrate.fix.patch import FilePatch
-from tests.fix.conftest import python_headers
 
 # A unity build: main.c includes part.c, which uses the borrowed API first; Python.h comes in through
 # a project header, and an optional header sits in an #ifdef block.
@@ -51,25 +51,31 @@ UNITY = {
 
 
 def _old_headers() -> str:
-    inc = python_headers((3, 10))
-    if inc is None or shutil.which("gcc") is None:
-        pytest.skip("no gcc or no Python 3.10 headers (PyList_GetItemRef needs its fallback there)")
-    return inc
+    """Headers of a GIL build older than 3.13 (where PyList_GetItemRef needs its fallback)."""
+    old = [i for i in pythons.with_headers() if (3, 10) <= i.version < (3, 13) and not i.free_threaded]
+    if not old or shutil.which("gcc") is None:
+        pytest.skip("no gcc or no Python 3.10-3.12 headers (PyList_GetItemRef needs its fallback there)")
+    return old[0].include
+
+
+def _label(include: str) -> str:
+    return f"{os.path.basename(include.rstrip('/'))} headers"
 
 
 def test_unity_build_include_before_first_use_and_checked(project):
     inc = _old_headers()
     project.write(UNITY)
-    rc, out, err = project.fix("--select", "FT101", "--check-compile", "--apply")
+    rc, out, err = project.fix("--select", "FT101", "--check-compile", "--python-headers", inc, "--apply")
     assert "compile check failed" not in err and "nothing written" not in err, err
-    assert f"compiled: {os.path.join('src', 'main.c')} (python3.10 headers)" in err
+    assert f"compiled: {os.path.join('src', 'main.c')} ({_label(inc)})" in err
     main = project.read("src/main.c")
     # after the header that brings Python.h, before the #ifdef block and the part that uses the API
     assert main.startswith('#include "ext.h"\n#include "extmigrate_compat.h"\n#ifdef _OPENMP\n')
     assert project.read("src/part.c").startswith(
         '/* part of the unity build: included by main.c */\n#include "extmigrate_compat.h"\n')
-    assert project.compile("src/main.c", (3, 10)) is None
-    assert os.path.isdir(inc)
+    r = subprocess.run(["gcc", "-fsyntax-only", "-Werror=implicit-function-declaration", "-I", inc,
+                        "src/main.c"], capture_output=True, text=True, cwd=project.root)
+    assert r.returncode == 0, r.stderr
 
 
 def test_check_compile_catches_the_include_after_the_unity_part(project):
@@ -87,21 +93,21 @@ def test_check_compile_catches_the_include_after_the_unity_part(project):
     patches = [FilePatch(os.path.join(root, "src/main.c"), b"", bad_main),
                FilePatch(os.path.join(root, "src/part.c"), b"", bad_part)]
     checked, failures = check(patches, {}, (3, 10), extra_headers=[inc])
-    assert any("main.c (python3.10 headers)" in f and "implicit declaration of function" in f
+    assert any(f"main.c ({_label(inc)})" in f and "implicit declaration of function" in f
                and "PyList_GetItemRef" in f for f in failures), "\n".join(failures)
     patches = [FilePatch(p.path, b"", good["src/" + os.path.basename(p.path)]) for p in patches]
     checked, failures = check(patches, {}, (3, 10), extra_headers=[inc])
-    assert failures == [] and any("main.c (python3.10 headers)" in c for c in checked)
+    assert failures == [] and any(f"main.c ({_label(inc)})" in c for c in checked)
 
 
 def test_unchanged_unity_main_is_compiled_for_its_patched_part(project):
-    _old_headers()
+    inc = _old_headers()
     main = UNITY["src/main.c"].replace("PyList_GetItem(items, 1)", "PySequence_GetItem(items, 1)")
     project.write({**UNITY, "src/main.c": main.replace("        Py_INCREF(item);\n", "")})
-    rc, diff, err = project.fix("--select", "FT101", "--check-compile")
+    rc, diff, err = project.fix("--select", "FT101", "--check-compile", "--python-headers", inc)
     assert "b/src/main.c" not in diff and "b/src/part.c" in diff
     # main.c has no fix of its own but includes the patched part: it is what compiles the part
-    assert f"compiled: {os.path.join('src', 'main.c')} (python3.10 headers)" in err, err
+    assert f"compiled: {os.path.join('src', 'main.c')} ({_label(inc)})" in err, err
 
 
 @pytest.mark.parametrize("code, expected", [

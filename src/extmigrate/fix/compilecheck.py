@@ -18,6 +18,7 @@ from extmigrate.fix import symbols
 from extmigrate.fix.patch import FilePatch
 from extmigrate.flags import TUSpec
 
+
 # With no requires-python, the oldest headers compiled against: older CPythons lack APIs (e.g.
 # Py_TRASHCAN_BEGIN before 3.8) that most maintained extensions use.
 UNKNOWN_OLDEST = (3, 10)
@@ -36,18 +37,16 @@ class Target:
 
 
 def header_dirs(extra: list[str] | None = None) -> list[tuple[tuple[int, int], str]]:
-    """(version, include dir) of the Python headers given (`--python-headers`, globs allowed) or of
-    the interpreters found on this machine (pythons.py); a free-threaded set's folder ends in "t"."""
+    """(version, include dir) of the Python headers given (folders or glob patterns), else of the
+    interpreters pythons.py discovers (the running one, python3.X[t] on PATH, uv, $EXTMIGRATE_PYTHONS)."""
     found: dict[str, tuple[int, int]] = {}
-    if extra:
-        for pattern in extra:
-            for d in glob.glob(pattern):
-                m = re.search(r"python(\d+)\.(\d+)", os.path.basename(d.rstrip("/")))
-                if m and os.path.isfile(os.path.join(d, "Python.h")):
-                    found[os.path.realpath(d)] = (int(m.group(1)), int(m.group(2)))
-    else:
-        for it in pythons.with_headers():
-            found.setdefault(os.path.realpath(it.include), it.version)
+    if not extra:
+        found = {os.path.realpath(i.include): i.version for i in pythons.with_headers()}
+    for pattern in extra or []:
+        for d in glob.glob(pattern):
+            m = re.search(r"python(\d+)\.(\d+)", os.path.basename(d.rstrip("/")))
+            if m and os.path.isfile(os.path.join(d, "Python.h")):
+                found[os.path.realpath(d)] = (int(m.group(1)), int(m.group(2)))
     return sorted(((v, d) for d, v in found.items()), key=lambda x: (x[0], x[1]))
 
 
