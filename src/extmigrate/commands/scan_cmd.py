@@ -43,15 +43,15 @@ def run(args) -> int:
     finally:
         if progress:
             progress.close()
+    if (args.format == "text" or args.output) and not args.write_baseline:
+        from extmigrate.fix.counts import fixable  # the summary says what `fix` would do, exactly
+        result.fixable = fixable(result, opts, settings)
     if args.write_baseline:
         _write(args.write_baseline, lambda: write_baseline(args.write_baseline, result.findings,
                                                            baseline_root(args.write_baseline)))
         print(f"wrote {len(result.findings)} finding(s) to baseline {args.write_baseline}", file=sys.stderr)
         return 0
     to_file = bool(args.output)
-    if args.format == "text" or to_file:  # the summary says what `fix` would do, exactly
-        from extmigrate.fix.counts import fixable
-        result.fixable = fixable(result, opts, settings)
     colour = args.color == "always" or (args.color == "auto" and not to_file and sys.stdout.isatty()
                                         and not os.environ.get("NO_COLOR"))
     report = FORMATS[args.format](result, colour=colour, verbose=args.verbose)
