@@ -65,6 +65,15 @@ def test_a_module_that_writes_the_environment_blocks_on_getenv(project):
     assert "left are races that block it (FT512 m.c:9 'getenv' (thread-unsafe-libc))" in err
 
 
+def test_two_different_constants_race(project):
+    module = MODULE.replace("total = total + n;", "total += n;").replace(
+        "        return enabled;\n", "        return enabled;\n    }\n    static void quiet(void) {\n"
+                                 "        enabled = 0;\n")
+    project.write({"m.c": module})
+    rc, diff, err = project.fix()
+    assert "left are races that block it (FT301 m.c:4 'enabled' (static-mutable-global))" in err
+
+
 @pytest.mark.parametrize("expr, same", [
     ('getenv("X") != NULL', True),
     ("1", True),
