@@ -49,3 +49,25 @@ def test_no_message_about_a_file_the_diff_changes(project):
     (project.root / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.10"\n')
     rc, report = project.scan("--select", "FT101", "-D", "WITH_PYTHON")
     assert report.splitlines()[-1] == "Found 1 finding in 1 file."
+
+
+def test_a_fix_dropped_for_the_include_still_blocks_the_declaration(project):
+    project.write({"x.c": """\
+        #ifdef WITH_PYTHON
+        #include <Python.h>
+        static PyObject *first(PyObject *self, PyObject *items) {
+            PyObject *item = PyList_GetItem(items, 0);
+            if (item == NULL)
+                return NULL;
+            Py_INCREF(item);
+            return item;
+        }
+        static PyMethodDef methods[] = {{"first", first, METH_O, NULL}, {NULL}};
+        static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "x", NULL, -1, methods};
+        PyMODINIT_FUNC PyInit_x(void) { return PyModule_Create(&def); }
+        #endif
+    """})
+    rc, diff, err = project.fix("--select", "FT101,FT202", "-D", "WITH_PYTHON", "--min-python", "3.10")
+    assert diff == ""
+    assert "FT202 not fixed: not declared GIL-free: 1 finding(s) left are races that block it " \
+           "(FT101 x.c:4 " in err and "(borrowed-list-item))" in err

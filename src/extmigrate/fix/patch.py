@@ -182,6 +182,8 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
         _accept(f, merger, out, file_problem)
 
     _covered_along(out, merger)
+    # before the declarations: a fix dropped for want of the compat include is a leftover too
+    _add_compat(out, merger, opts, cache, file_problem)
     for f in declarations:
         left = [b for b, _ in out.skipped if b.category != "module-gil"
                 and os.path.abspath(b.path).startswith(_module_dir(f))]
@@ -200,7 +202,6 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
             out.notes.append((f, f"declared GIL-free with {len(benign)} benign finding(s) left: "
                                  f"{', '.join(benign)}"))
 
-    _add_compat(out, merger, opts, cache, file_problem)
     header_first = sorted(merger.edits, key=lambda p: (p != out.compat_header, p))
     for path in header_first:  # the header is written before the files that include it
         data = _read(path, cache)
