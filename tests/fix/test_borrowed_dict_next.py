@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conftest import find_ft_python
 from tests.fix.conftest import build_and_run
 
 LOOP = """\
@@ -156,3 +157,54 @@ def test_loop_exits_end_the_section(project, ft_python):
     assert ("            { PyObject *extmigrate_ret = PyLong_FromSsize_t(i); "
             "EXTMIGRATE_CS_END(extmigrate_cs); return extmigrate_ret; }\n") in text
     assert build_and_run(project.root, "exits", ft_python, RUN, "-X", "gil=0") == "ok"
+
+
+def test_nested_loops_end_both_sections(project):
+    """A return from the inner of two locked loops ends the inner section, then the outer one."""
+    project.write({"nest.c": """\
+        #include <Python.h>
+
+        static PyObject *find_pair(PyObject *self, PyObject *args) {
+            PyObject *outer, *inner, *k1, *v1, *k2, *v2;
+            Py_ssize_t i = 0, j;
+            if (!PyArg_ParseTuple(args, "OO", &outer, &inner))
+                return NULL;
+            while (PyDict_Next(outer, &i, &k1, &v1)) {
+                j = 0;
+                while (PyDict_Next(inner, &j, &k2, &v2)) {
+                    if (v1 == v2)
+                        return PyTuple_Pack(2, k1, k2);
+                }
+            }
+            Py_RETURN_NONE;
+        }
+
+        static PyMethodDef methods[] = {{"find_pair", find_pair, METH_VARARGS, NULL}, {NULL}};
+        static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "nest", NULL, -1, methods};
+        PyMODINIT_FUNC PyInit_nest(void) { return PyModule_Create(&def); }
+    """})
+    for _ in range(2):  # the two fixes touch the same return: the second lands on the next run
+        project.fix("--select", "FT104", "--min-python", "3.10", "--apply")
+    text = project.read("nest.c")
+    assert "        { EXTMIGRATE_CRITICAL_SECTION extmigrate_cs2; EXTMIGRATE_CS_BEGIN(extmigrate_cs2, inner);\n" in text
+    assert ("            { PyObject *extmigrate_ret = PyTuple_Pack(2, k1, k2); "
+            "EXTMIGRATE_CS_END(extmigrate_cs2); EXTMIGRATE_CS_END(extmigrate_cs); return extmigrate_ret; }\n"
+            ) in text  # the inner section ends first, then the outer one
+    rc, report = project.scan("--select", "FT104")
+    assert rc == 0, report
+    project.compiles_everywhere("nest.c")
+    ft = find_ft_python()
+    if ft is not None:  # both sections released in order: other threads can then change both dicts
+        assert build_and_run(project.root, "nest", ft, NEST_RUN, "-X", "gil=0") == "ok"
+
+
+NEST_RUN = """
+import nest, threading
+a, b = {"x": 1, "y": 2}, {"p": 3, "q": 2}
+for _ in range(200):
+    assert nest.find_pair(a, b) == ("y", "q") and nest.find_pair(a, {}) is None
+    t = threading.Thread(target=lambda: (a.__setitem__("z", 0), b.__setitem__("r", 9), a.pop("z"), b.pop("r")))
+    t.start(); t.join(5)
+    assert not t.is_alive(), "a dict is still locked"
+print("ok")
+"""
