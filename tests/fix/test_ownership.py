@@ -24,12 +24,15 @@ OWN = """\
         return r;
     }
 
-    /* Early returns before the release own the reference; gotos to a cleanup that releases. */
+    /* Early returns before the release own the reference; a goto before the call jumps to a
+       cleanup where the variable is still NULL. */
     static PyObject *error_path(PyObject *self, PyObject *args) {
         PyObject *d, *tmp, *r = NULL;
         int fail;
         if (!PyArg_ParseTuple(args, "Oi", &d, &fail))
             return NULL;
+        if (fail > 1)
+            goto error;
         tmp = PyDict_GetItemString(d, "x");
         if (tmp == NULL)
             return PyLong_FromLong(-1);
@@ -38,6 +41,8 @@ OWN = """\
         r = PyObject_Repr(tmp);
         Py_DECREF(tmp);
         return r;
+    error:
+        return PyErr_Format(PyExc_ValueError, "fail > 1");
     }
 
     /* Released on one branch only: no mechanical fix can count that. */
@@ -74,11 +79,28 @@ OWN = """\
         return PyErr_Format(PyExc_RuntimeError, "asked to fail");
     }
 
+    /* A goto from between the call and the release jumps past it: the reference would leak. */
+    static PyObject *jumps_past(PyObject *self, PyObject *args) {
+        PyObject *d, *tmp, *r;
+        int skip;
+        if (!PyArg_ParseTuple(args, "Oi", &d, &skip))
+            return NULL;
+        tmp = PyDict_GetItemString(d, "x");
+        if (tmp == NULL || skip)
+            goto out;
+        r = PyObject_Repr(tmp);
+        Py_DECREF(tmp);
+        return r;
+    out:
+        Py_RETURN_NONE;
+    }
+
     static PyMethodDef methods[] = {
         {"released_after_use", released_after_use, METH_O, NULL},
         {"error_path", error_path, METH_VARARGS, NULL},
         {"cleanup_label", cleanup_label, METH_VARARGS, NULL},
         {"released_sometimes", released_sometimes, METH_VARARGS, NULL},
+        {"jumps_past", jumps_past, METH_VARARGS, NULL},
         {NULL, NULL, 0, NULL},
     };
     static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "own", NULL, -1, methods};
@@ -100,6 +122,10 @@ for _ in range(1000):
         own.error_path(d, 1)
     except RuntimeError:
         pass
+    try:
+        own.error_path(d, 2)
+    except ValueError:
+        pass
     assert own.cleanup_label(d, 0).startswith("<__main__.C")
     try:
         own.cleanup_label(d, 1)
@@ -120,11 +146,13 @@ def test_existing_releases_counted(project):
     # error_path: the early return after the call releases, the one after Py_DECREF does not
     assert ('        { PyObject *extmigrate_ret = PyErr_Format(PyExc_RuntimeError, "asked to fail"); '
             "Py_XDECREF(tmp); return extmigrate_ret; }\n") in text
-    assert "    Py_DECREF(tmp);\n    return r;\n}" in text
+    assert ("    Py_DECREF(tmp);\n    return r;\nerror:\n"  # the goto comes from before the call
+            '    return PyErr_Format(PyExc_ValueError, "fail > 1");\n}') in text
     # cleanup_label: the INCREF goes, the release at the label stays single
     assert "    Py_INCREF(tmp);\n" not in text
     assert text.count("Py_XDECREF(tmp);") == 2  # error_path's early return + the label
-    assert ("own.c:38:11: FT102 not fixed: 'tmp' is already released on some paths only (line 42): "
+    assert ("own.c:43:11: FT102 not fixed: 'tmp' is already released on some paths only (line 47): "
             "adjust the references by hand") in err  # released_sometimes
-    assert "3 finding(s) fixed, 1 left" in err
+    assert "own.c:77:11: FT102 not fixed: a goto jumps past the release of 'tmp' while it is held" in err
+    assert "3 finding(s) fixed, 2 left" in err
     assert build_and_run(project.root, "own", sys.executable, RUN) == "ok"

@@ -107,7 +107,8 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
     """Py_XDECREF(var) before every return after the call (and at the end of a void function).
 
     Only for a `PyObject *var` of the function body, assigned once by a statement of the body
-    itself (so that it runs before everything after it), with no label or goto before it.  With
+    itself (so that it runs before everything after it), with no label before it; a goto before it
+    jumps to a release of a variable that starts NULL.  With
     `until`, only the returns before that offset (the reference is handed over there)."""
     if loop:
         return NoFix(f"'{var}' is taken in a loop: release it at the end of each iteration by hand")
@@ -135,10 +136,11 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
                          "reference by hand")
     if re.search(rf"(?<![\w>.]){name}\s*=(?!=)|&\s*{name}\b", rest):
         return NoFix(f"'{var}' is assigned again later: release the reference by hand")
-    if _LABEL.search(_SWITCH_LABEL.sub("", head[open_at + 1:])) or re.search(r"\bgoto\b", head) \
-            or "longjmp" in body:
-        return NoFix("a label or goto before the call can skip or repeat it: release the reference "
-                     "by hand")
+    if _LABEL.search(_SWITCH_LABEL.sub("", head[open_at + 1:])) or "longjmp" in body:
+        return NoFix("a label before the call can repeat it: release the reference by hand")
+    if re.search(r"\bgoto\b", head) and in_decl:  # a jump past `PyObject *x = CALL;` leaves x unset
+        return NoFix(f"a goto before the call can skip the declaration of '{var}': declare it "
+                     "NULL at the top of the function, or release the reference by hand")
     for fn, idx in STEALS.items():
         for m in re.finditer(rf"\b{re.escape(fn)}\s*\(", rest):
             args = _args(rest, m.end() - 1)
@@ -207,9 +209,11 @@ def existing_release(body: str, at: int, rest: str, var: str, line0: int) -> int
             return NoFix(f"'{var}' is already released on some paths only (line {line}): adjust the "
                          "references by hand")
         first = m.start() if first is None else first
-    if first is not None and _LABEL.search(_SWITCH_LABEL.sub("", rest[first:])):
-        return NoFix(f"a label after the release of '{var}' is reached with and without the "
-                     "reference: adjust the references by hand")
+    if first is not None:  # a goto from between the call and the release past the release leaks
+        later = {m.group(0).split(":")[0].strip() for m in _LABEL.finditer(_SWITCH_LABEL.sub("", rest[first:]))}
+        if any(g in later for g in re.findall(r"\bgoto\s+(\w+)", rest[:first])):
+            return NoFix(f"a goto jumps past the release of '{var}' while it is held: adjust the "
+                         "references by hand")
     return first
 
 
