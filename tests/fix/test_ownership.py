@@ -156,3 +156,78 @@ def test_existing_releases_counted(project):
     assert "own.c:77:11: FT102 not fixed: a goto jumps past the release of 'tmp' while it is held" in err
     assert "3 finding(s) fixed, 2 left" in err
     assert build_and_run(project.root, "own", sys.executable, RUN) == "ok"
+
+
+# A reference taken in a loop: released at the end of each pass and before every way out of it
+# (continue, a goto out, a return), not for a break of an inner loop.
+LOOP = """\
+    #include <Python.h>
+
+    static PyObject *join_keys(PyObject *self, PyObject *keys) {
+        Py_ssize_t i, n = PyList_Size(keys);
+        PyObject *parts = PyList_New(0), *res = NULL;
+        if (parts == NULL)
+            return NULL;
+        for (i = 0; i < n; i++) {
+            PyObject *item = PyList_GetItem(keys, i);
+            PyObject *s;
+            if (item == NULL)
+                goto done;
+            if (item == Py_None)
+                continue;
+            if (item == Py_Ellipsis)
+                return PyUnicode_FromString("...");
+            s = PyObject_Str(item);
+            if (s == NULL)
+                goto done;
+            while (1) { break; }
+            if (PyList_Append(parts, s) < 0) {
+                Py_DECREF(s);
+                goto done;
+            }
+            Py_DECREF(s);
+        }
+        res = PyUnicode_Join(NULL, parts);
+    done:
+        Py_DECREF(parts);
+        return res;
+    }
+
+    static PyMethodDef methods[] = {{"join_keys", join_keys, METH_O, NULL}, {NULL, NULL, 0, NULL}};
+    static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "loop", NULL, -1, methods};
+    PyMODINIT_FUNC PyInit_loop(void) { return PyModule_Create(&def); }
+"""
+
+LOOP_RUN = """
+import loop, sys
+class K:
+    def __str__(self): return "k"
+class Bad:
+    def __str__(self): raise ValueError("no str")
+k, bad = K(), Bad()
+before = (sys.getrefcount(k), sys.getrefcount(bad))
+for _ in range(1000):
+    assert loop.join_keys([k, None, k]) == "k k"
+    assert loop.join_keys([k, ...]) == "..."
+    try:
+        loop.join_keys([k, bad])
+    except ValueError:
+        pass
+assert (sys.getrefcount(k), sys.getrefcount(bad)) == before, ((sys.getrefcount(k), sys.getrefcount(bad)), before)
+print("ok")
+"""
+
+
+def test_reference_taken_in_a_loop_released_each_pass(project):
+    project.write({"loop.c": LOOP})
+    rc, diff, err = project.fix("--select", "FT101", "--min-python", "3.10", "--unsafe-fixes", "--apply")
+    text = project.read("loop.c")
+    assert "        if (item == NULL)\n            goto done;\n" in text  # NULL there: nothing to release
+    assert "        if (item == Py_None)\n            { Py_XDECREF(item); continue; }\n" in text
+    assert ('            { PyObject *extmigrate_ret = PyUnicode_FromString("..."); Py_XDECREF(item); '
+            "return extmigrate_ret; }\n") in text
+    assert "            { Py_XDECREF(item); goto done; }\n" in text
+    assert "        while (1) { break; }\n" in text  # the inner loop's break stays inside the pass
+    assert "        Py_DECREF(s);\n        Py_XDECREF(item);\n    }\n" in text  # the end of each pass
+    assert "1 finding(s) fixed, 0 left" in err
+    assert build_and_run(project.root, "loop", sys.executable, LOOP_RUN) == "ok"

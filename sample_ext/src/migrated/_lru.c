@@ -635,13 +635,13 @@ lru_join_keys(PyObject *module, PyObject *args, PyObject *kwargs)
         if (item == NULL)
             goto done;
         s = PyObject_Str(item);
-        Py_DECREF(item);
         if (s == NULL)
-            goto done;
+            { Py_XDECREF(item); goto done; }
         PyList_SET_ITEM(parts, i, s);
         if (PyUnicode_AsUTF8AndSize(s, &len) == NULL)
-            goto done;
+            { Py_XDECREF(item); goto done; }
         total += len + (i > 0 ? sep_len : 0);
+        Py_XDECREF(item);
     }
 
     buf = (char *)PyMem_Malloc((size_t)total + 1);

@@ -14,7 +14,7 @@ else:  # pragma: no cover
 
 from extmigrate.fix.base import Edit, FixContext, NoFix, macro
 from extmigrate.regions import blank_comments
-from extmigrate.tree import TUView, split_args
+from extmigrate.tree import K, TUView, split_args
 
 STEALS: dict[str, int] = tomllib.loads(
     resources.files("extmigrate").joinpath("data/steals.toml").read_text("utf-8"))["steals"]
@@ -110,13 +110,15 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
     itself (so that it runs before everything after it), with no label before it; a goto before it
     jumps to a release of a variable that starts NULL.  With
     `until`, only the returns before that offset (the reference is handed over there)."""
-    if loop:
-        return NoFix(f"'{var}' is taken in a loop: release it at the end of each iteration by hand")
     func = tu.function_at(path, call[0])
     if func is None:
         return NoFix("not inside a function")
-    fstart = func.start
-    body = blank_comments(ctx.text(path, fstart, func.end))
+    loop_node = _loop_body(tu, path, loop) if loop else None
+    if loop and loop_node is None:
+        return NoFix(f"'{var}' is taken in a loop without a braced body: release it by hand")
+    scope = loop_node[1] if loop_node else func  # a loop: released at the end of each pass
+    fstart = scope.start
+    body = blank_comments(ctx.text(path, fstart, scope.end))
     name = re.escape(var)
     c0, c1 = call[0] - fstart, call[1] - fstart
     open_at = body.find("{")
@@ -132,8 +134,9 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
         decl = re.search(rf"\bPyObject\b[^;{{}}()]*\*\s*{name}\b(\s*=\s*(NULL|0)\b)?(?=\s*[;,])",
                          body[open_at:s0])
         if decl is None:
-            return NoFix(f"'{var}' is not a PyObject * declared in the function body: release the "
-                         "reference by hand")
+            where = "the loop's body" if loop_node else "the function body"
+            return NoFix(f"'{var}' is not a PyObject * declared in {where}: release the reference "
+                         "by hand")
     if re.search(rf"(?<![\w>.]){name}\s*=(?!=)|&\s*{name}\b", rest):
         return NoFix(f"'{var}' is assigned again later: release the reference by hand")
     if _LABEL.search(_SWITCH_LABEL.sub("", head[open_at + 1:])) or "longjmp" in body:
@@ -158,10 +161,12 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
         at = fstart + open_at + decl.end()
         edits.append(Edit(path, at, at, " = NULL"))
     null_only = null_tests(rest, var)  # returns where var is NULL release nothing
-    for m in _RETURN.finditer(rest):
+    for m in (_LOOP_EXIT if loop_node else _RETURN).finditer(rest):
         if any(a <= m.start() < b for a, b in null_only) or (released is not None and m.start() > released):
             continue  # NULL there, or the function's own release already ran on this path
         s = c1 + m.start()
+        if loop_node and not _leaves(tu, path, loop_node[0], fstart + s, m.group(0)):
+            continue  # a break of an inner loop or switch, a goto to a label inside the loop
         e = exit_end(body, s, m.group(0))
         if e < 0:
             return NoFix("a return statement could not be delimited")
@@ -176,8 +181,8 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
             text = macro(TEMPLATE, "release_and_return", var=var, stmt=stmt)
         edits.append(Edit(path, fstart + s, fstart + e, text))
     tail = body.rstrip()
-    if until is None and released is None and rtype == "void" and tail.endswith("}") and \
-            not re.search(r"(\breturn\b[^;]*;|Py_RETURN_\w+\s*;?)\s*}$", tail):
+    if until is None and released is None and (rtype == "void" or loop_node) and tail.endswith("}") and \
+            not re.search(r"(\b(return|continue|break|goto)\b[^;]*;|Py_RETURN_\w+\s*;?)\s*}$", tail):
         brace = fstart + len(tail) - 1
         if ctx.only_space_before(path, brace):
             at, text = ctx.line_start(path, brace), ctx.indent(path, call[0]) + "{}\n"
@@ -185,6 +190,38 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
             at, text = brace, "{} "
         edits.append(Edit(path, at, at, text.format(macro(TEMPLATE, "release", var=var))))
     return edits
+
+
+_LOOP_EXIT = re.compile(r"\breturn\b|\bPy_RETURN_\w+\b|\bbreak\b|\bcontinue\b|\bgoto\b")
+_LOOPS = (K.FOR_STMT, K.WHILE_STMT, K.DO_STMT)
+
+
+def _loop_body(tu: TUView, path: str, loop) -> tuple | None:
+    """(loop node, its braced body) for the loop span [start, end]."""
+    for kind in _LOOPS:
+        for n in tu.of_kind(kind):
+            if n.path == path and n.start == loop[0]:
+                kids = [k for k in tu.children_of(n) if k.kind == K.COMPOUND_STMT]
+                body = kids[-1] if kids and kind != K.DO_STMT else (kids[0] if kids else None)
+                return (n, body) if body is not None else None
+    return None
+
+
+def _leaves(tu: TUView, path: str, loop, at: int, word: str) -> bool:
+    """Does the jump at offset `at` leave this pass of `loop`?  A break or continue of an inner
+    loop (or a break of a switch) does not, nor a goto to a label inside the loop."""
+    if word == "goto":
+        src = tu.source(path)
+        label = re.match(r"goto\s+(\w+)", src[at:at + 200].decode("utf-8", "replace"))
+        text = src[loop.start:loop.end].decode("utf-8", "replace")
+        return not (label and re.search(rf"^\s*{label.group(1)}\s*:", text, re.M))
+    if word not in ("break", "continue"):
+        return True
+    kinds = _LOOPS + ((K.SWITCH_STMT,) if word == "break" else ())
+    inner = [n for kind in kinds for n in tu.of_kind(kind)
+             if n.path == path and n.start <= at < n.end and loop.start <= n.start]
+    owner = max(inner, key=lambda n: n.start, default=None)
+    return owner is not None and owner.start == loop.start
 
 
 def existing_release(body: str, at: int, rest: str, var: str, line0: int) -> int | None | NoFix:
