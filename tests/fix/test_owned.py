@@ -54,6 +54,17 @@ def test_file_without_python_h_gets_no_python_api(project):
     assert "EXTMIGRATE_ATOMIC_ADD(&calls, 1);" in project.read("src/mod.c")
 
 
+def test_library_missing_its_generated_header_is_not_extension_code(project):
+    """A C library whose build generates config.h: the include is not found where the scan runs,
+    and nothing in the file names Python, so it is still not the migration's code."""
+    project.write({"setup.py": "", "src/mod.c": MODULE.replace("../third_party/zz/", ""),
+                   "src/zz.h": "long zz_next(void);\n",
+                   "src/zz.c": '#include "config.h"\n' + textwrap.dedent(LIBRARY)})
+    rc, out, err = project.fix("--apply", "--unsafe-fixes", "--select", "FT301,FT302")
+    assert "src/zz.c:7:5: FT302 not fixed: its translation unit does not include Python.h" in err
+    assert "EXTMIGRATE_ATOMIC_ADD(&calls, 1);" in project.read("src/mod.c")
+
+
 def test_python_h_through_a_project_header_is_extension_code(project):
     project.write({"setup.py": "", "src/ext.h": "#include <Python.h>\n",
                    "src/counter.c": '#include "ext.h"\nstatic long n;\n'

@@ -201,11 +201,14 @@ NOT_PYTHON = "its translation unit does not include Python.h: not extension code
 
 
 def _extension_code(tu: TUView) -> bool:
-    """The TU includes Python.h, or cannot tell: an include was not found (Python.h through a
-    pybind11 that is not installed here)."""
+    """The TU includes Python.h; or an include was not found (pybind11 not installed here) and its
+    main file names Python's API (a C library missing its generated config.h does not)."""
     from extmigrate.callgraph import uses_python
+    from extmigrate.fix.owned import names_python
 
-    return uses_python(tu) or any("file not found" in d.spelling for d in tu.tu.diagnostics)
+    if uses_python(tu):
+        return True
+    return any("file not found" in d.spelling for d in tu.tu.diagnostics) and names_python(tu.source(tu.main_path))
 
 
 def _not_owned(f: Finding, path: str | None = None) -> NoFix | None:

@@ -78,3 +78,8 @@ def vendored(path: str) -> tuple[str, str] | None:
             break
         d, levels = parent, levels + 1
     return None
+
+
+def names_python(source: bytes) -> bool:
+    """Does a file's text name Python's C API or a binding library (data/vendored.toml)?"""
+    return any(m.encode() in source for m in _DATA["python_markers"])
