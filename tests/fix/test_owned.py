@@ -93,3 +93,11 @@ def test_vendored_by_license_build_or_name(tmp_path):
     assert found["src/simd/lib/codec.c"] == (str(tmp_path / "src/simd"),
                                              "its own build without Python (CMakeLists.txt)")
     assert found["deps/zlib/inflate.c"] == (str(tmp_path / "deps"), "a deps/ folder")
+
+
+def test_a_license_below_a_project_without_one_is_its_own(tmp_path):
+    (tmp_path / "setup.py").write_text("")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "LICENSE").write_text("MIT\n")
+    (tmp_path / "src" / "mod.c").write_text("")
+    assert owned.vendored(str(tmp_path / "src" / "mod.c")) is None

@@ -51,7 +51,7 @@ def _folder_reason(folder: str, root: str | None) -> str | None:
     if root is None:  # no project root to compare licenses and builds with
         return None
     own = {_read(os.path.join(root, n)) for n in _licenses(root)}
-    for lic in _licenses(folder):
+    for lic in _licenses(folder) if own else []:  # no license at the top: a lower one may be ours
         if _read(os.path.join(folder, lic)) not in own:
             return f"its own license file ({lic})"
     for build in _DATA["build_files"]:
