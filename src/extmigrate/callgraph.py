@@ -144,7 +144,7 @@ def _lifecycle_type(var: Node) -> bool:
     return spelling in data("callgraph")["teardown_types"]
 
 
-def _uses_python(tu: TUView) -> bool:
+def uses_python(tu: TUView) -> bool:
     """Does the TU include Python.h (its precompiled prelude or the parse itself)?"""
     pch = getattr(tu.tu, "pch_files", ())
     return any(os.path.basename(name) == "Python.h" for name in pch) or \
@@ -242,7 +242,7 @@ def collect(tu: TUView) -> dict[str, Any]:
         if taken or init else set()
     facts = {"defs": defs, "edges": sorted([a, b, (a, b) not in unlocked] for a, b in edges),
              "taken": sorted(taken), "init": sorted(init), "internal": sorted(internal),
-             "python": _uses_python(tu)}
+             "python": uses_python(tu)}
     tu.__dict__["_callgraph_facts"] = facts
     return facts
 

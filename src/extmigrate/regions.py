@@ -237,6 +237,8 @@ def regions(tu: TUView, func: Node) -> list[Region]:
             args, _ = _arg_list(text, paren)
             stack.append((pos, tuple(_norm(a) for a in args)))
         elif name in end and stack:
+            if brace_depth(text, pos) > brace_depth(text, stack[-1][0]):
+                continue  # `{ PyCriticalSection_End(&cs); return x; }`: an early exit, held after it
             start, objs = stack.pop()
             out.append(Region(base + start, base + paren + 1, "critical-section", objs))
     held: dict[str, tuple[int, int]] = {}  # lock -> (where it was taken, brace depth there)

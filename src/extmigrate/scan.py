@@ -51,6 +51,9 @@ class ScanResult:
     specs: dict[str, flagmod.TUSpec] = field(default_factory=dict)  # for fix --check-compile
     # Scanned files whose parse had errors (wherever the error sits: the file, a header it includes).
     files_with_errors: list[str] = field(default_factory=list)
+    # (what `fix` fixes, what `fix --unsafe-fixes` fixes), counted by the scan command (fix/counts.py)
+    fixable: tuple[int, int] | None = None
+    scan_key: str | None = None  # the whole-scan cache key, when the cache is on
 
 
 def extra_args(opts: ScanOptions) -> list[str]:
@@ -104,6 +107,7 @@ def scan(opts: ScanOptions, progress=None) -> ScanResult:
         store = ResultCache(cache_dir, [*settings, *roots, *extra])
         scan_key = store.scan_key(list(specs.values()), build_files_around(opts.paths))
         search = sorted({d for s in specs.values() for d in include_dirs(list(s.args) + extra)})
+        out.scan_key = scan_key
         done = store.get_scan(scan_key, search) if scan_key else None
         if done is not None:  # nothing changed since the last scan: its outcome, rules not even loaded
             if progress:

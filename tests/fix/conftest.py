@@ -100,3 +100,19 @@ def git_apply_check(root: Path, diff: str) -> None:
         r = subprocess.run(["patch", "-p1", "--dry-run"], input=diff, text=True, cwd=root,
                            capture_output=True)
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+def build_and_run(root: Path, name: str, python: str, script: str, *flags: str) -> str:
+    """Build root/<name>.c as an extension for `python` with gcc, run script there; its stdout
+    (stripped), or the failure's stderr in the assertion."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc to build the patched module")
+    info = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['include']); "
+                           "print(sysconfig.get_config_var('EXT_SUFFIX'))"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-Werror=implicit-function-declaration", "-I",
+                    info[0], f"{name}.c", "-o", name + info[1]], check=True, cwd=root)
+    r = subprocess.run([python, *flags, "-c", script], capture_output=True, text=True, cwd=root,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr
+    return r.stdout.strip()

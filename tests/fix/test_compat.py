@@ -44,6 +44,11 @@ static PyObject *probe(PyObject *self, PyObject *args)
                         PyUnstable_Object_IsUniquelyReferenced(item), item,
                         EXTMIGRATE_ATOMIC_LOAD(&counter));
     Py_END_CRITICAL_SECTION();
+    {
+        EXTMIGRATE_CRITICAL_SECTION cs;
+        EXTMIGRATE_CS_BEGIN(cs, l);
+        EXTMIGRATE_CS_END(cs);
+    }
     Py_DECREF(item);
     return res;
 }

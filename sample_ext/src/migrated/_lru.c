@@ -342,29 +342,24 @@ LRUCache_prune_impl(LRUCacheObject *self, PyObject *predicate)
 {
     PyObject *key, *value, *doomed;
     Py_ssize_t pos = 0, i, n;
-    int failed = 0;
 
     doomed = PyList_New(0);
     if (doomed == NULL)
         return NULL;
-    Py_BEGIN_CRITICAL_SECTION(self->data);
+    { EXTMIGRATE_CRITICAL_SECTION extmigrate_cs; EXTMIGRATE_CS_BEGIN(extmigrate_cs, self->data);
     while (PyDict_Next(self->data, &pos, &key, &value)) {
         PyObject *res = PyObject_CallFunctionObjArgs(predicate, key, value, NULL);
         int truth;
-        if (res == NULL) {
-            failed = 1;
-            break;
-        }
+        if (res == NULL)
+            { EXTMIGRATE_CS_END(extmigrate_cs); goto error; }
         truth = PyObject_IsTrue(res);
         Py_DECREF(res);
-        if (truth < 0 || (truth && PyList_Append(doomed, key) < 0)) {
-            failed = 1;
-            break;
-        }
+        if (truth < 0)
+            { EXTMIGRATE_CS_END(extmigrate_cs); goto error; }
+        if (truth && PyList_Append(doomed, key) < 0)
+            { EXTMIGRATE_CS_END(extmigrate_cs); goto error; }
     }
-    Py_END_CRITICAL_SECTION();
-    if (failed)
-        goto error;
+    EXTMIGRATE_CS_END(extmigrate_cs); }
     n = PyList_GET_SIZE(doomed);
     for (i = 0; i < n; i++) {
         PyObject *k = PyList_GET_ITEM(doomed, i);
@@ -640,13 +635,13 @@ lru_join_keys(PyObject *module, PyObject *args, PyObject *kwargs)
         if (item == NULL)
             goto done;
         s = PyObject_Str(item);
-        Py_DECREF(item);
         if (s == NULL)
-            goto done;
+            { Py_XDECREF(item); goto done; }
         PyList_SET_ITEM(parts, i, s);
         if (PyUnicode_AsUTF8AndSize(s, &len) == NULL)
-            goto done;
+            { Py_XDECREF(item); goto done; }
         total += len + (i > 0 ? sep_len : 0);
+        Py_XDECREF(item);
     }
 
     buf = (char *)PyMem_Malloc((size_t)total + 1);

@@ -8,7 +8,7 @@ import sys
 from extmigrate.commands.common import add_scan_options, progress_printer, scan_options
 from extmigrate.config import project_roots
 from extmigrate.fileio import WriteRefused, write_file
-from extmigrate.fix import compat
+from extmigrate.fix.counts import min_python
 from extmigrate.fix.compilecheck import check, database_compilers
 from extmigrate.fix.late import propose_late
 from extmigrate.fix.patch import PlanOptions, plan, unified_diff
@@ -39,19 +39,22 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _min_python(args, settings) -> tuple[tuple[int, int] | None, str]:
-    for value, where in ((args.min_python, "--min-python"), (settings.get("min-python"), "min-python")):
-        if value:
-            v = compat.parse_version(value)
-            if v is None:
-                raise ConfigError(f"{where} {value!r}: expected X.Y, e.g. 3.9")
-            return v, where
-    return compat.project_min_python(args.paths[0] if args.paths else ".")
-
-
 def _rel(path: str) -> str:
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
+
+
+def _vendored_notes(skipped, err) -> None:
+    """One line per vendored folder: what was found there and left alone."""
+    found: dict[str, list] = {}
+    for f, why in skipped:
+        if f.data.get("vendored"):
+            found.setdefault(f.data["vendored"], []).append((f, why))
+    for folder, items in sorted(found.items()):
+        codes = sorted({f.code for f, _ in items})
+        why = items[0][1].removesuffix(": left alone")
+        print(f"note: {_rel(folder)}: {why}; {len(items)} finding(s) there left alone "
+              f"({', '.join(codes)})", file=err)
 
 
 def run(args) -> int:
@@ -60,7 +63,7 @@ def run(args) -> int:
         if not os.path.exists(p):
             raise ConfigError(f"{p}: no such file or directory")
     root = os.path.abspath(args.root or ".")
-    min_py, source = _min_python(args, settings)
+    min_py, source = min_python(args.min_python, settings, args.paths)
     result = scan(opts, progress=progress_printer(not args.no_progress))
     propose_late(result, opts)
     inside = project_roots(opts.paths)
@@ -75,8 +78,9 @@ def run(args) -> int:
     failures: list[str] = []
     if args.check_compile and pl.patches:
         db = find_database(opts.paths, opts.compile_db)
+        apis = {a for f in pl.fixed for a in f.fix.get("apis", [])}
         checked, failures = check(pl.patches, result.specs, min_py, args.cc, args.python_headers,
-                                  database_compilers(db))
+                                  database_compilers(db), apis)
         for c in checked:
             print(f"{'compile check' if ': not checked' in c else 'compiled'}: {_rel(c)}", file=err)
         for fail in failures:
@@ -103,6 +107,9 @@ def run(args) -> int:
         sys.stdout.write("".join(unified_diff(p, root) for p in pl.patches))
     for f, why in pl.skipped:
         print(f"{_rel(f.path)}:{f.line}:{f.column}: {f.code} not fixed: {why}", file=err)
+    for f, note in pl.notes:
+        print(f"{_rel(f.path)}:{f.line}:{f.column}: {f.code} {note}", file=err)
+    _vendored_notes(pl.skipped, err)
     verb = "fixed" if args.apply else "fixable"
     oldest = f"oldest Python {'.'.join(map(str, min_py))} from {source}" if min_py else source
     tail = f"; compat header {_rel(pl.compat_header)} ({' '.join(pl.compat_apis)}; {oldest})" \

@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if args.statistics and args.format not in STATISTICS:
         raise ConfigError(f"--statistics works with --format {' or '.join(sorted(STATISTICS))}")
-    opts, _ = scan_options(args)
+    opts, settings = scan_options(args)
     for p in opts.paths:
         if not os.path.exists(p) and not os.path.islink(p):
             raise ConfigError(f"{p}: no such file or directory")
@@ -53,6 +53,9 @@ def run(args) -> int:
     finally:
         if progress:
             progress.close()
+    if (args.format == "text" or args.output) and not args.write_baseline:
+        from extmigrate.fix.counts import fixable  # the summary says what `fix` would do, exactly
+        result.fixable = fixable(result, opts, settings)
     if args.write_baseline:
         _write(args.write_baseline, lambda: write_baseline(args.write_baseline, result.findings,
                                                            baseline_root(args.write_baseline)))

@@ -172,13 +172,19 @@ def propose_fixes(tu: TUView, findings: list[Finding]) -> None:
 
     Called by engine.analyse after each rule's check; a remedy bug never stops the scan."""
     ctx: FixContext | None = None
+    python: bool | None = None
     for f in findings:
         fn = get_remedy(f.code)
         if fn is None:
             continue
+        if python is None:
+            python = _extension_code(tu)
         ctx = ctx or FixContext(tu)
         try:
-            res = fn(tu, f, ctx)
+            res = _not_owned(f) or (NoFix(NOT_PYTHON) if not python and f.category != "module-gil"
+                                    else fn(tu, f, ctx))
+            if isinstance(res, FixProposal):
+                res = next((_not_owned(f, e.path) for e in res.edits if _not_owned(f, e.path)), res)
         except Exception as e:  # report, never crash the scan
             f.data["fix_reason"] = f"the remedy failed ({type(e).__name__}: {e})"
             continue
@@ -189,6 +195,31 @@ def propose_fixes(tu: TUView, findings: list[Finding]) -> None:
         else:
             hashes = {p: file_hash(tu.source(p)) for p in sorted({e.path for e in res.edits})}
             f.fix = res.to_dict(hashes)
+
+
+NOT_PYTHON = "its translation unit does not include Python.h: not extension code, left alone"
+
+
+def _extension_code(tu: TUView) -> bool:
+    """The TU includes Python.h; or an include was not found (pybind11 not installed here) and its
+    main file names Python's API (a C library missing its generated config.h does not)."""
+    from extmigrate.callgraph import uses_python
+    from extmigrate.fix.owned import names_python
+
+    if uses_python(tu):
+        return True
+    return any("file not found" in d.spelling for d in tu.tu.diagnostics) and names_python(tu.source(tu.main_path))
+
+
+def _not_owned(f: Finding, path: str | None = None) -> NoFix | None:
+    """NoFix when the file lies in vendored third-party code (f.data['vendored'] names the folder)."""
+    from extmigrate.fix.owned import vendored
+
+    hit = vendored(path or f.path)
+    if hit is None:
+        return None
+    f.data["vendored"] = hit[0]
+    return NoFix(f"vendored third-party code ({hit[1]}): left alone")
 
 
 def reason_without_fix(f: Finding) -> str:

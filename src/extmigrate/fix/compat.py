@@ -13,12 +13,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from extmigrate.fix import includes
 from extmigrate.fix.base import Edit, render
 
 HEADER_NAME = "extmigrate_compat.h"
 _MARKER = re.compile(r"extmigrate-compat-apis:([^\n]*)")
-_PY_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*[<"]Python\.h[>"][^\n]*\n?', re.M)
-_ANY_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[^\n]*\n?', re.M)
 _LOWER_BOUND = re.compile(r"(>=|~=|==|>)\s*(\d+)\.(\d+)")
 
 _table: dict | None = None
@@ -103,20 +102,17 @@ def include_line(path: str, header: str) -> str:
     return f'#include "{rel}"\n'
 
 
-def include_edit(path: str, data: bytes, header: str) -> Edit | None | str:
-    """The edit adding the #include after Python.h; None if present; a reason string if impossible."""
+def include_edit(path: str, data: bytes, header: str, before: int | None = None) -> Edit | None | str:
+    """The edit adding the #include at file scope, outside conditionals, before offset `before`
+    (the first use; see fix/includes.py); None if present; a reason string if impossible."""
     if os.path.basename(header).encode() in data and re.search(
             rb'#\s*include\s*"[^"]*' + re.escape(os.path.basename(header).encode()), data):
         return None
-    m = _PY_INCLUDE.search(data)
-    if m is None:
-        incs = list(_ANY_INCLUDE.finditer(data))
-        if not incs:
-            return f"{path}: includes neither Python.h nor any other header; add " \
-                   f"{include_line(path, header).strip()} by hand"
-        m = incs[-1]
-    at = m.end()
+    at = includes.place(data, len(data) if before is None else before)
+    if at is None:
+        return f"no place at file scope outside #if blocks before the first use; add " \
+               f"{include_line(path, header).strip()} by hand"
     text = include_line(path, header)
-    if not data[:at].endswith(b"\n"):  # include on the last line without a newline
+    if at and not data[:at].endswith(b"\n"):  # include on the last line without a newline
         text = "\n" + text.rstrip("\n")
     return Edit(path, at, at, text)

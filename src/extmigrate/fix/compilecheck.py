@@ -7,16 +7,16 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 
+from extmigrate import pythons
 from extmigrate.discover import is_source
+from extmigrate.fix import symbols
 from extmigrate.fix.patch import FilePatch
 from extmigrate.flags import TUSpec
-
-_SEARCH = ["/root/.pyenv/versions/*/include/python3.*", "/opt/py3*/include/python3.*",
-           "/usr/include/python3.*", "/usr/local/include/python3.*"]
 
 
 # With no requires-python, the oldest headers compiled against: older CPythons lack APIs (e.g.
@@ -37,9 +37,12 @@ class Target:
 
 
 def header_dirs(extra: list[str] | None = None) -> list[tuple[tuple[int, int], str]]:
-    """(version, include dir) of the Python headers found on this machine (or given)."""
+    """(version, include dir) of the Python headers given (folders or glob patterns), else of the
+    interpreters pythons.py discovers (the running one, python3.X[t] on PATH, uv, $EXTMIGRATE_PYTHONS)."""
     found: dict[str, tuple[int, int]] = {}
-    for pattern in list(extra or []) or _SEARCH:
+    if not extra:
+        found = {os.path.realpath(i.include): i.version for i in pythons.with_headers()}
+    for pattern in extra or []:
         for d in glob.glob(pattern):
             m = re.search(r"python(\d+)\.(\d+)", os.path.basename(d.rstrip("/")))
             if m and os.path.isfile(os.path.join(d, "Python.h")):
@@ -110,11 +113,71 @@ def _first_error(stderr: str, tmp: str) -> str:
     return next((ln for ln in lines if "error" in ln), lines[0] if lines else "failed")
 
 
+_CXX = (".cc", ".cpp", ".cxx", ".c++", ".C", ".hpp", ".hh", ".hxx")
+WERROR = "-Werror=implicit-function-declaration"  # an undeclared newer API is an error, as in clang
+_MIRROR_LIMIT = 4 << 20  # bytes per file copied beside the patched ones
+
+
+def _mirror(patches: list[FilePatch], tmp: str) -> dict[str, str]:
+    """Copy the folders of the patched files under tmp (so that `#include "part.c"` of a unity build
+    and every quoted include find the patched siblings first), then write the patched contents.
+    Returns original path -> copy."""
+    copies: dict[str, str] = {}
+    for folder in sorted({os.path.dirname(os.path.abspath(p.path)) for p in patches}):
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            names = []
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and os.path.getsize(path) <= _MIRROR_LIMIT:
+                dest = os.path.join(tmp, path.lstrip(os.sep))
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                shutil.copyfile(path, dest)
+                copies[path] = dest
+    for p in patches:
+        dest = os.path.join(tmp, os.path.abspath(p.path).lstrip(os.sep))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(p.new)
+        copies[os.path.abspath(p.path)] = dest
+    return copies
+
+
+def including(patches: list[FilePatch], sources: list[str]) -> set[str]:
+    """The scanned sources whose text #includes a patched file by name (a header, or a unity
+    build's part): the patched file is checked through them."""
+    names = sorted({os.path.basename(p.path) for p in patches})
+    if not names:
+        return set()
+    pattern = re.compile(r'^[ \t]*#[ \t]*include[ \t]*["<](?:[^">]*/)?(' +
+                         "|".join(map(re.escape, names)) + r')[">]', re.M)
+    out = set()
+    for src in sources:
+        try:
+            with open(src, encoding="utf-8", errors="replace") as f:
+                if pattern.search(f.read()):
+                    out.add(os.path.abspath(src))
+        except OSError:
+            continue
+    return out
+
+
+def _flags(path: str, spec: TUSpec | None) -> list[str]:
+    args = _strip_python_includes(list(spec.args)) if spec else ["-x", "c", "-std=gnu11"]
+    cxx = path.endswith(_CXX) or any(a in ("c++", "-xc++") for a in args)
+    return args if cxx else args + [WERROR]
+
+
 def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compiler: str | None = None,
-          extra_headers: list[str] | None = None,
-          compilers: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+          extra_headers: list[str] | None = None, compilers: dict[str, str] | None = None,
+          apis: set[str] | None = None) -> tuple[list[str], list[str]]:
     """Returns (what was checked, failures); each failure names the file, the headers and the error.
-    The compiler: `compiler`, else the file's compile-database entry's, else $CC, else cc."""
+    Every patched TU and every scanned TU that includes a patched file is compiled, patched (its
+    folder copied), like the build does (its compile database entry, else default flags) with
+    -Werror=implicit-function-declaration; then every API
+    in `apis` must exist in each target (symbols.py).  The compiler: `compiler`, else the file's
+    compile-database entry's, else $CC, else cc."""
     default_cc = compiler or os.environ.get("CC") or "cc"
     tgts = targets(min_python, extra_headers)
     if not tgts:
@@ -122,24 +185,14 @@ def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compil
     checked: list[str] = []
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="extmigrate-check-") as tmp:
-        overlay = {}
-        for p in patches:  # patched files at the same relative place under tmp
-            dest = os.path.join(tmp, os.path.abspath(p.path).lstrip(os.sep))
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            with open(dest, "wb") as f:
-                f.write(p.new)
-            overlay[os.path.abspath(p.path)] = dest
-        overlay_dirs = sorted({os.path.dirname(d) for d in overlay.values()})
-        patched_dirs = {os.path.dirname(p) for p in overlay}
-        tus = [p for p in overlay if is_source(p)]
-        # a patched header counts through every scanned TU in its folder
-        tus += [s for s in specs if is_source(s) and s not in overlay
-                and os.path.dirname(s) in patched_dirs]
+        copies = _mirror(patches, tmp)
+        tus = {os.path.abspath(p.path) for p in patches if is_source(p.path)}
+        tus |= including(patches, [s for s in specs if is_source(s)])
         for path in sorted(tus):
             spec = specs.get(os.path.realpath(path)) or specs.get(path)
-            args = _strip_python_includes(list(spec.args)) if spec else ["-x", "c", "-std=gnu11"]
-            src = overlay.get(path, path)
-            base = [f"-I{d}" for d in overlay_dirs] + [f"-iquote{os.path.dirname(path)}"]
+            args = _flags(path, spec)
+            src = copies.get(path, path)
+            base = [f"-iquote{os.path.dirname(path)}"]
             cc = shlex.split(compiler or (compilers or {}).get(os.path.realpath(path)) or default_cc)
             cwd = spec.directory if spec else os.path.dirname(path)
             for t in tgts:
@@ -158,4 +211,5 @@ def check(patches: list[FilePatch], specs: dict[str, TUSpec], min_python, compil
                                    f"without the fixes either: {_first_error(before.stderr, tmp)}")
                 else:
                     failures.append(f"{path} ({t.label}): {_first_error(r.stderr, tmp)}")
+    failures += symbols.missing(set(apis or ()), tgts)
     return checked, failures

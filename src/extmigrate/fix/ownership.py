@@ -14,7 +14,7 @@ else:  # pragma: no cover
 
 from extmigrate.fix.base import Edit, FixContext, NoFix, macro
 from extmigrate.regions import blank_comments
-from extmigrate.tree import TUView, split_args
+from extmigrate.tree import K, TUView, split_args
 
 STEALS: dict[str, int] = tomllib.loads(
     resources.files("extmigrate").joinpath("data/steals.toml").read_text("utf-8"))["steals"]
@@ -107,15 +107,18 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
     """Py_XDECREF(var) before every return after the call (and at the end of a void function).
 
     Only for a `PyObject *var` of the function body, assigned once by a statement of the body
-    itself (so that it runs before everything after it), with no label or goto before it.  With
+    itself (so that it runs before everything after it), with no label before it; a goto before it
+    jumps to a release of a variable that starts NULL.  With
     `until`, only the returns before that offset (the reference is handed over there)."""
-    if loop:
-        return NoFix(f"'{var}' is taken in a loop: release it at the end of each iteration by hand")
     func = tu.function_at(path, call[0])
     if func is None:
         return NoFix("not inside a function")
-    fstart = func.start
-    body = blank_comments(ctx.text(path, fstart, func.end))
+    loop_node = _loop_body(tu, path, loop) if loop else None
+    if loop and loop_node is None:
+        return NoFix(f"'{var}' is taken in a loop without a braced body: release it by hand")
+    scope = loop_node[1] if loop_node else func  # a loop: released at the end of each pass
+    fstart = scope.start
+    body = blank_comments(ctx.text(path, fstart, scope.end))
     name = re.escape(var)
     c0, c1 = call[0] - fstart, call[1] - fstart
     open_at = body.find("{")
@@ -131,14 +134,16 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
         decl = re.search(rf"\bPyObject\b[^;{{}}()]*\*\s*{name}\b(\s*=\s*(NULL|0)\b)?(?=\s*[;,])",
                          body[open_at:s0])
         if decl is None:
-            return NoFix(f"'{var}' is not a PyObject * declared in the function body: release the "
-                         "reference by hand")
+            where = "the loop's body" if loop_node else "the function body"
+            return NoFix(f"'{var}' is not a PyObject * declared in {where}: release the reference "
+                         "by hand")
     if re.search(rf"(?<![\w>.]){name}\s*=(?!=)|&\s*{name}\b", rest):
         return NoFix(f"'{var}' is assigned again later: release the reference by hand")
-    if _LABEL.search(_SWITCH_LABEL.sub("", head[open_at + 1:])) or re.search(r"\bgoto\b", head) \
-            or "longjmp" in body:
-        return NoFix("a label or goto before the call can skip or repeat it: release the reference "
-                     "by hand")
+    if _LABEL.search(_SWITCH_LABEL.sub("", head[open_at + 1:])) or "longjmp" in body:
+        return NoFix("a label before the call can repeat it: release the reference by hand")
+    if re.search(r"\bgoto\b", head) and in_decl:  # a jump past `PyObject *x = CALL;` leaves x unset
+        return NoFix(f"a goto before the call can skip the declaration of '{var}': declare it "
+                     "NULL at the top of the function, or release the reference by hand")
     for fn, idx in STEALS.items():
         for m in re.finditer(rf"\b{re.escape(fn)}\s*\(", rest):
             args = _args(rest, m.end() - 1)
@@ -147,17 +152,22 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
                              "by hand")
     if re.search(rf"\breturn\s+\(?\s*{name}\s*\)?\s*;", rest):
         return NoFix(f"'{var}' is returned: the caller would receive the new reference")
+    released = existing_release(body, c1, rest, var, ctx.source(path)[:fstart].count(b"\n") + 1)
+    if isinstance(released, NoFix):
+        return released
     rtype = func.cursor.result_type.spelling
     edits: list[Edit] = []
     if decl is not None and not decl.group(1):  # `PyObject *x;`: NULL until the call
         at = fstart + open_at + decl.end()
         edits.append(Edit(path, at, at, " = NULL"))
     null_only = null_tests(rest, var)  # returns where var is NULL release nothing
-    for m in _RETURN.finditer(rest):
-        if any(a <= m.start() < b for a, b in null_only):
-            continue
+    for m in (_LOOP_EXIT if loop_node else _RETURN).finditer(rest):
+        if any(a <= m.start() < b for a, b in null_only) or (released is not None and m.start() > released):
+            continue  # NULL there, or the function's own release already ran on this path
         s = c1 + m.start()
-        e = _stmt_end(body, s) if m.group(0) == "return" else _macro_end(body, s + len(m.group(0)))
+        if loop_node and not _leaves(tu, path, loop_node[0], fstart + s, m.group(0)):
+            continue  # a break of an inner loop or switch, a goto to a label inside the loop
+        e = exit_end(body, s, m.group(0))
         if e < 0:
             return NoFix("a return statement could not be delimited")
         stmt = ctx.text(path, fstart + s, fstart + e)
@@ -171,8 +181,8 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
             text = macro(TEMPLATE, "release_and_return", var=var, stmt=stmt)
         edits.append(Edit(path, fstart + s, fstart + e, text))
     tail = body.rstrip()
-    if until is None and rtype == "void" and tail.endswith("}") and \
-            not re.search(r"(\breturn\b[^;]*;|Py_RETURN_\w+\s*;?)\s*}$", tail):
+    if until is None and released is None and (rtype == "void" or loop_node) and tail.endswith("}") and \
+            not re.search(r"(\b(return|continue|break|goto)\b[^;]*;|Py_RETURN_\w+\s*;?)\s*}$", tail):
         brace = fstart + len(tail) - 1
         if ctx.only_space_before(path, brace):
             at, text = ctx.line_start(path, brace), ctx.indent(path, call[0]) + "{}\n"
@@ -180,6 +190,73 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
             at, text = brace, "{} "
         edits.append(Edit(path, at, at, text.format(macro(TEMPLATE, "release", var=var))))
     return edits
+
+
+_LOOP_EXIT = re.compile(r"\breturn\b|\bPy_RETURN_\w+\b|\bbreak\b|\bcontinue\b|\bgoto\b")
+_LOOPS = (K.FOR_STMT, K.WHILE_STMT, K.DO_STMT)
+
+
+def _loop_body(tu: TUView, path: str, loop) -> tuple | None:
+    """(loop node, its braced body) for the loop span [start, end]."""
+    for kind in _LOOPS:
+        for n in tu.of_kind(kind):
+            if n.path == path and n.start == loop[0]:
+                kids = [k for k in tu.children_of(n) if k.kind == K.COMPOUND_STMT]
+                body = kids[-1] if kids and kind != K.DO_STMT else (kids[0] if kids else None)
+                return (n, body) if body is not None else None
+    return None
+
+
+def _leaves(tu: TUView, path: str, loop, at: int, word: str) -> bool:
+    """Does the jump at offset `at` leave this pass of `loop`?  A break or continue of an inner
+    loop (or a break of a switch) does not, nor a goto to a label inside the loop."""
+    if word == "goto":
+        src = tu.source(path)
+        label = re.match(r"goto\s+(\w+)", src[at:at + 200].decode("utf-8", "replace"))
+        text = src[loop.start:loop.end].decode("utf-8", "replace")
+        return not (label and re.search(rf"^\s*{label.group(1)}\s*:", text, re.M))
+    if word not in ("break", "continue"):
+        return True
+    kinds = _LOOPS + ((K.SWITCH_STMT,) if word == "break" else ())
+    inner = [n for kind in kinds for n in tu.of_kind(kind)
+             if n.path == path and n.start <= at < n.end and loop.start <= n.start]
+    owner = max(inner, key=lambda n: n.start, default=None)
+    return owner is not None and owner.start == loop.start
+
+
+def existing_release(body: str, at: int, rest: str, var: str, line0: int) -> int | None | NoFix:
+    """Where in `rest` (the function body after the call, from offset `at` of `body`) the code
+    already releases `var` on every path (`Py_DECREF(var);` in the call's own block, not under an
+    if/else): returns after it need no release of their own.  None when it never does; NoFix when
+    some paths release it and others do not, or it takes a reference of its own.  `line0` is the
+    body's first line, for messages."""
+    name = re.escape(var)
+    if re.search(rf"\bPy_X?INCREF\s*\(\s*{name}\s*\)", rest):
+        return NoFix(f"'{var}' gets a Py_INCREF on some paths after the call: with a new reference "
+                     "it would be counted twice; adjust the references by hand")
+    if re.search(rf"\bPy_X?SETREF\s*\(\s*{name}\s*,", rest):
+        return NoFix(f"'{var}' is replaced with Py_SETREF later: release the reference by hand")
+    first = None
+    for m in re.finditer(rf"\bPy_(?:X?DECREF|CLEAR)\s*\(\s*{name}\s*\)\s*;", rest):
+        before = body[:at + m.start()]
+        depth = before.count("{") - before.count("}")
+        prev = before.rstrip()
+        if depth != 1 or not prev.endswith((";", "{", "}", ":")):
+            line = line0 + body[:at + m.start()].count("\n")
+            return NoFix(f"'{var}' is already released on some paths only (line {line}): adjust the "
+                         "references by hand")
+        first = m.start() if first is None else first
+    if first is not None:  # a goto from between the call and the release past the release leaks
+        later = {m.group(0).split(":")[0].strip() for m in _LABEL.finditer(_SWITCH_LABEL.sub("", rest[first:]))}
+        if any(g in later for g in re.findall(r"\bgoto\s+(\w+)", rest[:first])):
+            return NoFix(f"a goto jumps past the release of '{var}' while it is held: adjust the "
+                         "references by hand")
+    return first
+
+
+def exit_end(text: str, s: int, word: str) -> int:
+    """End of the `return ...;` / `goto x;` / `Py_RETURN_NONE;` statement starting at s (-1: none)."""
+    return _stmt_end(text, s) if word in ("return", "goto") else _macro_end(text, s + len(word))
 
 
 def _macro_end(text: str, i: int) -> int:

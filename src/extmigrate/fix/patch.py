@@ -8,8 +8,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from extmigrate import benign as leftovers
 from extmigrate import fileio
-from extmigrate.fix import compat
+from extmigrate.fix import compat, includes
 from extmigrate.fix.base import Edit, file_hash, reason_without_fix
 from extmigrate.model import Finding
 
@@ -44,6 +45,7 @@ class Plan:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     compat_apis: list[str] = field(default_factory=list)
     compat_header: str | None = None
+    notes: list[tuple[Finding, str]] = field(default_factory=list)  # said about a fix that was made
 
 
 def _read(path: str, cache: dict) -> bytes | str:
@@ -158,6 +160,10 @@ def _covered_along(out: Plan, merger: _Merger, names: _Names) -> None:
             out.along.append(f)
 
 
+def _short(f: Finding) -> str:
+    return f"{f.code} {os.path.basename(f.path)}:{f.line} '{f.symbol}'"
+
+
 def _module_dir(f: Finding) -> str:
     return os.path.dirname(os.path.abspath(f.path)) + os.sep
 
@@ -198,18 +204,26 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
         _accept(f, merger, out, file_problem)
 
     _covered_along(out, merger, names)
+    # before the declarations: a fix dropped for want of the compat include is a leftover too
+    _add_compat(out, merger, opts, cache, file_problem)
     for f in declarations:
-        blockers = [b for b in out.skipped if b[0].category != "module-gil"
-                    and os.path.abspath(b[0].path).startswith(_module_dir(f))]
+        left = [b for b, _ in out.skipped if b.category != "module-gil"
+                and os.path.abspath(b.path).startswith(_module_dir(f))]
+        why = {id(b): leftovers.benign(b, _module_dir(f)) for b in left}
+        blockers = [b for b in left if not why[id(b)]]
+        benign = [f"{_short(b)} ({why[id(b)]})" for b in left if why[id(b)]]
         if blockers and not opts.declare:
-            names = ", ".join(f"{b.code} {os.path.basename(b.path)}:{b.line}" for b, _ in blockers[:8])
+            listed = ", ".join(f"{_short(b)} ({b.name})" for b in blockers[:8])
             more = f" and {len(blockers) - 8} more" if len(blockers) > 8 else ""
-            out.skipped.append((f, f"not declared GIL-free: {len(blockers)} finding(s) remain unresolved "
-                                   f"({names}{more}); fix them or force with --declare"))
+            ok = f"; not blocking, benign: {', '.join(benign)}" if benign else ""
+            out.skipped.append((f, f"not declared GIL-free: {len(blockers)} finding(s) left are races "
+                                   f"that block it ({listed}{more}){ok}; fix them or force with --declare"))
             continue
         _accept(f, merger, out, file_problem)
+        if benign and f in out.fixed:
+            out.notes.append((f, f"declared GIL-free with {len(benign)} benign finding(s) left: "
+                                 f"{', '.join(benign)}"))
 
-    _add_compat(out, merger, opts, cache, file_problem)
     header_first = sorted(merger.edits, key=lambda p: (p != out.compat_header, p))
     for path in header_first:  # the header is written before the files that include it
         data = _read(path, cache)
@@ -238,15 +252,19 @@ def _accept(f: Finding, merger: _Merger, out: Plan, file_problem) -> None:
 def _add_compat(out: Plan, merger: _Merger, opts: PlanOptions, cache: dict, file_problem) -> None:
     """One header with fallbacks for the newer APIs used; its #include in every file using them."""
     users: dict[str, set[str]] = {}
+    uses: dict[str, list[int]] = {}
     for f in out.fixed:
         need = compat.needed(set(f.fix.get("apis", [])), opts.min_python)
-        for e in f.fix["edits"]:
-            if need:
-                users.setdefault(e["path"], set()).update(need)
+        for e in f.fix["edits"] if need else []:
+            users.setdefault(e["path"], set()).update(need)
+            uses.setdefault(e["path"], []).append(e["start"])
     if not users:
         return
     folder = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in users])
     header = os.path.join(folder, compat.HEADER_NAME)
+    include_edits = _include_edits(out, merger, users, uses, cache, header)
+    if not users:
+        return
     apis = set().union(*users.values())
     existing = _read(header, cache) if os.path.exists(header) else b""
     if isinstance(existing, str) or (existing and compat.existing_apis(existing) is None):
@@ -271,13 +289,28 @@ def _add_compat(out: Plan, merger: _Merger, opts: PlanOptions, cache: dict, file
     text = compat.header_text(out.compat_apis)
     if text.encode() != existing:
         merger.edits[header] = [Edit(header, 0, len(existing), text)]
+    for path, edit in include_edits.items():
+        merger.edits.setdefault(path, []).append(edit)
+
+
+def _include_edits(out: Plan, merger: _Merger, users: dict, uses: dict, cache: dict,
+                   header: str) -> dict[str, Edit]:
+    """Each using file's include edit; a file without a place for it loses the fixes that need it
+    (and leaves `users`)."""
+    found: dict[str, Edit] = {}
+    every = {os.path.abspath(p) for p in users}
     for path in sorted(users):
         data = cache[path]
-        edit = compat.include_edit(path, data, header)
-        if isinstance(edit, str):
-            out.problems.append((path, edit))
-        elif edit is not None and merger.conflict([edit]) is None:
-            merger.edits.setdefault(path, []).append(edit)
+        before = includes.first_use(path, data, uses[path], every - {os.path.abspath(path)})
+        edit = compat.include_edit(path, data, header, before)
+        if isinstance(edit, str) or (edit is not None and merger.conflict([edit])):
+            why = edit if isinstance(edit, str) else merger.conflict([edit])
+            _drop_users(out, merger, {path: users[path]}, f"{compat.HEADER_NAME} cannot be included "
+                                                          f"in {os.path.basename(path)}: {why}")
+            del users[path]
+        elif edit is not None:
+            found[path] = edit
+    return found
 
 
 def _drop_users(out: Plan, merger: _Merger, users: dict, why: str) -> None:

@@ -120,9 +120,11 @@ def summary(result: ScanResult, paint=_paint(False)) -> str:
         extra.append(f"{result.suppressed} suppressed")
     if result.baselined:
         extra.append(f"{result.baselined} in baseline")
-    fixable = sum(1 for f in result.findings if f.fix is not None)
-    if fixable:
-        extra.append(f"{fixable} fixable with `extmigrate fix`")
+    safe, unsafe = result.fixable or (sum(1 for f in result.findings if f.fix is not None),) * 2
+    if safe:
+        extra.append(f"{safe} fixable with `extmigrate fix`")
+    if unsafe > safe:
+        extra.append(f"{unsafe} with `extmigrate fix --unsafe-fixes`")
     tail = f" ({', '.join(extra)})" if extra else ""
     lines.append(f"Found {n} finding{'s' if n != 1 else ''} in {result.files_scanned} "
                  f"file{'s' if result.files_scanned != 1 else ''}{tail}.")

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 
 from extmigrate import callgraph, cursors
+from extmigrate.benign import benign
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
@@ -102,7 +103,8 @@ class ModuleGilDeclaredTooEarly(Rule):
         groups: dict[tuple, tuple[list[Finding], list[dict]]] = {}
         for d, tus in sorted(decls.values(), key=lambda v: (v[0]["path"], v[0]["start"])):
             files = {os.path.realpath(p) for i in module_tus(tus, facts, definers) for p in facts[i]["files"]}
-            blocking = [f for f in hazards if os.path.realpath(f.path) in files]
+            blocking = [f for f in hazards if os.path.realpath(f.path) in files
+                        and not benign(f, os.path.dirname(os.path.abspath(d["path"])))]
             if blocking:
                 key = (d["path"], tuple(id(f) for f in blocking))
                 groups.setdefault(key, (blocking, []))[1].append(d)

@@ -21,27 +21,67 @@ def whole_method(tu: TUView, f: Finding, ctx: FixContext, obj: str) -> FixPropos
     fn = next((x for x in tu.functions if x.start == f.data.get("func_start") and x.path == f.path), None)
     if fn is None:
         return NoFix("the method was not found again: hold the critical section by hand")
+    edits = wrap_function(tu, ctx, fn, obj)
+    if isinstance(edits, NoFix):
+        return edits
+    return FixProposal("unsafe", f"run {fn.spelling}() inside a critical section on '{obj}' (the body "
+                                 f"moves to {fn.spelling}_impl()); other functions touching the same "
+                                 "state need it too", edits, apis=["Py_BEGIN_CRITICAL_SECTION"])
+
+
+def wrap_function(tu: TUView, ctx: FixContext, fn, obj: str) -> list[Edit] | NoFix:
+    """The edits moving fn's body to <name>_impl and adding a wrapper that runs it inside a critical
+    section on `obj` (one of its parameters)."""
     kids = tu.children_of(fn)
     body = next((k for k in reversed(kids) if k.kind == K.COMPOUND_STMT), None)
     params = [k.spelling for k in kids if k.kind == K.PARM_DECL]
-    name, at = fn.spelling, fn.cursor.location.offset
+    name, at, path = fn.spelling, fn.cursor.location.offset, fn.path
     if body is None or not all(params) or fn.cursor.type.is_function_variadic() or \
-            ctx.text(f.path, at, at + len(name)) != name:
-        return NoFix("the method's signature is unusual: hold the critical section by hand")
-    text = ctx.source(f.path).decode("utf-8", "replace")
+            ctx.text(path, at, at + len(name)) != name:
+        return NoFix(f"{name}()'s signature is unusual: hold the critical section by hand")
+    text = ctx.source(path).decode("utf-8", "replace")
     impl = f"{name}_impl"
     while re.search(rf"\b{re.escape(impl)}\b", text):
         impl += "_"
-    header = ctx.text(f.path, fn.start, body.start).rstrip()
-    edits = [Edit(f.path, at + len(name), at + len(name), impl[len(name):])]
+    header = ctx.text(path, fn.start, body.start).rstrip()
+    edits = [Edit(path, at + len(name), at + len(name), impl[len(name):])]
     if not re.search(r"\bstatic\b", header):
-        edits.insert(0, Edit(f.path, fn.start, fn.start, "static "))
+        edits.insert(0, Edit(path, fn.start, fn.start, "static "))
     wrapper = ctx.macro(TEMPLATE, "wrapper", header=header, impl=impl, obj=obj, args=params,
                         rtype=fn.cursor.result_type.spelling)
-    edits.append(Edit(f.path, fn.end, fn.end, wrapper))
-    return FixProposal("unsafe", f"run {name}() inside a critical section on '{obj}' (the body moves to "
-                                 f"{impl}()); other functions touching the same state need it too",
-                       edits, apis=["Py_BEGIN_CRITICAL_SECTION"])
+    edits.append(Edit(path, fn.end, fn.end, wrapper))
+    return edits
+
+
+def shared_helper(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | None:
+    """Every write the finding names happens in one helper of this file, called with self (a
+    lazy-fill `get_parsed(self)` that many methods call): lock the helper once, not each caller.
+    Each caller's finding proposes the same edits, which merge into one."""
+    helpers = f.data.get("helpers") or []
+    if len(helpers) != 1 or not f.related or \
+            not all(f"(in {helpers[0]}," in (s.note or "") and s.path == f.path for s in f.related):
+        return None
+    fn = next((x for x in tu.functions if x.spelling == helpers[0] and x.path == f.path), None)
+    if fn is None:
+        return None
+    try:
+        at = _offset(ctx, f.path, f.related[0].line, f.related[0].column)
+    except ValueError:
+        return None
+    m = re.compile(rb"\(?\s*([A-Za-z_]\w*)\s*\)?\s*->").match(ctx.source(f.path), at)
+    params = [k.spelling for k in tu.children_of(fn) if k.kind == K.PARM_DECL]
+    if m is None or m.group(1).decode() not in params:
+        return None
+    obj = m.group(1).decode()
+    edits = wrap_function(tu, ctx, fn, obj)
+    if isinstance(edits, NoFix):
+        return None
+    return FixProposal("unsafe", f"lock {fn.spelling}(), the helper that writes '{obj}' for every "
+                                 f"caller, once: its body runs inside a critical section on '{obj}' "
+                                 f"(moved to {fn.spelling}_impl()); other writers of the same fields "
+                                 "need it too, and a caller keeping a borrowed result while another "
+                                 "thread replaces the field still races", edits,
+                       apis=["Py_BEGIN_CRITICAL_SECTION"])
 
 
 def _offset(ctx: FixContext, path: str, line: int, column: int) -> int:
@@ -59,7 +99,7 @@ def lock_self(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix:
     obj = f.data.get("self")
     if not obj:
         return NoFix("the object the method writes is not known")
-    whole = whole_method(tu, f, ctx, obj)
+    whole = shared_helper(tu, f, ctx) or whole_method(tu, f, ctx, obj)
     return whole if isinstance(whole, FixProposal) else each_write(tu, f, ctx, obj, whole)
 
 
