@@ -67,7 +67,7 @@ def test_a_module_that_writes_the_environment_blocks_on_getenv(project):
 
 def test_two_different_constants_race(project):
     module = MODULE.replace("total = total + n;", "total += n;").replace(
-        "        return enabled;\n", "        return enabled;\n    }\n    static void quiet(void) {\n"
+        "        return enabled;\n", "        return enabled;\n    }\n    void quiet(void) {  /* extern: other files may call it */\n"
                                  "        enabled = 0;\n")
     project.write({"m.c": module})
     rc, diff, err = project.fix()
