@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from extmigrate import coverage
+from extmigrate.brokenparse import broken_functions, mark_low_confidence
 from extmigrate.fix.base import propose_fixes
 from extmigrate.flags import TUSpec
 from extmigrate.model import Diagnostic, Finding
@@ -22,15 +24,20 @@ class TUResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # project files this TU covered
     includes: list[str] = field(default_factory=list)  # project files the parse read (cache.py)
+    unanalysed: list[dict] = field(default_factory=list)  # inactive C-API branches (coverage.py)
+    broken: list[list] = field(default_factory=list)  # [path, line, end_line] of bodies with errors
     error: str | None = None  # the TU could not be analysed at all (timeout, crash, unreadable)
 
 
 def project_filter(roots: list[str]) -> Callable[[str], bool]:
-    """A file belongs to the project when it lies under one of the scanned roots."""
+    """A file belongs to the project when it lies under one of the scanned roots (or, for a root
+    that is a file, in that file's folder)."""
     prefixes = []
     for r in roots:
         real = os.path.realpath(r)
-        prefixes.append(real if os.path.isfile(real) else real.rstrip(os.sep) + os.sep)
+        if os.path.isfile(real):  # a file named alone brings its folder's headers and included .c files
+            real = os.path.dirname(real)
+        prefixes.append(real.rstrip(os.sep) + os.sep)
     cache: dict[str, bool] = {}
 
     def ok(path: str) -> bool:
@@ -66,8 +73,15 @@ def analyse(spec: TUSpec, rule_codes: list[str], roots: list[str],
             facts = rule.collect(view)
             if facts is not None:
                 result.facts[code] = facts
+        result.broken = broken_functions(tu, view)
+        inactive = coverage.branches(tu, view)
     finally:
         view.close()
+    if inactive:
+        seen = {(f.code, f.path, f.line, f.column, f.symbol) for f in result.findings}
+        result.findings += coverage.analyse_configs(spec, extra_args or [], rule_codes, in_project,
+                                                    inactive, seen)
+        result.unanalysed = coverage.left_out(inactive)
     return result
 
 
@@ -90,5 +104,6 @@ def combine(results: list[TUResult], rule_codes: list[str], roots: list[str]) ->
             if key not in seen:
                 seen.add(key)
                 findings.append(f)
+    mark_low_confidence(findings, [b for r in results for b in r.broken])
     findings.sort(key=lambda f: f.sort_key)
     return findings
