@@ -62,15 +62,25 @@ def _include_dir(name: str, copies: dict[str, list[str]]) -> str | None:
 
 
 _ERROR = 3  # clang's CXDiagnostic_Error (Fatal is 4)
+# An error about a name of Python's own C API (PyMutex, Py_BEGIN_CRITICAL_SECTION) is newer code
+# parsed with an older Python's headers, not a body made unreadable by a missing header.
+_PYTHON_NAME = re.compile(r"'_?P[yY]\w*'")
 
 
 def broken_functions(tu, view) -> list[list]:
     """[path, first line, last line] of each function definition of the view whose body holds an
-    error diagnostic of this parse."""
+    error diagnostic of this parse (other than about a name of Python's C API)."""
     errors: dict[str, list[int]] = defaultdict(list)
+    python_lines: set[tuple[str, int]] = set()  # and what such an error causes on its line
     for d in tu.diagnostics:
         if d.severity >= _ERROR and d.location.file is not None:
-            errors[os.path.abspath(d.location.file.name)].append(d.location.line)
+            where = (os.path.abspath(d.location.file.name), d.location.line)
+            if _PYTHON_NAME.search(d.spelling):
+                python_lines.add(where)
+            else:
+                errors[where[0]].append(where[1])
+    for path, lines in errors.items():
+        lines[:] = [n for n in lines if (path, n) not in python_lines]
     out = []
     for lines in errors.values():
         lines.sort()

@@ -133,7 +133,8 @@ def result_to_json(result) -> dict:
                    "facts": _shared_facts(result.facts),
                    "diagnostics": [asdict(d) for d in result.diagnostics],
                    "files": result.files, "includes": result.includes,
-                   "unanalysed": result.unanalysed, "broken": result.broken})
+                   "unanalysed": result.unanalysed, "broken": result.broken,
+                   "extra_facts": result.extra_facts, "config_regions": result.config_regions})
 
 
 def result_from_json(doc: dict):
@@ -144,7 +145,8 @@ def result_from_json(doc: dict):
     return TUResult(path=doc["path"], findings=[Finding.from_dict(f) for f in doc["findings"]],
                     facts=facts, diagnostics=[Diagnostic(**d) for d in doc["diagnostics"]],
                     files=doc["files"], includes=doc["includes"], unanalysed=doc.get("unanalysed", []),
-                    broken=doc.get("broken", []))
+                    broken=doc.get("broken", []), extra_facts=doc.get("extra_facts", []),
+                    config_regions=doc.get("config_regions", []))
 
 
 class ResultCache:

@@ -171,20 +171,22 @@ def _needs(kind: str, cond: str) -> list[str]:
 
 
 # -- extra configurations -----------------------------------------------------------------------
-def configs(found: list[Branch], main_path: str) -> list[list[str]]:
-    """-D flag sets for extra parses, the ones that enable most C-API lines first, bounded."""
+def configs(found: list[Branch], main_path: str, defined: set[str] = frozenset()) -> list[list[str]]:
+    """-D flag sets for extra parses, the ones that enable most C-API lines first, bounded.
+    `defined`: macros the scan's own flags define (a branch needs only the others)."""
     main = os.path.realpath(main_path)
     mine = [b for b in found if os.path.realpath(b.path) == main or b.path.lower().endswith(FRAGMENT_EXTS)]
     weight: dict[tuple[str, ...], int] = {}
     features: set[str] = set()
     for b in mine:
-        feats = [n for n in b.macros if _feature(n)]
-        groups = {_platform_group(n) for n in b.macros} - {None}
+        needed = [n for n in b.macros if n not in defined]
+        feats = [n for n in needed if _feature(n)]
+        groups = {_platform_group(n) for n in needed} - {None}
         if feats and not groups:
             features.update(feats)
             weight[("features",)] = weight.get(("features",), 0) + len(b.capi)
         elif len(groups) == 1 and not feats:
-            names = tuple(n for n in b.macros if _platform_group(n))
+            names = tuple(n for n in needed if _platform_group(n))
             weight[names] = weight.get(names, 0) + len(b.capi)
     merged: dict[tuple[str, ...], int] = {}
     for key, w in weight.items():
@@ -194,33 +196,81 @@ def configs(found: list[Branch], main_path: str) -> list[list[str]]:
     return [[f"-D{n}" for n in names] for names, _ in ranked[:settings()["limits"]["max_configs"]]]
 
 
+@dataclass
+class Extra:
+    """What the extra parses of one TU add: findings, each rule's facts per parse (for the rules'
+    project-wide step), and the regions each configuration compiled: [path, first, last, flags]."""
+
+    findings: list[Finding] = field(default_factory=list)
+    facts: list[dict] = field(default_factory=list)
+    regions: list[list] = field(default_factory=list)
+
+
 def analyse_configs(spec, extra_args: list[str], rule_codes: list[str], in_project,
-                    found: list[Branch], seen: set[tuple]) -> list[Finding]:
+                    found: list[Branch], seen: set[tuple]) -> Extra:
     """Parse the TU once per extra configuration; findings inside the inactive branches, tagged with
     their configuration.  Removes the lines each parse compiled from the branches' `capi` sets."""
-    out: list[Finding] = []
-    for flags in configs(found, spec.path):
+    out = Extra()
+    args = list(spec.args) + list(extra_args or [])
+    defined = {re.split(r"[=(]", a[2:], maxsplit=1)[0] for a in args if a.startswith("-D")}
+    for flags in configs(found, spec.path, defined):
         try:
-            tu = parse(dataclasses.replace(spec, pch=None), list(extra_args or []) + flags)
+            tu = parse(dataclasses.replace(spec, pch=None), list(extra_args or []) + flags + _companions(flags))
         except Exception:  # the branches stay counted as not analysed
             continue
         view = TUView(tu, spec.path, in_project)
         try:
             compiled = _compiled(tu, found)
+            mine: list[Finding] = []
+            facts: dict = {}
             for code in rule_codes:
-                for f in get_rule(code)().check(view):
+                rule = get_rule(code)()
+                for f in rule.check(view):
                     key = (f.code, f.path, f.line, f.column, f.symbol)
                     if key in seen or (f.path, f.line) not in compiled:
                         continue
                     seen.add(key)
                     f.config = list(flags)
-                    out.append(f)
-            mark_low_confidence(out, broken_functions(tu, view))
+                    mine.append(f)
+                got = rule.collect(view)
+                if got is not None:
+                    facts[code] = got
+            mark_low_confidence(mine, broken_functions(tu, view))
+            out.findings += mine
+            out.facts.append(facts)
+            out.regions += _regions(compiled, flags)
             for b in found:
                 b.capi -= {line for path, line in compiled if path == b.path}
         finally:
             view.close()
     return out
+
+
+def _companions(flags: list[str]) -> list[str]:
+    """Flags a platform's macros need to parse at all (_WIN32: Python.h's __declspec)."""
+    extra = settings().get("companion_flags", {})
+    return [c for f in flags for c in extra.get(f[2:], [])]
+
+
+def _regions(compiled: set[tuple[str, int]], flags: list[str]) -> list[list]:
+    out: list[list] = []
+    for path, line in sorted(compiled):
+        if out and out[-1][0] == path and out[-1][2] == line - 1:
+            out[-1][2] = line
+        else:
+            out.append([path, line, line, list(flags)])
+    return out
+
+
+def tag(findings: list[Finding], regions: list[list]) -> None:
+    """Give findings of the rules' project-wide step that lie in code only an extra configuration
+    compiled that configuration."""
+    for f in findings:
+        if not f.config:
+            for path, first, last, flags in regions:
+                if path == f.path and first <= f.line <= last:
+                    f.config = list(flags)
+                    break
 
 
 def _compiled(tu, found: list[Branch]) -> set[tuple[str, int]]:

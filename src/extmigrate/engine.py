@@ -26,6 +26,8 @@ class TUResult:
     includes: list[str] = field(default_factory=list)  # project files the parse read (cache.py)
     unanalysed: list[dict] = field(default_factory=list)  # inactive C-API branches (coverage.py)
     broken: list[list] = field(default_factory=list)  # [path, line, end_line] of bodies with errors
+    extra_facts: list[dict] = field(default_factory=list)  # rule facts of each extra configuration
+    config_regions: list[list] = field(default_factory=list)  # [path, first, last, flags] (coverage.py)
     error: str | None = None  # the TU could not be analysed at all (timeout, crash, unreadable)
 
 
@@ -79,8 +81,9 @@ def analyse(spec: TUSpec, rule_codes: list[str], roots: list[str],
         view.close()
     if inactive:
         seen = {(f.code, f.path, f.line, f.column, f.symbol) for f in result.findings}
-        result.findings += coverage.analyse_configs(spec, extra_args or [], rule_codes, in_project,
-                                                    inactive, seen)
+        extra = coverage.analyse_configs(spec, extra_args or [], rule_codes, in_project, inactive, seen)
+        result.findings += extra.findings
+        result.extra_facts, result.config_regions = extra.facts, extra.regions
         result.unanalysed = coverage.left_out(inactive)
     return result
 
@@ -99,11 +102,13 @@ def combine(results: list[TUResult], rule_codes: list[str], roots: list[str]) ->
                 findings.append(f)
     for rule in sorted(rules, key=lambda r: r.runs_last):
         facts = [r.facts[rule.code] for r in results if rule.code in r.facts]
+        facts += [x[rule.code] for r in results for x in r.extra_facts if rule.code in x]
         for f in rule.finish(facts, findings):
             key = (f.code, f.path, f.line, f.column, f.symbol)
             if key not in seen:
                 seen.add(key)
                 findings.append(f)
     mark_low_confidence(findings, [b for r in results for b in r.broken])
+    coverage.tag(findings, [g for r in results for g in r.config_regions])
     findings.sort(key=lambda f: f.sort_key)
     return findings

@@ -253,6 +253,22 @@ def split_args(text: str) -> list[str]:
     return out
 
 
+_CALLEE_KINDS = (K.DECL_REF_EXPR, K.OVERLOADED_DECL_REF, K.UNEXPOSED_EXPR)
+
+
+def _dependent_callee(call: Node) -> str:
+    """The function a call in a template names when its arguments are type-dependent
+    (`PyObject_Free(p)` with `T *p`: the callee is an overload set, the call has no spelling)."""
+    node = call.kids[0] if call.kids else None
+    for _ in range(3):
+        if node is None or node.kind not in _CALLEE_KINDS:
+            return ""
+        if node.kind == K.OVERLOADED_DECL_REF:
+            return node.spelling
+        node = node.kids[0] if node.kids else None
+    return ""
+
+
 class TUView:
     """The indexed project part of one translation unit."""
 
@@ -316,6 +332,7 @@ class TUView:
             return None
 
         enum_id = K.ENUM_DECL.value
+        unnamed: list[Node] = []
         special_ids = function_ids | {call_id, enum_id}
         init_list = K.INIT_LIST_EXPR
 
@@ -370,6 +387,8 @@ class TUView:
                         name = cursor.spelling
                         if name:
                             uses[name].append(Use(self, name, node, False, node.extent(), func))
+                        else:  # C++: a call with type-dependent arguments names no callee yet
+                            unnamed.append(node)
                     elif lib.clang_isCursorDefinition(cursor):
                         functions.append(node)
                         by_key[key] = (node, node)
@@ -393,6 +412,10 @@ class TUView:
             raise failure[0]
         for kid, members in by_id.items():
             by_kind[kinds[kid]] = members
+        for node in unnamed:
+            name = _dependent_callee(node)
+            if name:
+                self.uses[name].append(Use(self, name, node, False, node.extent(), node.func))
         for m in macros:
             node = Node(m, K.MACRO_INSTANTIATION, None, None)
             ext = node.extent()
