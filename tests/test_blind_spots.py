@@ -100,6 +100,7 @@ def test_inactive_feature_branch_is_analysed_with_its_macro_and_the_rest_is_coun
     path = FIXTURES / "borrowed_dict_item" / "inactive_feature_branch.c"
     res = _scan(path, select=["FT102"])
     assert [(f.line, f.config) for f in res.findings] == [(17, ["-DHAVE_LIBFOO"])]
+    assert res.findings[0].fix["applicability"] == "safe"  # proposed while that parse was alive
     # HAVE_LIBFOO && _WIN32 needs a feature and a platform at once: no extra parse has both
     assert res.unanalysed == [{"path": str(path), "line": 29, "end_line": 31, "lines": 2,
                                "macros": ["HAVE_LIBFOO", "_WIN32"]}]

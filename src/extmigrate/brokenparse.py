@@ -61,10 +61,14 @@ def _include_dir(name: str, copies: dict[str, list[str]]) -> str | None:
     return None
 
 
+# A module's GIL declaration is read from its text and slot tables, which a missing header does not
+# hide (a pybind11 module whose headers are not installed still says mod_gil_not_used()).
+_TEXT_READ = {"module-gil"}
 _ERROR = 3  # clang's CXDiagnostic_Error (Fatal is 4)
-# An error about a name of Python's own C API (PyMutex, Py_BEGIN_CRITICAL_SECTION) is newer code
-# parsed with an older Python's headers, not a body made unreadable by a missing header.
-_PYTHON_NAME = re.compile(r"'_?P[yY]\w*'")
+# An error about a name of Python's own C API (PyMutex, Py_BEGIN_CRITICAL_SECTION) or its object
+# structs (no 'ob_refcnt' in 'struct _object' on free-threaded headers) is code written for another
+# Python than the headers parsed, not a body made unreadable by a missing header.
+_PYTHON_NAME = re.compile(r"'(?:struct )?(?:_?P[yY]\w*|_\w*object)'")
 
 
 def broken_functions(tu, view) -> list[list]:
@@ -102,6 +106,8 @@ def mark_low_confidence(findings: list[Finding], broken: list[list]) -> None:
     if not spans:
         return
     for f in findings:
+        if f.category in _TEXT_READ:
+            continue
         for line, end_line in spans.get(os.path.abspath(f.path), ()):
             if line <= f.line <= end_line:
                 f.confidence = "low"

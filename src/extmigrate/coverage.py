@@ -26,6 +26,7 @@ from importlib import resources
 from clang.cindex import SourceRange, conf
 
 from extmigrate.brokenparse import broken_functions, mark_low_confidence
+from extmigrate.fix.base import propose_fixes
 from extmigrate.model import Finding
 from extmigrate.parse import NOT_MACROS, parse
 from extmigrate.regions import blanked
@@ -235,6 +236,7 @@ def analyse_configs(spec, extra_args: list[str], rule_codes: list[str], in_proje
                 got = rule.collect(view)
                 if got is not None:
                     facts[code] = got
+            propose_fixes(view, mine)  # byte edits of the file: the same in every configuration
             mark_low_confidence(mine, broken_functions(tu, view))
             out.findings += mine
             out.facts.append(facts)
