@@ -73,12 +73,23 @@ def test_unity_build_fragments_are_analysed_in_their_includer_not_alone():
     root = FIXTURES / "borrowed_list_item" / "unity_build"
     res = _scan(root, select=["FT101"])
     assert res.diagnostics == []  # registry_ops.c was never parsed on its own
-    assert {Path(p).name: Path(i).name for p, i in res.included.items()} == {"registry_ops.c": "module.c"}
+    assert {Path(p).name: Path(i).name for p, i in res.included.items()} == \
+        {"registry_ops.c": "module.c", "registry_view.c": "module.c"}
     lines = [(Path(f.path).name, f.line) for f in res.findings]
-    assert lines == [("registry_ops.c", 3), ("registry_view.inc", 4)]
+    assert lines == [("registry_ops.c", 3), ("registry_view.c", 4)]
     # the real TU named alone reports the findings of the files it includes, at their own lines
     alone = _scan(root / "module.c", select=["FT101"])
     assert [(Path(f.path).name, f.line) for f in alone.findings] == lines
+
+
+def test_an_inc_fragment_is_analysed_in_its_includer(tmp_path):
+    (tmp_path / "main.c").write_text('#include <Python.h>\nstatic PyObject *reg;\n#include "ops.inc"\n')
+    (tmp_path / "ops.inc").write_text("static PyObject *first(PyObject *s, PyObject *u) {\n"
+                                      "    PyObject *o = PyList_GetItem(reg, 0);\n"
+                                      "    Py_XINCREF(o);\n    return o;\n}\n")
+    res = _scan(tmp_path / "main.c", select=["FT101"])
+    assert res.diagnostics == []
+    assert [(Path(f.path).name, f.line) for f in res.findings] == [("ops.inc", 2)]
 
 
 def test_a_fragment_no_tu_includes_is_still_parsed_alone(tmp_path):
