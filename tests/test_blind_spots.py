@@ -33,6 +33,8 @@ CASES = [
     "alloc_object_domain_buffer/cxx_allocator_template.cpp",
     "alloc_object_domain_buffer/cxx_allocator_template_ok.cpp",
     "module_gil_single_phase/cxx_single_phase.cpp", "module_gil_single_phase/cxx_single_phase_ok.cpp",
+    "object_state_mutation/cxx_reinterpret_cast_methods.cpp",
+    "object_state_mutation/cxx_reinterpret_cast_methods_ok.cpp",
 ]
 _EXPECT = re.compile(r"//\s*expect:\s*((?:FT\d{3}\s*)+)")
 

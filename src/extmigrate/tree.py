@@ -19,6 +19,10 @@ from functools import cache
 from clang.cindex import Cursor, CursorKind, File, SourceLocation, TranslationUnit, c_object_p, conf
 
 K = CursorKind
+# Casts, C and C++ (static_cast<T *>(p), reinterpret_cast<PyCFunction>(f), PyCFunction(f)): rules that
+# look through a cast to the expression look through all of them.
+CASTS = frozenset({K.CSTYLE_CAST_EXPR, K.CXX_STATIC_CAST_EXPR, K.CXX_REINTERPRET_CAST_EXPR,
+                   K.CXX_CONST_CAST_EXPR, K.CXX_DYNAMIC_CAST_EXPR, K.CXX_FUNCTIONAL_CAST_EXPR})
 _FUNCTION_KINDS = {K.FUNCTION_DECL, K.CXX_METHOD, K.CONSTRUCTOR, K.DESTRUCTOR, K.FUNCTION_TEMPLATE}
 _PREPROCESSING = {K.MACRO_INSTANTIATION, K.MACRO_DEFINITION, K.INCLUSION_DIRECTIVE}
 # Elements of one initializer list kept in the index.  Method, member and slot tables are far

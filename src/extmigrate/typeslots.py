@@ -19,9 +19,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from extmigrate.regions import blank_comments
-from extmigrate.tree import K, Node, TUView, split_args
+from extmigrate.tree import CASTS, K, Node, TUView, split_args
 
-_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR, K.CSTYLE_CAST_EXPR}
+_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR} | CASTS
 _TYPE_WORDS = re.compile(r"\b(?:const|volatile|struct|static)\b|\[[^\]]*\]")
 _ROW = re.compile(r"\{([^{}]*)\}")
 _LAST_NAME = re.compile(r"([A-Za-z_]\w*)\W*$")

@@ -22,7 +22,7 @@ from clang.cindex import TypeKind
 
 from extmigrate import cursors
 from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
-from extmigrate.tree import K, Node, TUView, Use
+from extmigrate.tree import CASTS, K, Node, TUView, Use
 
 DATA = tomllib.loads(resources.files("extmigrate").joinpath("data/allocators.toml").read_text("utf-8"))
 FAMILIES: dict[str, dict] = DATA["families"]
@@ -34,9 +34,7 @@ EXPANDS_TO: dict[str, str] = DATA["calls"]
 OBJECT_INIT: tuple[str, ...] = tuple(DATA["object_init"]["names"])
 SET_ALLOCATOR: tuple[str, ...] = tuple(DATA["hooks"]["names"])
 
-_CASTS = {K.CSTYLE_CAST_EXPR, K.CXX_STATIC_CAST_EXPR, K.CXX_REINTERPRET_CAST_EXPR, K.CXX_CONST_CAST_EXPR,
-          K.CXX_FUNCTIONAL_CAST_EXPR}
-_TRANSPARENT = {K.UNEXPOSED_EXPR, K.PAREN_EXPR} | _CASTS
+_TRANSPARENT = {K.UNEXPOSED_EXPR, K.PAREN_EXPR} | CASTS
 _NULL = re.compile(r"^\(*\s*(?:\(\s*void\s*\*\s*\)\s*)?(NULL|0|nullptr)\s*\)*$")
 
 
@@ -133,7 +131,7 @@ def destination(tu: TUView, call: Node) -> Destination:
     n, cur = call, call.parent
     while cur is not None:
         if cur.kind in _TRANSPARENT:
-            if cur.kind in _CASTS:
+            if cur.kind in CASTS:
                 types.append(cur.cursor.type)
         elif cur.kind == K.CONDITIONAL_OPERATOR:
             kids = tu.children_of(cur)
