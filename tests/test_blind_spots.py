@@ -35,6 +35,8 @@ CASES = [
     "module_gil_single_phase/cxx_single_phase.cpp", "module_gil_single_phase/cxx_single_phase_ok.cpp",
     "object_state_mutation/cxx_reinterpret_cast_methods.cpp",
     "object_state_mutation/cxx_reinterpret_cast_methods_ok.cpp",
+    "object_state_mutation/cxx_static_member_methods.cpp",
+    "object_state_mutation/cxx_static_member_methods_ok.cpp",
 ]
 _EXPECT = re.compile(r"//\s*expect:\s*((?:FT\d{3}\s*)+)")
 

@@ -116,7 +116,7 @@ class _Collector:
     def funcs(self) -> set[str]:
         """Names of the functions declared in the TU (only tables clang could not parse ask)."""
         if self._funcs is None:
-            self._funcs = {f.spelling for f in self.tu.of_kind(K.FUNCTION_DECL)}
+            self._funcs = {f.spelling for f in self.tu.of_kind(K.FUNCTION_DECL, K.CXX_METHOD)}
         return self._funcs
 
     def add(self, func: str, slot: str) -> None:
@@ -129,7 +129,7 @@ class _Collector:
         ref = target.cursor.referenced
         if ref is None:
             return
-        if ref.kind == K.FUNCTION_DECL:
+        if ref.kind in (K.FUNCTION_DECL, K.CXX_METHOD):  # C++: a static member function
             self.add(ref.spelling, slot)
         elif ref.kind == K.VAR_DECL and ref.spelling in self.vars:
             self.table(self.vars[ref.spelling], slot)
