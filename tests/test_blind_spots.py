@@ -221,3 +221,33 @@ def test_an_older_python_s_headers_do_not_make_new_c_api_code_low_confidence(tmp
         "}\n")
     res = _scan(tmp_path, select=["FT101"])
     assert [(f.line, f.confidence) for f in res.findings] == [(3, "high")]
+
+
+def test_a_header_branch_one_tu_compiles_is_reported_from_that_tu(tmp_path):
+    (tmp_path / "shared.h").write_text(
+        "#ifdef HAVE_FAST\n"
+        "static PyObject *fast_first(PyObject *l) { return PyList_GetItem(l, 0); }\n"
+        "#endif\n")
+    (tmp_path / "a.c").write_text('#include <Python.h>\n#include "shared.h"\n'
+                                  "#ifdef HAVE_FAST\nPyObject *ua(PyObject *l) { return PySequence_GetItem(l, 0); }\n#endif\n")
+    (tmp_path / "b.c").write_text('#define HAVE_FAST 1\n#include <Python.h>\n#include "shared.h"\n')
+    res = _scan(tmp_path, select=["FT101"])
+    # a.c reaches it only through an extra parse, b.c compiles it as it is: one finding, b.c's
+    assert [(Path(f.path).name, f.line, f.config) for f in res.findings] == [("shared.h", 2, [])]
+    assert res.unanalysed == []
+
+
+def test_a_cached_scan_keeps_configs_confidence_and_what_was_left_out(tmp_path):
+    root = tmp_path / "src"
+    root.mkdir()
+    for case in ("borrowed_dict_item/inactive_feature_branch.c", "borrowed_dict_item/missing_header_body.c"):
+        shutil.copy(FIXTURES / case, root / Path(case).name)
+    opts = dict(select=["FT102"], cache=True, cache_dir=str(tmp_path / "cache"))
+
+    def outcome(r):
+        return ([(f.line, f.config, f.confidence) for f in r.findings + r.low_confidence],
+                r.unanalysed, r.missing_headers)
+
+    first, again = _scan(root, **opts), _scan(root, **opts)
+    assert outcome(first) == outcome(again)
+    assert [c for _, c, _ in outcome(first)[0]] == [["-DHAVE_LIBFOO"], [], []]

@@ -94,7 +94,9 @@ def combine(results: list[TUResult], rule_codes: list[str], roots: list[str]) ->
     findings: list[Finding] = []
     rules = [get_rule(c)() for c in rule_codes]
     file_findings = [f for rule in rules for f in rule.check_files(roots)]
-    for batch in [r.findings for r in results] + [file_findings]:
+    own = [f for r in results for f in r.findings if not f.config]
+    extra = [f for r in results for f in r.findings if f.config]  # code one TU compiled, another not
+    for batch in [own, file_findings, extra]:
         for f in batch:
             key = (f.code, f.path, f.line, f.column, f.symbol)
             if key not in seen:
