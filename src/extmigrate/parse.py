@@ -155,7 +155,7 @@ def prelude(spec: TUSpec, is_project_file) -> str | None:
 
 _CONDITIONAL = re.compile(rb"#\s*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
 NOT_MACROS = {"defined", "__has_include", "__has_include_next", "__has_attribute", "__has_builtin",
-               "__has_feature", "__has_extension", "__has_c_attribute", "__has_cpp_attribute"}
+              "__has_feature", "__has_extension", "__has_c_attribute", "__has_cpp_attribute"}
 
 
 def condition_names(text: str) -> set[str]:
