@@ -131,6 +131,20 @@ def test_inactive_feature_branch_is_analysed_with_its_macro_and_the_rest_is_coun
     assert doc["summary"]["unanalysed_capi_lines"] == 2
 
 
+def test_library_feature_tests_named_x_has_y_are_features(tmp_path):
+    (tmp_path / "m.c").write_text(
+        "#include <Python.h>\n"
+        "#ifdef FOO_HAS_PDF\n"
+        "static PyObject *pdf_first(PyObject *l) { return PyList_GetItem(l, 0); }\n"
+        "#endif\n"
+        "#if defined(HAVE_ZLIB)\n"
+        "static PyObject *z_first(PyObject *l) { return PyList_GetItem(l, 1); }\n"
+        "#endif\n")
+    res = _scan(tmp_path, select=["FT101"])
+    both = ["-DFOO_HAS_PDF", "-DHAVE_ZLIB"]  # one parse turns every feature on
+    assert [(f.line, f.config) for f in res.findings] == [(3, both), (6, both)]
+
+
 def test_a_branch_the_flags_turn_on_is_reported_once_from_the_scan_s_own_config():
     path = FIXTURES / "borrowed_dict_item" / "inactive_feature_branch.c"
     res = _scan(path, select=["FT102"], defines=["HAVE_LIBFOO"])
@@ -202,7 +216,8 @@ def test_a_missing_header_is_named_once_with_the_folder_that_holds_a_copy(tmp_pa
         shutil.copy(src, tmp_path / name)
     copy = tmp_path / "vendor" / "include" / "thirdparty" / "codec.h"
     copy.parent.mkdir(parents=True)
-    copy.write_text("typedef struct codec codec_t;\ncodec_t *codec_open(void);\nvoid codec_close(codec_t *);\n")
+    copy.write_text("typedef struct codec codec_t;\n"
+                    "codec_t *codec_open(void);\nvoid codec_close(codec_t *);\n")
     res = _scan(tmp_path, select=["FT102"])
     assert res.missing_headers == [{"header": "thirdparty/codec.h",
                                     "files": [str(tmp_path / "a.c"), str(tmp_path / "b.c")],
@@ -234,7 +249,8 @@ def test_a_header_branch_one_tu_compiles_is_reported_from_that_tu(tmp_path):
         "static PyObject *fast_first(PyObject *l) { return PyList_GetItem(l, 0); }\n"
         "#endif\n")
     (tmp_path / "a.c").write_text('#include <Python.h>\n#include "shared.h"\n'
-                                  "#ifdef HAVE_FAST\nPyObject *ua(PyObject *l) { return PySequence_GetItem(l, 0); }\n#endif\n")
+                                  "#ifdef HAVE_FAST\n"
+                                  "PyObject *ua(PyObject *l) { return PySequence_GetItem(l, 0); }\n#endif\n")
     (tmp_path / "b.c").write_text('#define HAVE_FAST 1\n#include <Python.h>\n#include "shared.h"\n')
     res = _scan(tmp_path, select=["FT101"])
     # a.c reaches it only through an extra parse, b.c compiles it as it is: one finding, b.c's

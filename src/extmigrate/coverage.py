@@ -2,10 +2,11 @@
 
 A TU's inactive branches (clang's skipped ranges) that use the Python C API are found after the main
 parse.  The TU is parsed again with the macros they test turned on (all optional-feature macros such
-as HAVE_LIBTIFF together, then each platform: _WIN32, __APPLE__, the BSDs), at most `max_configs`
-times, the configurations that enable most C-API lines first.  Findings of such a parse count only
-inside the branches the main parse skipped, carry their configuration (`config`), and are never
-reported twice.  C-API lines no configuration compiled are returned for the summary: never silent.
+as HAVE_LIBTIFF or CAIRO_HAS_PDF_SURFACE together, then each platform: _WIN32, __APPLE__, the BSDs),
+at most `max_configs` times, the configurations that enable most C-API lines first.  Findings of
+such a parse count only inside the branches the main parse skipped, carry their configuration
+(`config`), and are never reported twice.  C-API lines no configuration compiled are returned for
+the summary: never silent.
 
 Only branches of the TU's own file and of the .c files it includes choose extra parses (a header's
 branches would otherwise cost one parse per TU that includes it); a header's branch is analysed when
@@ -63,7 +64,8 @@ def _platform_group(name: str) -> str | None:
 
 
 def _feature(name: str) -> bool:
-    return name.startswith(tuple(settings()["feature_prefixes"]))
+    return name.startswith(tuple(settings()["feature_prefixes"])) or \
+        any(part in name for part in settings().get("feature_infixes", ()))
 
 
 @dataclass
@@ -216,7 +218,8 @@ def analyse_configs(spec, extra_args: list[str], rule_codes: list[str], in_proje
     defined = {re.split(r"[=(]", a[2:], maxsplit=1)[0] for a in args if a.startswith("-D")}
     for flags in configs(found, spec.path, defined):
         try:
-            tu = parse(dataclasses.replace(spec, pch=None), list(extra_args or []) + flags + _companions(flags))
+            config_args = list(extra_args or []) + flags + _companions(flags)
+            tu = parse(dataclasses.replace(spec, pch=None), config_args)
         except Exception:  # the branches stay counted as not analysed
             continue
         view = TUView(tu, spec.path, in_project)

@@ -49,7 +49,8 @@ def move_allocation(tu: TUView, f: Finding, ctx: FixContext, domain: str,
         paired = _class_releases(tu, this, calls)
         for a in paired:
             if a.family != old:
-                return NoFix(f"{a.name}() at line {a.use.line} releases it with another family: fix that first")
+                return NoFix(f"{a.name}() at line {a.use.line} releases it with another family: "
+                             "fix that first")
             if ctx.text(a.use.path, a.use.start, a.use.start + len(a.name)) != a.name or \
                     not renamable(a.name, a.family):
                 return NoFix(f"{a.name}() at line {a.use.line} is written through a macro: change it by hand")
