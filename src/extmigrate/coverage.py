@@ -207,6 +207,7 @@ class Extra:
     findings: list[Finding] = field(default_factory=list)
     facts: list[dict] = field(default_factory=list)
     regions: list[list] = field(default_factory=list)
+    broken: list[list] = field(default_factory=list)  # bodies with errors, in those regions only
 
 
 def analyse_configs(spec, extra_args: list[str], rule_codes: list[str], in_project,
@@ -240,7 +241,9 @@ def analyse_configs(spec, extra_args: list[str], rule_codes: list[str], in_proje
                 if got is not None:
                     facts[code] = got
             propose_fixes(view, mine)  # byte edits of the file: the same in every configuration
-            mark_low_confidence(mine, broken_functions(tu, view))
+            broken = [b for b in broken_functions(tu, view) if (b[0], b[1]) in compiled]
+            mark_low_confidence(mine, broken)
+            out.broken += broken
             out.findings += mine
             out.facts.append(facts)
             out.regions += _regions(compiled, flags)

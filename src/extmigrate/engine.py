@@ -84,6 +84,7 @@ def analyse(spec: TUSpec, rule_codes: list[str], roots: list[str],
         extra = coverage.analyse_configs(spec, extra_args or [], rule_codes, in_project, inactive, seen)
         result.findings += extra.findings
         result.extra_facts, result.config_regions = extra.facts, extra.regions
+        result.broken += extra.broken  # for findings the project-wide step makes there
         result.unanalysed = coverage.left_out(inactive)
     return result
 
