@@ -295,3 +295,5 @@ def test_platform_code_whose_headers_are_missing_here_is_low_confidence(tmp_path
     assert [(f.code, f.line, f.config, f.confidence) for f in res.low_confidence] == \
         [("FT302", 7, ["-D_WIN32"], "low")]
     assert [m["header"] for m in res.missing_headers] == []  # only the scan's own parse names them
+    shown = [ln for ln in text.render(res).splitlines() if ": FT302 " in ln]
+    assert len(shown) == 1 and shown[0].startswith("  ") and shown[0].endswith("[config: -D_WIN32]")

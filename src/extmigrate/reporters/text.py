@@ -81,7 +81,8 @@ def render(result: ScanResult, *, colour: bool = False, verbose: bool = False,
         out.append(f"Low confidence, not counted: {len(result.low_confidence)} finding(s) in function "
                    "bodies with parse errors (fix the missing headers or flags below):")
         for f in result.low_confidence:
-            out.append(f"  {_rel(f.path)}:{f.line}:{f.column}: {f.code} {f.message}")
+            config = f" [config: {' '.join(f.config)}]" if f.config else ""
+            out.append(f"  {_rel(f.path)}:{f.line}:{f.column}: {f.code} {f.message}{config}")
         out.append("")
     for path, msg in result.problems:
         out.append(f"{_rel(path)}: {paint('skipped', 'warning')}: {msg}")
