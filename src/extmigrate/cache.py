@@ -22,7 +22,7 @@ from extmigrate.fileio import touch, write_file
 from extmigrate.flags import TUSpec, include_dirs
 from extmigrate.model import Diagnostic, Finding
 
-FORMAT = 2
+FORMAT = 3
 VERSION_HEADERS = ("patchlevel.h", "pyconfig.h", os.path.join("numpy", "_numpyconfig.h"))
 _MISSING = re.compile(r"^'([^']+)' file not found")
 
@@ -132,7 +132,9 @@ def result_to_json(result) -> dict:
     return encode({"path": result.path, "findings": [f.to_dict() for f in result.findings],
                    "facts": _shared_facts(result.facts),
                    "diagnostics": [asdict(d) for d in result.diagnostics],
-                   "files": result.files, "includes": result.includes})
+                   "files": result.files, "includes": result.includes,
+                   "unanalysed": result.unanalysed, "broken": result.broken,
+                   "extra_facts": result.extra_facts, "config_regions": result.config_regions})
 
 
 def result_from_json(doc: dict):
@@ -142,7 +144,9 @@ def result_from_json(doc: dict):
     facts.update({code: facts[v["same_as"]] for code, v in doc["facts"].items() if "same_as" in v})
     return TUResult(path=doc["path"], findings=[Finding.from_dict(f) for f in doc["findings"]],
                     facts=facts, diagnostics=[Diagnostic(**d) for d in doc["diagnostics"]],
-                    files=doc["files"], includes=doc["includes"])
+                    files=doc["files"], includes=doc["includes"], unanalysed=doc.get("unanalysed", []),
+                    broken=doc.get("broken", []), extra_facts=doc.get("extra_facts", []),
+                    config_regions=doc.get("config_regions", []))
 
 
 class ResultCache:

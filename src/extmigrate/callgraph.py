@@ -33,7 +33,7 @@ else:  # pragma: no cover
 from clang.cindex import Cursor
 
 from extmigrate import cursors, regions
-from extmigrate.tree import K, Node, TUView
+from extmigrate.tree import CASTS, K, Node, TUView
 
 _PASS_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR}
 
@@ -226,7 +226,7 @@ def collect(tu: TUView) -> dict[str, Any]:
             continue
         key = func_key(ref, _memo(tu))
         _, parent = climb(tu, ref_node)
-        while parent is not None and parent.kind == K.CSTYLE_CAST_EXPR:
+        while parent is not None and parent.kind in CASTS:
             _, parent = climb(tu, parent)
         if parent is not None and parent.kind == K.CALL_EXPR and parent.spelling in once_calls:
             init.add(key)

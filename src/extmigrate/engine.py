@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from extmigrate import coverage
+from extmigrate.brokenparse import broken_functions, mark_low_confidence
 from extmigrate.fix.base import propose_fixes
 from extmigrate.flags import TUSpec
 from extmigrate.model import Diagnostic, Finding
@@ -22,15 +24,22 @@ class TUResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # project files this TU covered
     includes: list[str] = field(default_factory=list)  # project files the parse read (cache.py)
+    unanalysed: list[dict] = field(default_factory=list)  # inactive C-API branches (coverage.py)
+    broken: list[list] = field(default_factory=list)  # [path, line, end_line] of bodies with errors
+    extra_facts: list[dict] = field(default_factory=list)  # rule facts of each extra configuration
+    config_regions: list[list] = field(default_factory=list)  # [path, first, last, flags] (coverage.py)
     error: str | None = None  # the TU could not be analysed at all (timeout, crash, unreadable)
 
 
 def project_filter(roots: list[str]) -> Callable[[str], bool]:
-    """A file belongs to the project when it lies under one of the scanned roots."""
+    """A file belongs to the project when it lies under one of the scanned roots (or, for a root
+    that is a file, in that file's folder)."""
     prefixes = []
     for r in roots:
         real = os.path.realpath(r)
-        prefixes.append(real if os.path.isfile(real) else real.rstrip(os.sep) + os.sep)
+        if os.path.isfile(real):  # a file named alone brings its folder's headers and included .c files
+            real = os.path.dirname(real)
+        prefixes.append(real.rstrip(os.sep) + os.sep)
     cache: dict[str, bool] = {}
 
     def ok(path: str) -> bool:
@@ -66,8 +75,17 @@ def analyse(spec: TUSpec, rule_codes: list[str], roots: list[str],
             facts = rule.collect(view)
             if facts is not None:
                 result.facts[code] = facts
+        result.broken = broken_functions(tu, view)
+        inactive = coverage.branches(tu, view)
     finally:
         view.close()
+    if inactive:
+        seen = {(f.code, f.path, f.line, f.column, f.symbol) for f in result.findings}
+        extra = coverage.analyse_configs(spec, extra_args or [], rule_codes, in_project, inactive, seen)
+        result.findings += extra.findings
+        result.extra_facts, result.config_regions = extra.facts, extra.regions
+        result.broken += extra.broken  # for findings the project-wide step makes there
+        result.unanalysed = coverage.left_out(inactive)
     return result
 
 
@@ -77,7 +95,9 @@ def combine(results: list[TUResult], rule_codes: list[str], roots: list[str]) ->
     findings: list[Finding] = []
     rules = [get_rule(c)() for c in rule_codes]
     file_findings = [f for rule in rules for f in rule.check_files(roots)]
-    for batch in [r.findings for r in results] + [file_findings]:
+    own = [f for r in results for f in r.findings if not f.config]
+    extra = [f for r in results for f in r.findings if f.config]  # code one TU compiled, another not
+    for batch in [own, file_findings, extra]:
         for f in batch:
             key = (f.code, f.path, f.line, f.column, f.symbol)
             if key not in seen:
@@ -85,10 +105,13 @@ def combine(results: list[TUResult], rule_codes: list[str], roots: list[str]) ->
                 findings.append(f)
     for rule in sorted(rules, key=lambda r: r.runs_last):
         facts = [r.facts[rule.code] for r in results if rule.code in r.facts]
+        facts += [x[rule.code] for r in results for x in r.extra_facts if rule.code in x]
         for f in rule.finish(facts, findings):
             key = (f.code, f.path, f.line, f.column, f.symbol)
             if key not in seen:
                 seen.add(key)
                 findings.append(f)
+    mark_low_confidence(findings, [b for r in results for b in r.broken])
+    coverage.tag(findings, [g for r in results for g in r.config_regions])
     findings.sort(key=lambda f: f.sort_key)
     return findings

@@ -40,6 +40,10 @@ class Finding:
     fix: dict[str, Any] | None = None
     # Rule-private data the fix layer needs (byte offsets, shapes); never shown to users.
     data: dict[str, Any] = field(default_factory=dict)
+    # "low" when the enclosing function's body has parse errors: shown apart, not counted.
+    confidence: str = "high"
+    # The -D flags of the extra configuration that compiled this code ([]: the scan's own flags).
+    config: list[str] = field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:

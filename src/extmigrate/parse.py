@@ -75,7 +75,7 @@ def _is_cxx(args: list[str]) -> bool:
 
 def clang_args(spec: TUSpec, extra_args: list[str] | None = None) -> list[str]:
     """The full argument list a file is parsed with (its PCH is built with the same list)."""
-    args = list(spec.args) + ["-w", "-ferror-limit=50"] + list(extra_args or [])
+    args = list(spec.args) + ["-w", "-ferror-limit=1000"] + list(extra_args or [])
     if _is_cxx(args):
         args += bundled_libcxx_args()
     if spec.directory and not any(a.startswith("-working-directory") for a in args):
@@ -154,8 +154,8 @@ def prelude(spec: TUSpec, is_project_file) -> str | None:
 
 
 _CONDITIONAL = re.compile(rb"#\s*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
-_NOT_MACROS = {"defined", "__has_include", "__has_include_next", "__has_attribute", "__has_builtin",
-               "__has_feature", "__has_extension", "__has_c_attribute", "__has_cpp_attribute"}
+NOT_MACROS = {"defined", "__has_include", "__has_include_next", "__has_attribute", "__has_builtin",
+              "__has_feature", "__has_extension", "__has_c_attribute", "__has_cpp_attribute"}
 
 
 def condition_names(text: str) -> set[str]:
@@ -165,7 +165,7 @@ def condition_names(text: str) -> set[str]:
         m = _CONDITIONAL.match(line.strip())
         if m and m.group(1) in (b"if", b"ifdef", b"ifndef", b"elif"):
             names.update(n.decode() for n in re.findall(rb"[A-Za-z_]\w*", m.group(2)))
-    return names - _NOT_MACROS
+    return names - NOT_MACROS
 
 
 def _unstable_names(text: str, args: list[str]) -> set[str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from extmigrate import flags as flagmod
+from extmigrate.brokenparse import missing_headers
 from extmigrate.cache import ResultCache, default_dir as default_cache_dir, prune
 from extmigrate.discover import build_files_around, discover
 from extmigrate.flags import include_dirs
@@ -54,6 +55,14 @@ class ScanResult:
     # (what `fix` fixes, what `fix --unsafe-fixes` fixes), counted by the scan command (fix/counts.py)
     fixable: tuple[int, int] | None = None
     scan_key: str | None = None  # the whole-scan cache key, when the cache is on
+    # Findings in function bodies with parse errors: shown apart, not counted (brokenparse.py).
+    low_confidence: list[Finding] = field(default_factory=list)
+    # Each missing header once: {"header", "files", "include_dir"} (brokenparse.py).
+    missing_headers: list[dict] = field(default_factory=list)
+    # Source files analysed inside the TU that #includes them: fragment -> includer (unity.py).
+    included: dict[str, str] = field(default_factory=dict)
+    # C-API code in #if branches no configuration compiled (coverage.py): one dict per branch.
+    unanalysed: list[dict] = field(default_factory=list)
 
 
 def extra_args(opts: ScanOptions) -> list[str]:
@@ -125,10 +134,12 @@ def _analyse(opts: ScanOptions, found, specs: dict[str, flagmod.TUSpec], roots: 
              extra: list[str], store: ResultCache | None, cache_dir: str, progress) -> dict:
     """Analyse (or take from the per-file cache) every file and combine the results: the outcome of a
     scan as plain data, which a later scan of the unchanged tree reuses as it is."""
+    from extmigrate.coverage import unanalysed
     from extmigrate.engine import combine
     from extmigrate.parse import FLAGS_REJECTED
     from extmigrate.rules import select_rules
     from extmigrate.runner import run_with_cache
+    from extmigrate.unity import fragments
 
     codes = [r.code for r in select_rules(opts.select, opts.ignore)]
     jobs = opts.jobs or os.cpu_count() or 1
@@ -151,10 +162,13 @@ def _analyse(opts: ScanOptions, found, specs: dict[str, flagmod.TUSpec], roots: 
 
     with tempfile.TemporaryDirectory(prefix="extmigrate-pch-") as scratch:
         pch_dir = os.path.join(cache_dir, "pch") if opts.cache else scratch
-        collect(found.sources, 0)
+        included = fragments(found.sources, specs)  # unity builds: analysed inside their includer
+        units = [p for p in found.sources if p not in included]
+        collect(units, 0)
         covered = {os.path.realpath(f) for r in results for f in r.files + r.includes}
-        alone = [h for h in found.headers if os.path.realpath(h) not in covered]
-        collect(alone, len(found.sources))  # a header no TU includes is parsed on its own
+        alone = [h for h in [p for p in found.sources if p in included] + found.headers
+                 if os.path.realpath(h) not in covered]
+        collect(alone, len(units))  # a header (or .c fragment) no TU covered is parsed on its own
     results.sort(key=lambda r: r.path)  # completion order differs from run to run
     if progress:
         progress(total, total)  # headers that a TU covered were never run on their own
@@ -165,7 +179,9 @@ def _analyse(opts: ScanOptions, found, specs: dict[str, flagmod.TUSpec], roots: 
             "problems": own_problems, "diagnostics": diagnostics,
             "files_with_errors": sorted({r.path for r in results
                                          if any(d.severity in ("error", "fatal") for d in r.diagnostics)}),
-            "findings": combine(results, codes, roots), "results": results}
+            "findings": combine(results, codes, roots), "results": results,
+            "included": {p: i for p, i in sorted(included.items()) if p not in ran},
+            "unanalysed": unanalysed(results)}
 
 
 def _finish(opts: ScanOptions, out: ScanResult, done: dict, specs: dict[str, flagmod.TUSpec]) -> ScanResult:
@@ -175,13 +191,17 @@ def _finish(opts: ScanOptions, out: ScanResult, done: dict, specs: dict[str, fla
     out.specs = {os.path.realpath(p): specs[p] for p in done["ran"] if p in specs}
     out.diagnostics = list(done["diagnostics"])
     out.files_with_errors = list(done["files_with_errors"])
+    out.included = dict(done.get("included", {}))
+    out.unanalysed = list(done.get("unanalysed", []))
+    out.missing_headers = missing_headers(out.diagnostics, opts.paths)
     findings = list(done["findings"])
     if opts.use_suppressions:
         findings, out.suppressed = apply_suppressions(findings)
     if opts.baseline:
         findings, out.baselined = apply_baseline(findings, read_baseline(opts.baseline),
                                                  baseline_root(opts.baseline))
-    out.findings = findings
+    out.findings = [f for f in findings if f.confidence != "low"]
+    out.low_confidence = [f for f in findings if f.confidence == "low"]
     return out
 
 

@@ -16,7 +16,7 @@ from clang.cindex import TypeKind
 
 from extmigrate import cursors
 from extmigrate.callgraph import data as state_data
-from extmigrate.tree import K, Node, TUView
+from extmigrate.tree import CASTS, K, Node, TUView
 from extmigrate.typeslots import data as other_data
 from extmigrate.typeslots import strip
 
@@ -91,7 +91,7 @@ def _field_of(tu: TUView, lhs: Node, names: set[str]) -> tuple[str, str] | None:
             if member is None and _into_data_buffer(tu, lhs, kids[0]):
                 return None
             node = kids[0]
-        elif node.kind in (K.PAREN_EXPR, K.UNEXPOSED_EXPR, K.CSTYLE_CAST_EXPR) and kids:
+        elif (node.kind in (K.PAREN_EXPR, K.UNEXPOSED_EXPR) or node.kind in CASTS) and kids:
             node = kids[-1]
         else:
             break

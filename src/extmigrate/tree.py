@@ -19,6 +19,10 @@ from functools import cache
 from clang.cindex import Cursor, CursorKind, File, SourceLocation, TranslationUnit, c_object_p, conf
 
 K = CursorKind
+# Casts, C and C++ (static_cast<T *>(p), reinterpret_cast<PyCFunction>(f), PyCFunction(f)): rules that
+# look through a cast to the expression look through all of them.
+CASTS = frozenset({K.CSTYLE_CAST_EXPR, K.CXX_STATIC_CAST_EXPR, K.CXX_REINTERPRET_CAST_EXPR,
+                   K.CXX_CONST_CAST_EXPR, K.CXX_DYNAMIC_CAST_EXPR, K.CXX_FUNCTIONAL_CAST_EXPR})
 _FUNCTION_KINDS = {K.FUNCTION_DECL, K.CXX_METHOD, K.CONSTRUCTOR, K.DESTRUCTOR, K.FUNCTION_TEMPLATE}
 _PREPROCESSING = {K.MACRO_INSTANTIATION, K.MACRO_DEFINITION, K.INCLUSION_DIRECTIVE}
 # Elements of one initializer list kept in the index.  Method, member and slot tables are far
@@ -253,6 +257,22 @@ def split_args(text: str) -> list[str]:
     return out
 
 
+_CALLEE_KINDS = (K.DECL_REF_EXPR, K.OVERLOADED_DECL_REF, K.UNEXPOSED_EXPR)
+
+
+def _dependent_callee(call: Node) -> str:
+    """The function a call in a template names when its arguments are type-dependent
+    (`PyObject_Free(p)` with `T *p`: the callee is an overload set, the call has no spelling)."""
+    node = call.kids[0] if call.kids else None
+    for _ in range(3):
+        if node is None or node.kind not in _CALLEE_KINDS:
+            return ""
+        if node.kind == K.OVERLOADED_DECL_REF:
+            return node.spelling
+        node = node.kids[0] if node.kids else None
+    return ""
+
+
 class TUView:
     """The indexed project part of one translation unit."""
 
@@ -316,6 +336,7 @@ class TUView:
             return None
 
         enum_id = K.ENUM_DECL.value
+        unnamed: list[Node] = []
         special_ids = function_ids | {call_id, enum_id}
         init_list = K.INIT_LIST_EXPR
 
@@ -370,6 +391,8 @@ class TUView:
                         name = cursor.spelling
                         if name:
                             uses[name].append(Use(self, name, node, False, node.extent(), func))
+                        else:  # C++: a call with type-dependent arguments names no callee yet
+                            unnamed.append(node)
                     elif lib.clang_isCursorDefinition(cursor):
                         functions.append(node)
                         by_key[key] = (node, node)
@@ -393,6 +416,10 @@ class TUView:
             raise failure[0]
         for kid, members in by_id.items():
             by_kind[kinds[kid]] = members
+        for node in unnamed:
+            name = _dependent_callee(node)
+            if name:
+                self.uses[name].append(Use(self, name, node, False, node.extent(), node.func))
         for m in macros:
             node = Node(m, K.MACRO_INSTANTIATION, None, None)
             ext = node.extent()

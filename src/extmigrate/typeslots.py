@@ -19,9 +19,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from extmigrate.regions import blank_comments
-from extmigrate.tree import K, Node, TUView, split_args
+from extmigrate.tree import CASTS, K, Node, TUView, split_args
 
-_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR, K.CSTYLE_CAST_EXPR}
+_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR} | CASTS
 _TYPE_WORDS = re.compile(r"\b(?:const|volatile|struct|static)\b|\[[^\]]*\]")
 _ROW = re.compile(r"\{([^{}]*)\}")
 _LAST_NAME = re.compile(r"([A-Za-z_]\w*)\W*$")
@@ -116,7 +116,7 @@ class _Collector:
     def funcs(self) -> set[str]:
         """Names of the functions declared in the TU (only tables clang could not parse ask)."""
         if self._funcs is None:
-            self._funcs = {f.spelling for f in self.tu.of_kind(K.FUNCTION_DECL)}
+            self._funcs = {f.spelling for f in self.tu.of_kind(K.FUNCTION_DECL, K.CXX_METHOD)}
         return self._funcs
 
     def add(self, func: str, slot: str) -> None:
@@ -129,7 +129,7 @@ class _Collector:
         ref = target.cursor.referenced
         if ref is None:
             return
-        if ref.kind == K.FUNCTION_DECL:
+        if ref.kind in (K.FUNCTION_DECL, K.CXX_METHOD):  # C++: a static member function
             self.add(ref.spelling, slot)
         elif ref.kind == K.VAR_DECL and ref.spelling in self.vars:
             self.table(self.vars[ref.spelling], slot)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.fix.conftest import git_apply_check
 
 VEC = """\
@@ -106,3 +108,15 @@ def test_macro_with_other_arguments_is_left_to_a_human(project):
     assert "+    PyMem_Free(buf);\n" in diff
     assert "+    PyMem_Free(more);\n" in diff  # FT403: released like PyMem_New allocated it
     assert "-    double *more = PyMem_New(double, 4);\n" not in diff
+
+
+def test_cxx_allocator_template_moves_with_its_deallocate(project):
+    src = Path(__file__).resolve().parent.parent / "fixtures" / "alloc_object_domain_buffer"
+    project.write({"alloc.cpp": (src / "cxx_allocator_template.cpp").read_text()})
+    rc, diff, err = project.fix("--select", "FT401")
+    assert diff == "" and "deallocate() of the same class releases what allocate() returns" in err
+    rc, diff, err = project.fix("--select", "FT401", "--unsafe-fixes")
+    assert "+        void *p = PyMem_Malloc(n * sizeof(T));  // expect: FT401\n" in diff
+    assert "+    void deallocate(T *p, std::size_t) { PyMem_Free(p); }\n" in diff
+    # returned without a variable: nothing to follow, named as such
+    assert err.count("the memory is not stored in a variable or field") == 2

@@ -35,6 +35,9 @@ def propose_late(result: ScanResult, opts: ScanOptions) -> None:
     pending: dict[str, list[Finding]] = {}
     for f in result.findings:
         if f.fix is None and "fix_reason" not in f.data and has_remedy(f.code):
+            if f.config:  # the scan's own flags do not compile this code: parsing again cannot help
+                f.data["fix_reason"] = f"compiled only with {' '.join(f.config)}: fix it by hand"
+                continue
             pending.setdefault(os.path.realpath(f.path), []).append(f)
     roots = [os.path.abspath(p) for p in opts.paths]
     extra = extra_args(opts)

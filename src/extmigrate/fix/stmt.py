@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from extmigrate.fix.base import FixContext
 from extmigrate.regions import blank_comments
-from extmigrate.tree import K, Node, TUView
+from extmigrate.tree import CASTS, K, Node, TUView
 
 _EXPR_STMT = {K.BINARY_OPERATOR, K.COMPOUND_ASSIGNMENT_OPERATOR, K.UNARY_OPERATOR, K.CALL_EXPR,
-              K.PAREN_EXPR, K.UNEXPOSED_EXPR, K.CSTYLE_CAST_EXPR}
+              K.PAREN_EXPR, K.UNEXPOSED_EXPR} | CASTS
 _MACRO_STMT = re.compile(r"[A-Za-z_]\w*\s*\(")
 _KEYWORD = re.compile(r"(if|while|for|switch|return|do|sizeof)\b")
 _JUMP = re.compile(r"\b(return|goto|break|continue|longjmp)\b")

@@ -13,7 +13,7 @@ from extmigrate.suppress import baseline_key
 SCHEMA_VERSION = 1
 FIELDS = ("code", "name", "category", "severity", "path", "line", "column", "end_line",
           "end_column", "function", "symbol", "message", "explanation", "action", "related",
-          "fixable", "fix")
+          "fixable", "fix", "confidence", "config")
 
 
 def finding_dict(f, root: str) -> dict:
@@ -39,13 +39,18 @@ def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
         "summary": {
             "findings": len(result.findings),
             "by_rule": dict(sorted(Counter(f.code for f in result.findings).items())),
+            "low_confidence": len(result.low_confidence),
+            "unanalysed_capi_lines": sum(u["lines"] for u in result.unanalysed),
             "files_scanned": result.files_scanned,
             "files_with_parse_errors": len(result.files_with_errors),
             "suppressed": result.suppressed,
             "baselined": result.baselined,
             "rules": list(result.rule_codes),
         },
-        "findings": [finding_dict(f, root) for f in result.findings],
+        "findings": [finding_dict(f, root) for f in result.findings + result.low_confidence],
+        "missing_headers": result.missing_headers,
+        "included_sources": [{"path": p, "included_by": i} for p, i in sorted(result.included.items())],
+        "unanalysed_branches": result.unanalysed,
         "problems": [{"path": p, "message": m} for p, m in result.problems],
         "diagnostics": [d.to_dict() for d in result.diagnostics],
         "cython_skipped": list(result.cython),

@@ -86,7 +86,7 @@ def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
     index = {r.code: i for i, r in enumerate(rules)}
     results = []
     seen: dict[str, int] = {}
-    for f in result.findings:
+    for f in result.findings + result.low_confidence:
         key = baseline_key(f, root)
         seen[key] = seen.get(key, 0) + 1  # same rule/file/function/symbol twice: keep both alerts
         region = {"startLine": f.line, "startColumn": f.column,
@@ -99,7 +99,10 @@ def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
             "locations": [{"physicalLocation": {"artifactLocation": _artifact(f.path, root),
                                                 "region": region}}],
             "partialFingerprints": {"extmigrate/v1": f"{key}:{seen[key]}"},
+            "rank": 10.0 if f.confidence == "low" else 100.0,
         }
+        if f.confidence == "low" or f.config:
+            res["properties"] = {"confidence": f.confidence, "config": list(f.config)}
         if f.function:
             res["locations"][0]["logicalLocations"] = [{"name": f.function, "kind": "function"}]
         if f.related:

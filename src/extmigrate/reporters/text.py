@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 
 from extmigrate.scan import ScanResult
 
+_PYTHON_MACRO = re.compile(r"_?P[yY]")  # Py_mod_gil, PY_VERSION_HEX: set by Python's headers
 _COLOURS = {"error": "31", "warning": "33", "note": "36", "code": "1;35", "path": "1", "dim": "2"}
 
 
@@ -62,6 +64,8 @@ def render(result: ScanResult, *, colour: bool = False, verbose: bool = False,
     explained: set[str] = set()
     for f in result.findings:
         head = f"{paint(_rel(f.path), 'path')}:{f.line}:{f.column}: {paint(f.code, f.severity)} {f.message}"
+        if f.config:
+            head += paint(f" [config: {' '.join(f.config)}]", "dim")
         if f.fix is not None:
             head += paint(f" [fix: {f.fix.get('applicability', 'safe')}]", "dim")
         out.append(head)
@@ -74,10 +78,30 @@ def render(result: ScanResult, *, colour: bool = False, verbose: bool = False,
             out.append(paint(f"      why: {f.explanation}", "dim"))
             out.append(paint(f"      fix: {f.action}", "dim"))
         out.append("")
+    if result.low_confidence:
+        out.append(f"Low confidence, not counted: {len(result.low_confidence)} finding(s) in function "
+                   "bodies with parse errors (fix the missing headers or flags below):")
+        for f in result.low_confidence:
+            config = f" [config: {' '.join(f.config)}]" if f.config else ""
+            out.append(f"  {_rel(f.path)}:{f.line}:{f.column}: {f.code} {f.message}{config}")
+        out.append("")
     for path, msg in result.problems:
         out.append(f"{_rel(path)}: {paint('skipped', 'warning')}: {msg}")
     if quiet:
         return "\n".join(out) + ("\n" if out else "")
+    for m in result.missing_headers:
+        where = (f"add -I {_rel(m['include_dir'])}" if m["include_dir"]
+                 else "no copy in the scanned tree")
+        out.append(f"missing header '{m['header']}' ({len(m['files'])} file(s) need it): {where}")
+    if result.included:
+        out.append(f"{len(result.included)} included source file(s) analysed inside the file that "
+                   "includes them (unity build)")
+    if verbose:
+        for u in result.unanalysed:
+            out.append(f"{_rel(u['path'])}:{u['line']}-{u['end_line']}: inactive branch, "
+                       f"{u['lines']} C-API line(s) not analysed ({_hint(u['macros'])})")
+    if result.unanalysed:
+        out.append(unanalysed_line(result.unanalysed))
     if result.cython:
         out.append(f"{len(result.cython)} Cython-generated file(s) skipped: set the "
                    "`freethreading_compatible=True` directive in the .pyx sources instead")
@@ -108,6 +132,29 @@ def statistics(result: ScanResult, *, colour: bool = False, **_: object) -> str:
                    for code, name, n, fixable in rows)
 
 
+def _hint(macros: list[str]) -> str:
+    """How to include branches that test these macros: -D for the project's, a free-threaded
+    Python's headers for Python's own."""
+    top = [m for m in macros if not _PYTHON_MACRO.match(m)][:3]
+    hints = [f"-D {', -D '.join(top)} to include"] if top else []
+    if any(_PYTHON_MACRO.match(m) for m in macros):
+        hints.append("Python's own macros: --python python3.14t")
+    return "; ".join(hints) or "#else/#ifndef branches"
+
+
+def unanalysed_line(unanalysed: list[dict]) -> str:
+    """'412 lines using the C API in inactive branches were not analysed (-D HAVE_X to include)'."""
+    lines = sum(u["lines"] for u in unanalysed)
+    weight: Counter = Counter()
+    for u in unanalysed:
+        for m in u["macros"]:
+            weight[m] += u["lines"]
+    hint = _hint([m for m, _ in weight.most_common()])
+    return (f"{lines} line{'s' if lines != 1 else ''} using the C API in {len(unanalysed)} inactive "
+            f"branch{'es' if len(unanalysed) != 1 else ''} {'were' if lines != 1 else 'was'} not "
+            f"analysed ({hint}; --verbose lists them)")
+
+
 def summary(result: ScanResult, paint=_paint(False)) -> str:
     n = len(result.findings)
     lines = []
@@ -120,6 +167,8 @@ def summary(result: ScanResult, paint=_paint(False)) -> str:
         extra.append(f"{result.suppressed} suppressed")
     if result.baselined:
         extra.append(f"{result.baselined} in baseline")
+    if result.low_confidence:
+        extra.append(f"{len(result.low_confidence)} low-confidence not counted")
     safe, unsafe = result.fixable or (sum(1 for f in result.findings if f.fix is not None),) * 2
     if safe:
         extra.append(f"{safe} fixable with `extmigrate fix`")

@@ -29,9 +29,9 @@ from extmigrate import callgraph, cursors
 from extmigrate.regions import blank_comments
 from extmigrate.model import Finding
 from extmigrate.rules import _borrowed as B
-from extmigrate.tree import K, Node, TUView
+from extmigrate.tree import CASTS, K, Node, TUView
 
-_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR, K.CSTYLE_CAST_EXPR}
+_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR} | CASTS
 _TESTS = {BinaryOperator.EQ, BinaryOperator.NE, BinaryOperator.LAnd, BinaryOperator.LOr}
 _SAFE = ("private", "tuple")
 _VARIABLE_IDS = frozenset((K.VAR_DECL.value, K.PARM_DECL.value))

@@ -22,7 +22,7 @@ from clang.cindex import TypeKind
 
 from extmigrate import cursors
 from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
-from extmigrate.tree import K, Node, TUView, Use
+from extmigrate.tree import CASTS, K, Node, TUView, Use
 
 DATA = tomllib.loads(resources.files("extmigrate").joinpath("data/allocators.toml").read_text("utf-8"))
 FAMILIES: dict[str, dict] = DATA["families"]
@@ -34,7 +34,7 @@ EXPANDS_TO: dict[str, str] = DATA["calls"]
 OBJECT_INIT: tuple[str, ...] = tuple(DATA["object_init"]["names"])
 SET_ALLOCATOR: tuple[str, ...] = tuple(DATA["hooks"]["names"])
 
-_TRANSPARENT = {K.UNEXPOSED_EXPR, K.PAREN_EXPR, K.CSTYLE_CAST_EXPR}
+_TRANSPARENT = {K.UNEXPOSED_EXPR, K.PAREN_EXPR} | CASTS
 _NULL = re.compile(r"^\(*\s*(?:\(\s*void\s*\*\s*\)\s*)?(NULL|0|nullptr)\s*\)*$")
 
 
@@ -131,7 +131,7 @@ def destination(tu: TUView, call: Node) -> Destination:
     n, cur = call, call.parent
     while cur is not None:
         if cur.kind in _TRANSPARENT:
-            if cur.kind == K.CSTYLE_CAST_EXPR:
+            if cur.kind in CASTS:
                 types.append(cur.cursor.type)
         elif cur.kind == K.CONDITIONAL_OPERATOR:
             kids = tu.children_of(cur)
@@ -300,7 +300,8 @@ def sizeof_kind(tu: TUView, call: Node) -> tuple[str, str]:
         args = args[1:]
     kinds, names = set(), []
     for arg in args:
-        for node in _mul_operands(tu, arg):
+        operands = _mul_operands(tu, arg)
+        for node in operands:
             if node.kind != K.CXX_UNARY_EXPR or not tu.node_text(node).startswith("sizeof"):
                 continue
             kids = tu.children_of(node)
@@ -308,6 +309,9 @@ def sizeof_kind(tu: TUView, call: Node) -> tuple[str, str]:
             names.append(t.spelling if t is not None else tu.node_text(node)[6:].strip("() "))
             if t is None:  # sizeof(char), sizeof(double): a builtin type
                 kinds.add("buffer")
+                continue
+            if len(operands) > 1 and _template_parameter(kids[0]):
+                kinds.add("buffer")  # n * sizeof(T) in a template: an array of C++ objects
                 continue
             t = t.get_canonical()
             if t.kind == TypeKind.RECORD:
@@ -319,6 +323,11 @@ def sizeof_kind(tu: TUView, call: Node) -> tuple[str, str]:
     if "object" in kinds:
         return "object", name
     return ("buffer" if kinds == {"buffer"} else "unknown"), name
+
+
+def _template_parameter(node: Node) -> bool:
+    ref = node.cursor.referenced if node.kind == K.TYPE_REF else None
+    return ref is not None and ref.kind == K.TEMPLATE_TYPE_PARAMETER
 
 
 def allocation_kind(tu: TUView, a: AllocCall, dest: Destination) -> tuple[str, str]:

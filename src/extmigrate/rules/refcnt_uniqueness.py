@@ -9,10 +9,10 @@ from extmigrate.rules import register
 from extmigrate.rules.alloc_common import ft_dead
 from extmigrate.rules.base import Rule
 from extmigrate.rules.refcnt_common import DATA, as_pyobject, inside_macro, reads, symbol
-from extmigrate.tree import K, Node, TUView
+from extmigrate.tree import CASTS, K, Node, TUView
 from extmigrate.typeslots import exposed
 
-_UP = {K.UNEXPOSED_EXPR, K.PAREN_EXPR, K.CSTYLE_CAST_EXPR}
+_UP = {K.UNEXPOSED_EXPR, K.PAREN_EXPR} | CASTS
 _OPS = {"EQ": "==", "NE": "!=", "LT": "<", "GT": ">", "LE": "<=", "GE": ">="}
 _MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _SMALL = re.compile(r"^\(*\s*(?:\(\s*Py_ssize_t\s*\)\s*)?([12])[uUlL]*\s*\)*$")

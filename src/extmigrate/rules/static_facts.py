@@ -24,7 +24,7 @@ from clang.cindex import BinaryOperator, Cursor, LinkageKind, StorageClass, TLSK
 from extmigrate import callgraph, cursors, regions
 from extmigrate.model import Finding, Site
 from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
-from extmigrate.tree import K, Node, TUView
+from extmigrate.tree import CASTS, K, Node, TUView
 
 _ARRAYS = {TypeKind.CONSTANTARRAY, TypeKind.INCOMPLETEARRAY, TypeKind.VARIABLEARRAY,
            TypeKind.DEPENDENTSIZEDARRAY}
@@ -186,7 +186,7 @@ def write_kind(tu: TUView, node: Node) -> str | None:
                 ptr = True  # array decays to a pointer into the variable
             elif not ptr:
                 return None  # the value is read
-        elif k == K.CSTYLE_CAST_EXPR:
+        elif k in CASTS:
             if not ptr:
                 return None
         elif k == K.MEMBER_REF_EXPR:
