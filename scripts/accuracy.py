@@ -143,6 +143,7 @@ def precision(args) -> int:
     by_rule: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     by_pkg: dict[str, dict[str, Counter]] = defaultdict(dict)
     by_code: dict[str, Counter] = defaultdict(Counter)  # both halves: what SARIF says of each rule
+    low: Counter = Counter()  # low-confidence findings (bodies with parse errors): shown apart, not judged
     unjudged: list[str] = []
     for sd in corpus.ALL:
         if args.half and sd.half != args.half:
@@ -152,6 +153,9 @@ def precision(args) -> int:
         used, missing = set(), {}
         pkg = by_pkg[sd.half][sd.name] = Counter()
         for f in scan(sd, root, args.jobs, args.no_cache):
+            if f.get("confidence") == "low":
+                low[sd.half] += 1
+                continue
             k = key(f, root)
             v = verdicts.get(k)
             col = v["verdict"] if v and v["verdict"] else "un"
@@ -172,6 +176,9 @@ def precision(args) -> int:
         print(f"\n### {half} half ({len(by_pkg[half])} packages)")
         table("rule", by_rule[half])
         table("package", by_pkg[half])
+        counted = sum(c["n"] for c in by_pkg[half].values())
+        share = f"{100 * low[half] / (counted + low[half]):.1f} %" if counted + low[half] else "-"
+        print(f"\nlow-confidence findings (not counted, not judged): {low[half]} ({share} of all)")
     if unjudged:
         print(f"\n{len(unjudged)} finding(s) without a verdict:", file=sys.stderr)
         for u in unjudged:
