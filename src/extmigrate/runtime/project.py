@@ -124,11 +124,11 @@ def wheel_extras(wheel: Path) -> list[str]:
     return headers.get_all("Provides-Extra") or []
 
 
-def install(vpy: Path, wheel: Path, logdir: Path, requirements: list[str] = (), timeout: float = 900) -> list[str]:
-    """Install the wheel with its test extra (if any), pytest, pytest-run-parallel and `requirements`.
-
-    Returns the extras installed."""
-    extras = [e for e in wheel_extras(wheel) if e in TEST_EXTRAS][:1]
+def install(vpy: Path, wheel: Path, logdir: Path, requirements: list[str] = (), timeout: float = 900,
+            test_extra: bool = True) -> list[str]:
+    """Install the wheel with its test extra (if any and test_extra), pytest, pytest-run-parallel and
+    `requirements`. Returns the extras installed."""
+    extras = [e for e in wheel_extras(wheel) if e in TEST_EXTRAS][:1] if test_extra else []
     target = f"{wheel}[{','.join(extras)}]" if extras else str(wheel)
     pip(vpy, ["install", target, *TEST_TOOLS, *requirements], logdir / "install.log",
         "installing the wheel and the test tools", timeout)

@@ -30,6 +30,7 @@ class Settings:
     tests: list[str] = field(default_factory=list)      # pytest arguments; default: the project's own
     requirements: list[str] = field(default_factory=list)  # extra test requirements to install
     pytest_args: list[str] = field(default_factory=list)
+    test_extra: bool = True                                 # install the wheel's test/tests/testing extra
     build_timeout: float = 1800
     test_timeout: float = 1800
 
@@ -73,7 +74,7 @@ def run_tree(label: str, tree: Path, s: Settings, workdir: Path) -> TreeResult:
         res.wheel = str(wheel)
         res.extension_modules = P.extension_modules(wheel)
         step = "install"
-        P.install(vpy, wheel, logs, s.requirements)
+        P.install(vpy, wheel, logs, s.requirements, test_extra=s.test_extra)
         step = "import"
         res.imports = P.check_imports(vpy, res.extension_modules, cwd=logs)
         step = "tests"
