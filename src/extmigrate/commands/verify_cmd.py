@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
                    help="another requirement the tests need (besides the wheel's test extra)")
     p.add_argument("--no-test-extra", action="store_true",
                    help="do not install the wheel's test/tests/testing extra (name every need with --with)")
+    p.add_argument("--ignore-requires-python", action="store_true",
+                   help="build and install although the project's requires-python excludes --python "
+                        "(a release that predates it)")
     p.add_argument("--pytest-arg", dest="pytest_args", action="append", default=None, metavar="ARG",
                    help="passed on to pytest, e.g. --pytest-arg=-x")
     p.add_argument("--timeout", type=float, default=1800, metavar="SECONDS",
@@ -47,7 +50,7 @@ def run(args) -> int:
 
     settings = V.Settings(python=args.python, threads=args.threads, tests=args.tests or [],
                           requirements=args.requirements or [], pytest_args=args.pytest_args or [],
-                          test_extra=not args.no_test_extra,
+                          test_extra=not args.no_test_extra, ignore_requires_python=args.ignore_requires_python,
                           build_timeout=args.timeout, test_timeout=args.timeout)
     if args.format == "text":
         print(f"extmigrate verify: building and running {args.project} with {args.python} "

@@ -102,12 +102,13 @@ def pip(vpy: Path, args: list[str], log: Path, what: str, timeout: float, cwd: P
 
 # ---- build and install ------------------------------------------------------------------------------
 
-def build_wheel(vpy: Path, project: Path, outdir: Path, logdir: Path, timeout: float = 1800) -> Path:
+def build_wheel(vpy: Path, project: Path, outdir: Path, logdir: Path, timeout: float = 1800,
+                pip_args: list[str] = ()) -> Path:
     """`pip wheel --no-deps` of the project (isolated build: its own build requirements); the wheel's path."""
     outdir.mkdir(parents=True, exist_ok=True)
     before = set(outdir.glob("*.whl"))
-    pip(vpy, ["wheel", "--no-deps", "-w", str(outdir.resolve()), str(project.resolve())], logdir / "build.log",
-        "building the wheel", timeout)
+    pip(vpy, ["wheel", "--no-deps", *pip_args, "-w", str(outdir.resolve()), str(project.resolve())],
+        logdir / "build.log", "building the wheel", timeout)
     new = sorted(set(outdir.glob("*.whl")) - before) or sorted(outdir.glob("*.whl"))
     if not new:
         raise StepError(f"building the wheel: pip wrote no wheel to {outdir}", logdir / "build.log")
@@ -125,12 +126,12 @@ def wheel_extras(wheel: Path) -> list[str]:
 
 
 def install(vpy: Path, wheel: Path, logdir: Path, requirements: list[str] = (), timeout: float = 900,
-            test_extra: bool = True) -> list[str]:
+            test_extra: bool = True, pip_args: list[str] = ()) -> list[str]:
     """Install the wheel with its test extra (if any and test_extra), pytest, pytest-run-parallel and
     `requirements`. Returns the extras installed."""
     extras = [e for e in wheel_extras(wheel) if e in TEST_EXTRAS][:1] if test_extra else []
     target = f"{wheel}[{','.join(extras)}]" if extras else str(wheel)
-    pip(vpy, ["install", target, *TEST_TOOLS, *requirements], logdir / "install.log",
+    pip(vpy, ["install", *pip_args, target, *TEST_TOOLS, *requirements], logdir / "install.log",
         "installing the wheel and the test tools", timeout)
     return extras
 

@@ -31,6 +31,11 @@ class Settings:
     requirements: list[str] = field(default_factory=list)  # extra test requirements to install
     pytest_args: list[str] = field(default_factory=list)
     test_extra: bool = True                                 # install the wheel's test/tests/testing extra
+    ignore_requires_python: bool = False                    # build and install despite requires-python
+
+    @property
+    def pip_args(self) -> list[str]:
+        return ["--ignore-requires-python"] if self.ignore_requires_python else []
     build_timeout: float = 1800
     test_timeout: float = 1800
 
@@ -70,11 +75,12 @@ def run_tree(label: str, tree: Path, s: Settings, workdir: Path) -> TreeResult:
         vpy = P.make_venv(s.python, workdir / f"venv-{label}", logs)
         free_threaded = P.is_free_threaded(vpy)
         step = "build"
-        wheel = P.build_wheel(vpy, tree, workdir / f"dist-{label}", logs, timeout=s.build_timeout)
+        wheel = P.build_wheel(vpy, tree, workdir / f"dist-{label}", logs, timeout=s.build_timeout,
+                              pip_args=s.pip_args)
         res.wheel = str(wheel)
         res.extension_modules = P.extension_modules(wheel)
         step = "install"
-        P.install(vpy, wheel, logs, s.requirements, test_extra=s.test_extra)
+        P.install(vpy, wheel, logs, s.requirements, test_extra=s.test_extra, pip_args=s.pip_args)
         step = "import"
         res.imports = P.check_imports(vpy, res.extension_modules, cwd=logs)
         step = "tests"
