@@ -73,6 +73,27 @@ def test_extension_modules_of_a_wheel(tmp_path):
     assert P.extension_modules(wheel) == ["pkg._core", "pkg.sub._x", "top"]
 
 
+def test_tests_run_from_a_copy_without_the_source_the_wheel_installs(tmp_path):
+    wheel = tmp_path / "pkg-1.0-cp314-cp314t-linux_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name in ("pkg/__init__.py", "pkg/_c.cpython-314t-x86_64-linux-gnu.so", "mod.py",
+                     "_fast.cpython-314t-x86_64-linux-gnu.so", "pkg-1.0.dist-info/METADATA"):
+            zf.writestr(name, b"")
+    proj = tmp_path / "proj"
+    for name in ("pkg/__init__.py", "mod.py", "tests/test_a.py", "conftest.py", "other/x.py",
+                 ".git/HEAD", "build/lib/pkg/__init__.py", "inner/__init__.py", "inner/tests/test_b.py"):
+        (proj / name).parent.mkdir(parents=True, exist_ok=True)
+        (proj / name).write_text("")
+    where, removed = P.copy_for_tests(proj, wheel, tmp_path / "copy", ["tests"])
+    assert removed == ["mod.py", "pkg"]
+    assert sorted(str(p.relative_to(where)) for p in where.rglob("*") if p.is_file()) == [
+        "conftest.py", "inner/__init__.py", "inner/tests/test_b.py", "other/x.py", "tests/test_a.py"]
+    assert (proj / "pkg" / "__init__.py").exists()  # the project itself is untouched
+    # tests inside the installed package: the package is kept (its source then shadows the wheel)
+    _, removed = P.copy_for_tests(proj, wheel, tmp_path / "copy2", ["pkg/tests"])
+    assert removed == ["mod.py"]
+
+
 def _tree(label: str, exts: list[str], outcomes: dict[str, str]) -> V.TreeResult:
     return V.TreeResult(label, label, extension_modules=exts, tests=P.TestRun(0, outcomes))
 

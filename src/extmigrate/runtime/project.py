@@ -237,6 +237,39 @@ def run_tests(vpy: Path, project: Path, logdir: Path, threads: int = 1, tests: l
     return TestRun(proc.returncode, parse_junit(junit), tail=tail, log=str(log))
 
 
+# Not copied into the folder the tests run from: VCS data, build output, environments, caches.
+_NOT_COPIED = (".git", ".hg", "build", "dist", ".venv", "venv", ".tox", ".nox", "*.egg-info", "__pycache__",
+               ".pytest_cache", ".mypy_cache")
+
+
+def wheel_top_level(wheel: Path) -> set[str]:
+    """Top-level importable names the wheel installs (`pkg`, `mod` for mod.py or mod.cpython-....so)."""
+    with zipfile.ZipFile(wheel) as zf:
+        firsts = {n.split("/")[0] for n in zf.namelist()}
+    return {f.split(".")[0] for f in firsts if not f.endswith((".dist-info", ".data"))}
+
+
+def copy_for_tests(project: Path, wheel: Path, dest: Path, tests: list[str]) -> tuple[Path, list[str]]:
+    """A copy of the project to run its tests from, without the source of what the wheel installs at
+    its root (`pkg/`, `mod.py`): pytest puts the root on sys.path, and the tests must import the installed
+    wheel, not the source tree (which has no built extension). What holds the tests is kept.
+
+    Returns (the copy, the names removed)."""
+    import shutil
+
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(project, dest, ignore=shutil.ignore_patterns(*_NOT_COPIED), symlinks=True)
+    keep = {Path(t).parts[0] for t in tests if Path(t).parts}
+    removed = []
+    for name in sorted(wheel_top_level(wheel)):
+        for path in (dest / name, dest / f"{name}.py"):
+            if path.name in keep or not path.exists():
+                continue
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed.append(path.name)
+    return dest, removed
+
+
 def default_tests(project: Path) -> list[str]:
     """Nothing when pytest's own configuration says where the tests are, else tests/ or test/ if present."""
     for cfg, marker in (("pytest.ini", "[pytest]"), ("pyproject.toml", "[tool.pytest"),

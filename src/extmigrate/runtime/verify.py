@@ -48,6 +48,7 @@ class TreeResult:
     extension_modules: list[str] = field(default_factory=list)
     imports: list[P.ImportResult] = field(default_factory=list)
     tests: P.TestRun | None = None
+    shadowing_removed: list[str] = field(default_factory=list)  # left out of the copy the tests run in
     failed_step: str | None = None  # venv, build, install, tests
     error: str | None = None
 
@@ -63,6 +64,7 @@ class TreeResult:
                      "skipped_tests": sorted(tid for tid, o in t.outcomes.items() if o == "skipped")}
         return {"path": self.path, "wheel": self.wheel, "extension_modules": self.extension_modules,
                 "imports": [asdict(i) for i in self.imports], "tests": tests,
+                "tests_ran_without": self.shadowing_removed,
                 "failed_step": self.failed_step, "error": self.error}
 
 
@@ -84,7 +86,9 @@ def run_tree(label: str, tree: Path, s: Settings, workdir: Path) -> TreeResult:
         step = "import"
         res.imports = P.check_imports(vpy, res.extension_modules, cwd=logs)
         step = "tests"
-        res.tests = P.run_tests(vpy, tree, logs, threads=s.threads, tests=s.tests or P.default_tests(tree),
+        tests = s.tests or P.default_tests(tree)
+        where, res.shadowing_removed = P.copy_for_tests(tree, wheel, workdir / f"tests-{label}", tests)
+        res.tests = P.run_tests(vpy, where, logs, threads=s.threads, tests=tests,
                                 free_threaded=free_threaded, timeout=s.test_timeout, extra_args=s.pytest_args)
     except P.StepError as e:
         res.failed_step, res.error = step, str(e)
@@ -191,7 +195,7 @@ def run(project: Path, s: Settings, baseline: str | None = None, workdir: Path |
     base = run_tree("baseline", base_tree, s, workdir) if base_tree else None
     cmp = compare(base, new) if base else None
     if not keep_venvs:
-        for venv in workdir.glob("venv-*"):
+        for venv in [*workdir.glob("venv-*"), *workdir.glob("tests-*")]:
             shutil.rmtree(venv, ignore_errors=True)
     free_threaded = any(i.enabled_gil is not None for i in new.imports) or None
     reasons = problems(new, base, cmp)
