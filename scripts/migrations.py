@@ -42,6 +42,7 @@ class Package:
     pytest_args: tuple = ()
     tests: tuple = ()
     ignore_requires_python: bool = False  # its requires-python predates 3.14: a manual step, listed
+    timeout: int = 900                    # per build and per test run
     note: str = ""
 
     @property
@@ -107,14 +108,14 @@ def migrate(pkg: Package, python: str, threads: int) -> dict:
     diff = subprocess.run(["diff", "-ruN", "baseline", "patched"], capture_output=True, text=True, cwd=work).stdout
     (work / "migration.diff").write_text(diff)
     cmd = ["verify", str(patched), "--python", python, "--threads", str(threads), "--baseline", str(base),
-           "--workdir", str(work / "verify"), "--format", "json", "--no-test-extra"]
+           "--workdir", str(work / "verify"), "--format", "json", "--no-test-extra", f"--timeout={pkg.timeout}"]
     cmd += [f"--with={r}" for r in pkg.requirements] + [f"--pytest-arg={a}" for a in pkg.pytest_args]
     cmd += [f"--tests={t}" for t in pkg.tests] + (["--ignore-requires-python"] if pkg.ignore_requires_python else [])
     proc = extmigrate(*cmd, cwd=work)
     try:
         verified = json.loads(proc.stdout)
     except ValueError:
-        verified = {"ok": False, "problems": [proc.stderr.strip().splitlines()[-1:] or "verify gave no report"]}
+        verified = {"ok": False, "problems": [(proc.stderr.strip().splitlines() or ["verify gave no report"])[-1]]}
     return {
         "package": f"{pkg.name} {pkg.version}", "first_ft": pkg.first_ft,
         "manual": ["--ignore-requires-python"] if pkg.ignore_requires_python else [],
@@ -145,7 +146,8 @@ def row(r: dict) -> str:
            if any(i["enabled_gil"] for i in proj["imports"]) else "yes")
     left = ", ".join(f"{c} {n}" for c, n in sorted(r["left_by_rule"].items())) or "-"
     fixed = r["findings"] - r["left"]
-    verdict = "verified" if v.get("ok") else "; ".join(v.get("problems", []))[:300]
+    problems = [re.sub(r" \((?:log|see):? [^)]*\)", "", p) for p in v.get("problems", [])]  # no local paths
+    verdict = "verified" if v.get("ok") else "; ".join(problems)[:300]
     manual = ", ".join(f"`{m}`" for m in r["manual"]) or "-"
     return (f"| {r['package']} ({r['first_ft']}) | {r['findings']} | {fixed} | {left} | {built} | {gil} | "
             f"{_tests(base.get('tests'))} | {_tests(proj.get('tests'))} | {manual} | {verdict} |")
@@ -157,9 +159,9 @@ def render(results: list[dict], python: str, threads: int) -> str:
             "their sha256 checked; builds and tests run only inside `extmigrate verify`). Each package is "
             "its last release before it shipped free-threaded wheels (the release that first did is in brackets). "
             f"Steps: `scan`, `fix --apply --unsafe-fixes`, `scan` again, `verify --threads {threads} --baseline "
-            "<unpatched copy>` with a free-threaded CPython "
-            f"({python}). Tests: before = the unpatched build, after = the patched one, both with "
-            f"PYTHON_GIL=0 and {threads} threads per test (pytest-run-parallel).", "",
+            f"<unpatched copy>` with a free-threaded CPython {python}. Tests: before = the unpatched "
+            f"build, after = the patched one, both with PYTHON_GIL=0 and {threads} threads per test "
+            "(pytest-run-parallel).", "",
             "| package | findings | fixed | left (by rule) | patched wheel builds | GIL stays off | "
             "tests before | tests after | manual steps | verify |",
             "| --- | ---: | ---: | --- | --- | --- | --- | --- | --- | --- |"]
@@ -177,10 +179,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--only", action="append", help="package name (repeatable)")
     ap.add_argument("--no-write", action="store_true", help="print the rows, do not write docs/migrations.md")
+    ap.add_argument("--render", action="store_true", help="only write docs/migrations.md from the last results")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     for pkg in PACKAGES:
-        if args.only and pkg.name not in args.only:
+        if args.render or (args.only and pkg.name not in args.only):
             continue
         print(f"{pkg.name} {pkg.version} ...", file=sys.stderr, flush=True)
         r = migrate(pkg, args.python, args.threads)
@@ -189,7 +192,9 @@ def main() -> int:
     if not args.no_write:  # from every package's latest result, so that --only reruns compose
         results = [json.loads(p.read_text()) for p in (WORK / f"{pkg.name}.json" for pkg in PACKAGES)
                    if p.is_file()]
-        DOC.write_text(render(results, args.python, args.threads))
+        version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
+                                 capture_output=True, text=True).stdout.strip()
+        DOC.write_text(render(results, version, args.threads))
     return 0
 
 

@@ -63,6 +63,18 @@ def test_junit_outcomes_of_a_real_pytest_run(tmp_path):
         "test_mix::test_err": "error", "test_mix::test_p[1]": "passed", "test_mix::test_p[2]": "failed"}
 
 
+def test_a_step_logs_as_it_runs_and_fails_in_one_line(tmp_path):
+    log = tmp_path / "step.log"
+    code = "import sys; print('compiling', flush=True); print('error: boom', file=sys.stderr); sys.exit(3)"
+    with pytest.raises(P.StepError) as e:
+        P.run_logged([sys.executable, "-c", code], log, "building the wheel", timeout=60)
+    assert str(e.value) == f"building the wheel failed (exit 3): error: boom (log: {log})"
+    assert log.read_text().splitlines()[1:] == ["compiling", "error: boom", "", "[exit 3]"]
+    with pytest.raises(P.StepError, match=r"^running the tests: no result within 0.5 s"):
+        P.run_logged([sys.executable, "-c", "import time; time.sleep(30)"], log, "running the tests", 0.5)
+    assert log.read_text().endswith("[timed out]\n")
+
+
 def test_extension_modules_of_a_wheel(tmp_path):
     wheel = tmp_path / "pkg-1.0-cp314-cp314t-linux_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as zf:

@@ -48,25 +48,26 @@ def _tail(text: str, lines: int = 1) -> str:
 
 def run_logged(cmd: list[str], log: Path, what: str, timeout: float, cwd: Path | None = None,
                env: dict | None = None, ok_codes: tuple = (0,)) -> subprocess.CompletedProcess:
-    """Run cmd, write its command line and output to log; StepError unless it exits with one of ok_codes."""
+    """Run cmd with its output going to log as it comes (so a long step can be watched); StepError unless
+    it exits with one of ok_codes. The returned process's stdout is the whole output."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
-                              cwd=cwd, env=env or clean_env(), stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise StepError(f"{what}: cannot run {cmd[0]}", log) from None
-    except subprocess.TimeoutExpired as e:
-        log.write_text(f"$ {' '.join(map(str, cmd))}\n{_text(e.stdout)}\n{_text(e.stderr)}\n[timed out]\n")
-        raise StepError(f"{what}: no result within {timeout:g} s (log: {log})", log) from None
-    log.write_text(f"$ {' '.join(map(str, cmd))}\n[exit {proc.returncode}]\n{proc.stdout}\n{proc.stderr}")
+    with open(log, "w") as f:
+        f.write(f"$ {' '.join(map(str, cmd))}\n")
+        f.flush()
+        try:
+            proc = subprocess.run([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, timeout=timeout,
+                                  cwd=cwd, env=env or clean_env(), stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise StepError(f"{what}: cannot run {cmd[0]}", log) from None
+        except subprocess.TimeoutExpired:
+            f.write("\n[timed out]\n")
+            raise StepError(f"{what}: no result within {timeout:g} s (log: {log})", log) from None
+        f.write(f"\n[exit {proc.returncode}]\n")
+    out = log.read_text(errors="replace")
     if proc.returncode not in ok_codes:
-        raise StepError(f"{what} failed (exit {proc.returncode}): {_tail(proc.stderr or proc.stdout)} "
-                        f"(log: {log})", log)
-    return proc
-
-
-def _text(data) -> str:
-    return data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
+        last = "\n".join(out.splitlines()[:-1])  # without the [exit N] line
+        raise StepError(f"{what} failed (exit {proc.returncode}): {_tail(last)} (log: {log})", log)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
 
 
 # ---- the interpreter and its venv -------------------------------------------------------------------
@@ -231,7 +232,7 @@ def run_tests(vpy: Path, project: Path, logdir: Path, threads: int = 1, tests: l
     # pytest: 0 all passed, 1 some failed, 5 no tests; other codes (2-4) are usage or internal errors
     proc = run_logged(cmd, log, "running the tests", timeout, cwd=project, env=env,
                       ok_codes=(0, 1, 5) + tuple(range(-64, 0)) + tuple(range(128, 256)))
-    tail = _tail(proc.stdout + "\n" + proc.stderr, 12)
+    tail = _tail("\n".join(proc.stdout.splitlines()[:-1]), 12)
     if not junit.exists():
         return TestRun(proc.returncode, {}, crashed=True, tail=tail, log=str(log))
     return TestRun(proc.returncode, parse_junit(junit), tail=tail, log=str(log))
