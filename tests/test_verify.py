@@ -126,6 +126,11 @@ def test_comparison_catches_a_reduced_build_and_new_failures():
         "1 tests are skipped that the baseline passes"]
     same = _tree("project", ["p._a", "p._simd"], dict(base.tests.outcomes, **{"t::c": "passed"}))
     assert V.problems(same, base, V.compare(base, same)) == []
+    # a wheel without any extension module (an optional extension that failed) fails even alone
+    pure = _tree("project", [], {"t::a": "passed"})
+    pure.wheel = "p-1.0-cp314-cp314t-linux_x86_64.whl"
+    assert V.problems(pure, None, None) == [
+        "the wheel holds no extension module (an optional extension that failed to build? see build.log)"]
 
 
 def test_baseline_from_a_git_ref(tmp_path):

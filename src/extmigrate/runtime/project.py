@@ -108,7 +108,8 @@ def build_wheel(vpy: Path, project: Path, outdir: Path, logdir: Path, timeout: f
     """`pip wheel --no-deps` of the project (isolated build: its own build requirements); the wheel's path."""
     outdir.mkdir(parents=True, exist_ok=True)
     before = set(outdir.glob("*.whl"))
-    pip(vpy, ["wheel", "--no-deps", *pip_args, "-w", str(outdir.resolve()), str(project.resolve())],
+    # -v: the compiler's output in the log (an optional extension that failed to compile is only a warning)
+    pip(vpy, ["wheel", "-v", "--no-deps", *pip_args, "-w", str(outdir.resolve()), str(project.resolve())],
         logdir / "build.log", "building the wheel", timeout)
     new = sorted(set(outdir.glob("*.whl")) - before) or sorted(outdir.glob("*.whl"))
     if not new:

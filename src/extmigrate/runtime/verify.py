@@ -119,6 +119,9 @@ def problems(new: TreeResult, base: TreeResult | None, cmp: dict | None) -> list
     out = []
     if new.error:
         out.append(f"{new.failed_step}: {new.error}")
+    if new.wheel and not new.extension_modules:
+        out.append("the wheel holds no extension module (an optional extension that failed to build? "
+                   "see build.log)")
     out += [f"importing {i.module} failed: {i.error}" for i in new.imports if i.error]
     out += [f"importing {m} re-enabled the GIL" for m in new.gil_enablers()]
     t = new.tests
