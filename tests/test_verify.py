@@ -75,6 +75,22 @@ def test_a_step_logs_as_it_runs_and_fails_in_one_line(tmp_path):
     assert log.read_text().endswith("[timed out]\n")
 
 
+def test_a_test_run_that_pytest_stops_keeps_what_ran(tmp_path):
+    """An internal error after the first test (exit 3): the tests before it count, the run is 'stopped'."""
+    proj = tmp_path / "proj"
+    (proj / "tests").mkdir(parents=True)
+    (proj / "tests" / "test_a.py").write_text("def test_one(): pass\ndef test_two(): pass\n")
+    (proj / "tests" / "conftest.py").write_text(
+        "def pytest_runtest_logfinish(nodeid, location):\n"
+        "    if nodeid.endswith('test_one'):\n        raise RuntimeError('harness broke')\n")
+    run = P.run_tests(Path(sys.executable), proj, tmp_path / "logs", threads=1, tests=["tests"],
+                      free_threaded=False, timeout=120)
+    assert (run.returncode, run.stopped, run.crashed) == (3, "internal error", False)
+    assert run.outcomes == {"tests.test_a::test_one": "passed"}
+    reasons = V.problems(V.TreeResult("project", str(proj), tests=run), None, None)
+    assert reasons == [f"pytest stopped (internal error, exit 3) after 1 tests (see {run.log})"]
+
+
 def test_extension_modules_of_a_wheel(tmp_path):
     wheel = tmp_path / "pkg-1.0-cp314-cp314t-linux_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as zf:

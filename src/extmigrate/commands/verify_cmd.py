@@ -80,6 +80,8 @@ def _tree_lines(t: dict, threads: int) -> list[str]:
     if c:
         if c["crashed"]:
             lines.append(f"  tests    CRASHED (exit {c['returncode']}), log: {c['log']}")
+        elif c["stopped"]:
+            lines.append(f"  tests    pytest STOPPED ({c['stopped']}) after {c['collected']} tests, log: {c['log']}")
         else:
             lines.append(f"  tests    {c['collected']} collected: {c['passed']} passed, {c['failed']} failed, "
                          f"{c['error']} errors, {c['skipped']} skipped ({threads} threads)")

@@ -59,7 +59,8 @@ class TreeResult:
         tests = None
         if self.tests:
             t = self.tests
-            tests = {**t.counts(), "returncode": t.returncode, "crashed": t.crashed, "log": t.log,
+            tests = {**t.counts(), "returncode": t.returncode, "crashed": t.crashed, "stopped": t.stopped,
+                     "log": t.log,
                      "not_passed": {tid: o for tid, o in sorted(t.outcomes.items()) if o in ("failed", "error")},
                      "skipped_tests": sorted(tid for tid, o in t.outcomes.items() if o == "skipped")}
         return {"path": self.path, "wheel": self.wheel, "extension_modules": self.extension_modules,
@@ -99,7 +100,7 @@ def compare(base: TreeResult, new: TreeResult) -> dict:
     """What the new tree lost or broke against the baseline, test by test."""
     out: dict = {"missing_extension_modules": sorted(set(base.extension_modules) - set(new.extension_modules)),
                  "new_extension_modules": sorted(set(new.extension_modules) - set(base.extension_modules))}
-    if base.tests and new.tests and not (base.tests.crashed or new.tests.crashed):
+    if base.tests and new.tests and not any(t.crashed or t.stopped for t in (base.tests, new.tests)):
         b, n = base.tests.outcomes, new.tests.outcomes
         bad = ("failed", "error")
         out.update({
@@ -129,6 +130,9 @@ def problems(new: TreeResult, base: TreeResult | None, cmp: dict | None) -> list
         c = t.counts()
         if t.crashed:
             out.append(f"the tests crashed (exit {t.returncode}) before pytest wrote its report: {t.tail}")
+        elif t.stopped:
+            out.append(f"pytest stopped ({t.stopped}, exit {t.returncode}) after {c['collected']} tests "
+                       f"(see {t.log})")
         elif c["failed"] or c["error"]:
             out.append(f"{c['failed']} tests failed and {c['error']} errored (see {t.log})")
         elif c["collected"] == 0:
@@ -136,8 +140,9 @@ def problems(new: TreeResult, base: TreeResult | None, cmp: dict | None) -> list
     if base is not None:
         if base.error:
             out.append(f"baseline {base.failed_step}: {base.error}")
-        elif base.tests and base.tests.crashed:
-            out.append("baseline tests crashed: no test-by-test comparison")
+        elif base.tests and (base.tests.crashed or base.tests.stopped):
+            out.append(f"baseline tests {'crashed' if base.tests.crashed else 'stopped: ' + base.tests.stopped}"
+                       ": no test-by-test comparison")
     if cmp:
         if cmp["missing_extension_modules"]:
             out.append(f"extension modules the baseline builds are missing: "
