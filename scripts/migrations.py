@@ -43,7 +43,6 @@ class Package:
     tests: tuple = ()
     ignore_requires_python: bool = False  # its requires-python predates 3.14: a manual step, listed
     timeout: int = 900                    # per build and per test run
-    note: str = ""
 
     @property
     def sdist(self) -> corpus.Sdist:
@@ -66,13 +65,56 @@ PACKAGES = (
             tests=("test",)),
     Package("cbor2", "5.9.0", "85c7a46279ac8f226e1059275221e6b3d0e370d2bb6bd0500f9780781615bcea", "6.0.0rc1",
             requirements=("hypothesis",), pytest_args=NO_COV),
-    Package("hiredis", "3.2.1", "5a5f64479bf04dd829fe7029fad0ea043eac4023abc6e946668cbbec3493a78d", "3.3.0",
-            note="vendor/hiredis is the bundled hiredis C library"),
+    Package("hiredis", "3.2.1", "5a5f64479bf04dd829fe7029fad0ea043eac4023abc6e946668cbbec3493a78d", "3.3.0"),
     Package("python-rapidjson", "1.21", "4d0dd9cf1fcb6f4bf79ee606e6e9be4cfa598f273b91338a6974b6a99309a1e6",
-            "1.22", requirements=("pytz",), note="rapidjson/ is the bundled RapidJSON C++ headers"),
+            "1.22", requirements=("pytz",)),
     Package("bitstruct", "8.21.0", "ff0be4968a45caf8688e075f55cca7a3fe9212b069ba67e5b27b0926a11948ac",
             "8.22.0"),
 )
+
+# What the results come from, read in the logs and the sources (docs/migrations.md, Notes).
+NOTES = {
+    "lru-dict": (
+        'every finding fixed mechanically: its methods run in a critical section on the object, the module '
+        'declares Py_MOD_GIL_NOT_USED.'
+    ),
+    "inflate64": (
+        "the two FT101 left are PyList_GET_ITEM on the output buffer's own block list "
+        '(_blocks_output_buffer.h, created by the buffer and never published); the fix declines them (taken '
+        'in a loop / in a nested block), so the declaration is withheld. requires-python is <3.14 in this '
+        'release.'
+    ),
+    "pybcj": (
+        'its ACQUIRE_LOCK macro waits for a PyThread lock with the thread state detached and re-attaches '
+        'inside the macro; FT511 reported every C-API call after it (15 findings) until that was fixed '
+        '(a macro that detaches and re-attaches is balanced).'
+    ),
+    "ijson": (
+        'the FT101 left is `M1_N(last = PyList_GetItem(builder->value_stack, n))` in yajl2_c/builder.h: an '
+        "assignment inside a macro argument, declined as 'the borrowed reference is stored'; it blocks the "
+        'declaration.'
+    ),
+    "cbor2": (
+        'its C extension does not compile for free-threaded 3.14 in either tree (source/module.c:90 and :143 '
+        "initialise a static PyObject positionally, `{ _PyObject_EXTRA_INIT 1, &type }`: 'initializer element "
+        "is not computable at load time'); the extension is optional, so setuptools built a pure-Python "
+        'cp314t wheel and all 373 C-backend tests were skipped. No rule reports this; verify now fails such a '
+        'wheel.'
+    ),
+    "hiredis": (
+        'vendor/hiredis is the bundled hiredis C library. fix edited vendor/hiredis/test.c, the bundled C '
+        "library's standalone test program (no Python.h): compat include, a PyMutex and "
+        'EXTMIGRATE_ATOMIC_ADD; the scan after the fix reports more (14) because that file now includes '
+        'Python.h through the compat header. The build does not compile that file. The FT514 left '
+        '(reader.c:109, PyList_SET_ITEM into the reply list the reader is still filling) blocks the '
+        'declaration. test_len and test_dict_with_unhashable_key fail in both trees: pytest-run-parallel '
+        'gives the 4 threads one shared `reader` fixture.'
+    ),
+    "bitstruct": (
+        "left: FT102 in a loop, FT101 inside larger expressions, and three FT102 whose fix 'conflicts with "
+        "the fix for FT102' earlier in the same function; they block the declaration."
+    ),
+}
 
 _NOT_FIXED = re.compile(r"^(?P<path>.+?):\d+:\d+: (?P<code>FT\d{3}) not fixed: (?P<reason>.*)$")
 
@@ -121,6 +163,7 @@ def migrate(pkg: Package, python: str, threads: int) -> dict:
         "manual": ["--ignore-requires-python"] if pkg.ignore_requires_python else [],
         "findings": before["summary"]["findings"], "by_rule": before["summary"]["by_rule"],
         "fixable": sum(f["fixable"] for f in before["findings"]),
+        "fixed": int((re.search(r"(\d+) finding\(s\) fixed", fix.stdout + fix.stderr) or [0, 0])[1]),
         "left": after["summary"]["findings"], "left_by_rule": after["summary"]["by_rule"],
         "not_fixed": dict(Counter(f"{n['code']}: {reason_kind(n['reason'])}" for n in not_fixed)),
         "diff_lines": sum(1 for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")),
@@ -128,9 +171,12 @@ def migrate(pkg: Package, python: str, threads: int) -> dict:
     }
 
 
-def _tests(t: dict | None) -> str:
+def _tests(tree: dict) -> str:
+    t = tree.get("tests")
     if not t:
-        return "not run"
+        return "timed out" if "no result within" in (tree.get("error") or "") else "not run"
+    if t.get("stopped"):
+        return f"pytest stopped ({t['stopped']}) after {t['passed']}/{t['collected']} passed"
     if t["crashed"]:
         return f"crashed (exit {t['returncode']})"
     return f"{t['passed']}/{t['collected']} passed" + (f", {t['failed'] + t['error']} failed" if
@@ -145,12 +191,15 @@ def row(r: dict) -> str:
            "no: " + ", ".join(i["module"] for i in proj["imports"] if i["enabled_gil"])
            if any(i["enabled_gil"] for i in proj["imports"]) else "yes")
     left = ", ".join(f"{c} {n}" for c, n in sorted(r["left_by_rule"].items())) or "-"
-    fixed = r["findings"] - r["left"]
+    fixed = r["fixed"]
+    new = r["left"] - (r["findings"] - fixed)  # findings the patched tree has that the original had not
+    if new > 0:
+        left += f" ({new} new after the fix)"
     problems = [re.sub(r" \((?:log|see):? [^)]*\)", "", p) for p in v.get("problems", [])]  # no local paths
     verdict = "verified" if v.get("ok") else "; ".join(problems)[:300]
     manual = ", ".join(f"`{m}`" for m in r["manual"]) or "-"
     return (f"| {r['package']} ({r['first_ft']}) | {r['findings']} | {fixed} | {left} | {built} | {gil} | "
-            f"{_tests(base.get('tests'))} | {_tests(proj.get('tests'))} | {manual} | {verdict} |")
+            f"{_tests(base)} | {_tests(proj)} | {manual} | {verdict} |")
 
 
 def render(results: list[dict], python: str, threads: int) -> str:
@@ -166,10 +215,15 @@ def render(results: list[dict], python: str, threads: int) -> str:
             "tests before | tests after | manual steps | verify |",
             "| --- | ---: | ---: | --- | --- | --- | --- | --- | --- | --- |"]
     lines = head + [row(r) for r in results]
-    lines += ["", "## Why findings were left", ""]
+    lines += ["", "## Why findings were left (`fix` output, grouped)", ""]
     for r in results:
         reasons = "; ".join(f"{k} (x{n})" for k, n in sorted(r["not_fixed"].items())) or "none reported"
         lines.append(f"- **{r['package']}**: {reasons}")
+    lines += ["", "## Notes", ""]
+    for r in results:
+        name = r["package"].split()[0]
+        if name in NOTES:
+            lines.append(f"- **{r['package']}**: {NOTES[name]}")
     return "\n".join(lines) + "\n"
 
 
