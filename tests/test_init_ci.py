@@ -164,6 +164,23 @@ def test_rendered_workflow_matches_github_schema(tmp_path, sub):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_verify_job_is_added_on_request_and_valid(tmp_path):
+    project(tmp_path, sub="pkg")
+    assert main(["init-ci", str(tmp_path), "--package-dir", "pkg", "--verify"]) == 0
+    path = tmp_path / ".github/workflows/wheels.yml"
+    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
+                           "vendor.github-workflows", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    steps = yaml.safe_load(path.read_text())["jobs"]["verify"]["steps"]
+    ft = next(s for s in steps if s.get("id") == "ft")
+    assert ft["with"]["python-version"] == "3.14t"
+    run = steps[-1]["run"]
+    assert run.startswith('extmigrate verify pkg --python "${{ steps.ft.outputs.python-path }}" --threads 4')
+    assert "github.event.pull_request.base.sha" in run
+    assert main(["init-ci", str(project(tmp_path / "plain")), "--force"]) == 0
+    assert "verify" not in yaml.safe_load((tmp_path / "plain/.github/workflows/wheels.yml").read_text())["jobs"]
+
+
 def test_cibuildwheel_selects_free_threaded_builds(tmp_path):
     if importlib.util.find_spec("cibuildwheel") is None:
         pytest.skip("cibuildwheel is not installed (it needs Python 3.11+)")

@@ -19,7 +19,7 @@ def _built_modules():
         try:
             found.append((ident, importlib.import_module(name)))
         except ModuleNotFoundError as exc:
-            if exc.name not in (name, "ftsample"):
+            if exc.name not in (name, name.rpartition(".")[0], "ftsample"):  # module or its package
                 raise
     return found
 

@@ -113,3 +113,35 @@ static PyObject *run(Obj *self, PyObject *arg) {
     res = scan_c(code, select=["FT511"])
     # detached by the project's own macro; re-attached at the same depth, so the return is fine
     assert [(f.symbol, f.line) for f in res.findings] == [("Py_XINCREF", 12)]
+
+
+def test_a_macro_that_detaches_and_reattaches_is_balanced(scan_c):
+    """A lock macro that waits with the thread state detached leaves it attached: the calls after it
+    are fine; a real detached stretch after it is still seen."""
+    code = """
+#include <Python.h>
+#include <pythread.h>
+typedef struct { PyObject_HEAD PyThread_type_lock lock; } Obj;
+#define ACQUIRE(o) do { if (!PyThread_acquire_lock((o)->lock, 0)) { \\
+        Py_BEGIN_ALLOW_THREADS PyThread_acquire_lock((o)->lock, 1); Py_END_ALLOW_THREADS } } while (0)
+static int work(void) { return 0; }
+static PyObject *flush(Obj *self, PyObject *arg) {
+    int r;
+    ACQUIRE(self);
+    if (arg == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    r = work();
+    Py_XINCREF(arg);
+    Py_END_ALLOW_THREADS
+    PyThread_release_lock(self->lock);
+    return PyLong_FromLong(r);
+error:
+    PyThread_release_lock(self->lock);
+    return NULL;
+}
+"""
+    res = scan_c(code, select=["FT511"])
+    assert [(f.symbol, f.line) for f in res.findings] == [("Py_XINCREF", 17)]

@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
                    help="repository root: the workflow goes to .github/workflows/ there (default: .)")
     p.add_argument("--package-dir", default=".", metavar="DIR",
                    help="folder of the package's pyproject.toml, relative to PROJECT_DIR (default: .)")
+    p.add_argument("--verify", action="store_true",
+                   help="also a job running `extmigrate verify` (builds and tests the project free-threaded "
+                        "in 4 threads; on pull requests against the base commit)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing [tool.cibuildwheel] table and wheels.yml")
     p.set_defaults(run=run)
@@ -60,8 +63,9 @@ def _versions(spec, data: dict) -> list[str]:
     return [f"{newest[0]}.{minor}" for minor in range(low[1], newest[1] + 1)]
 
 
-def render(package: str, package_dir: str, doc: dict) -> tuple[str, str]:
-    """(the [tool.cibuildwheel] text, the workflow text) for the project `doc` (parsed pyproject.toml)."""
+def render(package: str, package_dir: str, doc: dict, verify: bool = False) -> tuple[str, str]:
+    """(the [tool.cibuildwheel] text, the workflow text) for the project `doc` (parsed pyproject.toml);
+    with verify, the workflow has an `extmigrate verify` job too."""
     data = _settings()
     project = doc.get("project", {}) if isinstance(doc.get("project"), dict) else {}
     name = project.get("name")
@@ -76,7 +80,9 @@ def render(package: str, package_dir: str, doc: dict) -> tuple[str, str]:
         test_extra=test_extra, tests=tests)
     pyproject = "pyproject.toml" if package_dir == "." else f"{package_dir}/pyproject.toml"
     workflow = env.get_template("wheels.yml.j2").render(
-        name=name, package_dir=package_dir, pyproject=pyproject, action=data["action"])
+        name=name, package_dir=package_dir, pyproject=pyproject, action=data["action"], verify=verify,
+        setup_python=data["setup-python"], verify_ft=data["verify-free-threaded"],
+        verify_tool=data["verify-tool-python"])
     return table, workflow
 
 
@@ -189,7 +195,7 @@ def run(args) -> int:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{pyproject}: invalid TOML ({e})") from None
-    table, workflow = render(package, pkg, doc)
+    table, workflow = render(package, pkg, doc, verify=getattr(args, "verify", False))
     if not any(os.path.isdir(os.path.join(package, t)) for t in ("tests", "test")):
         print(f"note: {package} has no tests/ folder: adjust test-command in [tool.cibuildwheel]",
               file=sys.stderr)

@@ -27,8 +27,9 @@ def _events(tu: TUView, fn: Node, text: str, base: int) -> list[tuple[int, int, 
            for m in pattern.finditer(text)}
     for start, uses in _uses_by_function(tu).get(id(fn), {}).items():
         calls = {u.name for u in uses if not u.macro}
-        if start - base in out or not calls & {"PyEval_SaveThread", "PyEval_RestoreThread"}:
-            continue
+        switches = calls & {"PyEval_SaveThread", "PyEval_RestoreThread"}
+        if start - base in out or len(switches) != 1:
+            continue  # none, or both: a macro that detaches and re-attaches (a lock wait) is balanced
         written = uses[0]
         out[start - base] = (start - base, written.end - base, written.name,
                              "PyEval_SaveThread" in calls)
@@ -130,8 +131,9 @@ class CapiWithoutThreadState(Rule):
     doc = """
     Finds the stretches of each function between `Py_BEGIN_ALLOW_THREADS` / `Py_UNBLOCK_THREADS` /
     `PyEval_SaveThread()` (and NumPy's `NPY_BEGIN_THREADS`) and the matching `Py_END_ALLOW_THREADS`
-    / `Py_BLOCK_THREADS` / `PyEval_RestoreThread()`. A `Py_BLOCK_THREADS` in an error branch re-attaches
-    until the end of that block. Every `Py*` / `_Py*` function or function-like macro used there is
+    / `Py_BLOCK_THREADS` / `PyEval_RestoreThread()`, and a project's own macros that expand to one of
+    them (a macro that does both, such as a lock wait with the thread state detached, is balanced).
+    A `Py_BLOCK_THREADS` in an error branch re-attaches until the end of that block. Every `Py*` / `_Py*` function or function-like macro used there is
     reported, except what the documentation allows without a thread state (`PyMem_Raw*`,
     `PyGILState_*`, `PyThread_*`, `PyMutex_*`, `PyErr_SetInterrupt`, ...) and pure accessors of
     immutable objects the caller holds (`PyBytes_AS_STRING`, `PyTuple_GET_SIZE`, ...).
