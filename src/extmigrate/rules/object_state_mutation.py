@@ -8,9 +8,9 @@ from extmigrate.model import Finding, Site
 from extmigrate.regions import regions
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.selfwrites import params, unguarded_writes
+from extmigrate.selfwrites import arg_field, calls_by_function, params, unguarded_writes
 from extmigrate.tree import TUView
-from extmigrate.typeslots import exposed, shared_slots
+from extmigrate.typeslots import data, exposed, shared_slots
 
 
 @register
@@ -44,8 +44,13 @@ class ObjectStateMutation(Rule):
     (`self->data`, or a local loaded from it), or one such container and a field of self: the
     object's state then changes in several steps. A single call on one container alone is not
     reported: the container locks itself. Construction and destruction slots (`tp_new`,
-    `tp_init`, `tp_dealloc`, `tp_traverse`, `tp_clear`, `tp_finalize`) are skipped: there the object
-    is not shared yet or no longer. Stores to `_Atomic` fields are skipped.
+    `tp_dealloc`, `tp_traverse`, `tp_clear`, `tp_finalize`) are skipped: there the object is not
+    shared yet or no longer. `tp_init` is different: `obj.__init__(...)` can run again on an object
+    other threads use, so there only the writes that replace or release what the object holds are
+    reported (`Py_XSETREF(self->x, v)`, a store after `Py_XDECREF(self->x)` or `PyMem_Free(self->buf)`;
+    data/other.toml `replacing`), not a first initialisation. Stores to `_Atomic` fields are skipped.
+    A table reached through a cast macro or a helper function that only returns its argument
+    (`{Py_tp_methods, void_cast(Foo_methods)}`) is still the type's table.
 
     Before:
 
@@ -88,24 +93,29 @@ class ObjectStateMutation(Rule):
             reach = _state_changes(unguarded_writes(tu, fn, self._guarded(tu)))
             if not reach:
                 continue
-            fields = list(dict.fromkeys(r.write.field for r in reach if not r.write.api))
-            containers = list(dict.fromkeys(r.write.field for r in reach if r.write.api))
-            start, line, col = reach[0].at
-            line_end = len(tu.line_text(fn.path, line)) + 1
-            related = [Site(r.where.path, r.write.line, r.write.column,
-                            (f"{r.write.api}({r.write.via}->{r.write.field})" if r.write.api
-                             else f"writes {r.write.via}->{r.write.field}")
-                            + ("" if r.where is fn else f" (in {r.where.spelling}, called with {self_name})"))
-                       for r in reach]
-            f = self.finding(
-                (fn.path, start, start, line, col, line, line_end), fn.spelling, "", function=fn.spelling,
-                related=related,
-                data={"self": self_name, "fields": fields, "containers": containers,
-                      "func_start": fn.start, "func_end": fn.end,
-                      "helpers": sorted({r.where.spelling for r in reach if r.where is not fn})})
-            candidates.append({"finding": f.to_dict(), "static": static,
-                               "slots": sorted(here.get(fn.spelling, ()))})
+            replacing = [r for r in reach if _replaces(tu, r)]
+            candidates.append({"finding": self._finding(tu, fn, self_name, reach).to_dict(),
+                               "reinit": (self._finding(tu, fn, self_name, replacing).to_dict()
+                                          if replacing else None),
+                               "static": static, "slots": sorted(here.get(fn.spelling, ()))})
         return {"exposed": {k: sorted(v) for k, v in here.items()}, "candidates": candidates}
+
+    def _finding(self, tu: TUView, fn, self_name: str, reach: list) -> Finding:
+        fields = list(dict.fromkeys(r.write.field for r in reach if not r.write.api))
+        containers = list(dict.fromkeys(r.write.field for r in reach if r.write.api))
+        start, line, col = reach[0].at
+        line_end = len(tu.line_text(fn.path, line)) + 1
+        related = [Site(r.where.path, r.write.line, r.write.column,
+                        (f"{r.write.api}({r.write.via}->{r.write.field})" if r.write.api
+                         else f"writes {r.write.via}->{r.write.field}")
+                        + ("" if r.where is fn else f" (in {r.where.spelling}, called with {self_name})"))
+                   for r in reach]
+        return self.finding(
+            (fn.path, start, start, line, col, line, line_end), fn.spelling, "", function=fn.spelling,
+            related=related,
+            data={"self": self_name, "fields": fields, "containers": containers,
+                  "func_start": fn.start, "func_end": fn.end,
+                  "helpers": sorted({r.where.spelling for r in reach if r.where is not fn})})
 
     @staticmethod
     def _guarded(tu: TUView):
@@ -128,7 +138,11 @@ class ObjectStateMutation(Rule):
         for fact in facts:
             for c in fact["candidates"]:
                 f = Finding.from_dict(c["finding"])
-                slots = shared_slots(set(c["slots"]) if c["static"] else everywhere.get(f.symbol, set()))
+                bound = set(c["slots"]) if c["static"] else everywhere.get(f.symbol, set())
+                slots = shared_slots(bound)
+                reinit = bound & set(data("type_slots")["reinit_slots"])
+                if not slots and reinit and c.get("reinit"):
+                    out.append(self._reinit(Finding.from_dict(c["reinit"]), reinit))
                 if not slots:
                     continue
                 self_name = f.data["self"]
@@ -146,6 +160,29 @@ class ObjectStateMutation(Rule):
                 f.data["slots"] = sorted(slots)
                 out.append(f)
         return out
+
+
+    @staticmethod
+    def _reinit(f: Finding, slots: set[str]) -> Finding:
+        self_name = f.data["self"]
+        f.message = (f"'{f.symbol}' ({', '.join(sorted(slots))}) replaces "
+                     + ", ".join(f"{self_name}->{x}" for x in f.data["fields"] + f.data["containers"])
+                     + f" without a critical section on {self_name}: __init__ can be called again on an "
+                     "object other threads already use, and two threads then release the same value")
+        f.data["slots"] = sorted(slots)
+        return f
+
+
+def _replaces(tu: TUView, r) -> bool:
+    """The write replaces or releases the field's current value: Py_XSETREF(self->x, v), or a store
+    after Py_XDECREF(self->x) / PyMem_Free(self->buf) in the same function."""
+    top = r.write.field.split(".")[0].split("->")[0]
+    for use in calls_by_function(tu).get(id(r.where), ()):
+        if use.name in data("type_slots")["replacing"] and use.start <= r.write.start and use.args:
+            hit = arg_field(use.args[0], {r.write.via})
+            if hit and hit[0] == top:
+                return True
+    return False
 
 
 def _state_changes(reach: list) -> list:
