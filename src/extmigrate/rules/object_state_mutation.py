@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from extmigrate import cursors
-from extmigrate.heldlocks import gil_only, held
 from extmigrate.model import Finding, Site
-from extmigrate.regions import regions
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.selfwrites import arg_field, calls_by_function, params, unguarded_writes
+from extmigrate.selfguard import guard, replaces
+from extmigrate.selfwrites import params, unguarded_writes
 from extmigrate.tree import TUView
 from extmigrate.typeslots import data, exposed, shared_slots
 
@@ -90,10 +89,10 @@ class ObjectStateMutation(Rule):
             if not ps:
                 continue
             self_name = ps[0].spelling
-            reach = _state_changes(unguarded_writes(tu, fn, self._guarded(tu)))
+            reach = _state_changes(unguarded_writes(tu, fn, guard(tu)))
             if not reach:
                 continue
-            replacing = [r for r in reach if _replaces(tu, r)]
+            replacing = [r for r in reach if replaces(tu, r)]
             candidates.append({"finding": self._finding(tu, fn, self_name, reach).to_dict(),
                                "reinit": (self._finding(tu, fn, self_name, replacing).to_dict()
                                           if replacing else None),
@@ -116,18 +115,6 @@ class ObjectStateMutation(Rule):
             data={"self": self_name, "fields": fields, "containers": containers,
                   "func_start": fn.start, "func_end": fn.end,
                   "helpers": sorted({r.where.spelling for r in reach if r.where is not fn})})
-
-    @staticmethod
-    def _guarded(tu: TUView):
-        def guarded(fn, offset: int, names: set[str]) -> bool:
-            """A lock, a critical section on the object or on one of its fields (`self->owner`,
-            which every writer locks), or code a free-threaded build does not compile."""
-            for r in regions(tu, fn):
-                if r.covers(offset) and (r.kind == "lock" or any(
-                        o == n or o.startswith(n + "->") for o in r.objects for n in names)):
-                    return True
-            return held(tu, fn, offset) or gil_only(tu, fn.path, offset)
-        return guarded
 
     def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
         everywhere: dict[str, set[str]] = {}
@@ -171,18 +158,6 @@ class ObjectStateMutation(Rule):
                      "object other threads already use, and two threads then release the same value")
         f.data["slots"] = sorted(slots)
         return f
-
-
-def _replaces(tu: TUView, r) -> bool:
-    """The write replaces or releases the field's current value: Py_XSETREF(self->x, v), or a store
-    after Py_XDECREF(self->x) / PyMem_Free(self->buf) in the same function."""
-    top = r.write.field.split(".")[0].split("->")[0]
-    for use in calls_by_function(tu).get(id(r.where), ()):
-        if use.name in data("type_slots")["replacing"] and use.start <= r.write.start and use.args:
-            hit = arg_field(use.args[0], {r.write.via})
-            if hit and hit[0] == top:
-                return True
-    return False
 
 
 def _state_changes(reach: list) -> list:

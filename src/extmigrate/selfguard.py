@@ -1,0 +1,37 @@
+"""What protects and what replaces a type's object state (FT510 writers, FT515 readers).
+
+`guard(tu)` says whether a position in a function is guarded for its object: a lock, a critical
+section on the object (or on one of its fields, which every writer locks), or code a free-threaded
+build never compiles. `replaces(tu, reach)` says whether a write swaps or releases the field's current
+value (another thread may still be using it).
+"""
+
+from __future__ import annotations
+
+from extmigrate.heldlocks import gil_only, held
+from extmigrate.regions import regions
+from extmigrate.selfwrites import Reach, arg_field, calls_by_function
+from extmigrate.tree import TUView
+from extmigrate.typeslots import data
+
+
+def guard(tu: TUView):
+    def guarded(fn, offset: int, names: set[str]) -> bool:
+        for r in regions(tu, fn):
+            if r.covers(offset) and (r.kind == "lock" or any(
+                    o == n or o.startswith(n + "->") for o in r.objects for n in names)):
+                return True
+        return held(tu, fn, offset) or gil_only(tu, fn.path, offset)
+    return guarded
+
+
+def replaces(tu: TUView, r: Reach) -> bool:
+    """Py_XSETREF(self->x, v), or a store after Py_XDECREF(self->x) / PyMem_Free(self->buf) in the same
+    function (data/other.toml `replacing`)."""
+    top = r.write.field.split(".")[0].split("->")[0]
+    for use in calls_by_function(tu).get(id(r.where), ()):
+        if use.name in data("type_slots")["replacing"] and use.start <= r.write.start and use.args:
+            hit = arg_field(use.args[0], {r.write.via})
+            if hit and hit[0] == top:
+                return True
+    return False
