@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from extmigrate import cursors
-from extmigrate.model import Finding, Site
+from extmigrate.model import Finding, GroupSite, Site
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
 from extmigrate.selfguard import guard, replaces
-from extmigrate.selfwrites import params, unguarded_writes
+from extmigrate.selfwrites import Reach, params, unguarded_writes
 from extmigrate.tree import TUView
 from extmigrate.typeslots import data, exposed, shared_slots
+
+GROUP_MIN = 3  # methods sharing one writing helper before they are reported once, at the helper
+MORE = 5  # call sites listed in `related`; every one is in `sites`
 
 
 @register
@@ -50,6 +53,13 @@ class ObjectStateMutation(Rule):
     data/other.toml `replacing`), not a first initialisation. Stores to `_Atomic` fields are skipped.
     A table reached through a cast macro or a helper function that only returns its argument
     (`{Py_tp_methods, void_cast(Foo_methods)}`) is still the type's table.
+
+    Root causes: when three or more methods race only through one helper they pass self to (a
+    lazy-fill `ensure_index(self)` seventy methods call), the report is one finding at the helper's
+    writes, with each method's call in `sites` (JSON) and the first five in the related locations
+    ("and 65 more"); its fix is a critical section in the helper. An `extmigrate: ignore[FT510]` at a
+    call drops that site, at the helper the finding; baselines match the helper's key or, site by
+    site, the keys the methods had as separate findings.
 
     Before:
 
@@ -96,6 +106,7 @@ class ObjectStateMutation(Rule):
             candidates.append({"finding": self._finding(tu, fn, self_name, reach).to_dict(),
                                "reinit": (self._finding(tu, fn, self_name, replacing).to_dict()
                                           if replacing else None),
+                               "cause": self._cause(tu, fn, reach),
                                "static": static, "slots": sorted(here.get(fn.spelling, ()))})
         return {"exposed": {k: sorted(v) for k, v in here.items()}, "candidates": candidates}
 
@@ -115,6 +126,16 @@ class ObjectStateMutation(Rule):
             data={"self": self_name, "fields": fields, "containers": containers,
                   "func_start": fn.start, "func_end": fn.end,
                   "helpers": sorted({r.where.spelling for r in reach if r.where is not fn})})
+
+    def _cause(self, tu: TUView, fn, reach: list) -> dict | None:
+        """When every write the method makes is in one helper it passes its object to, that helper's
+        own finding (the cause several methods share)."""
+        helpers = {id(r.where) for r in reach}
+        helper = reach[0].where
+        if helpers != {id(helper)} or helper is fn:
+            return None
+        own = [Reach(r.write, helper, (r.write.start, r.write.line, r.write.column)) for r in reach]
+        return self._finding(tu, helper, params(tu, helper)[0].spelling, own).to_dict()
 
     def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
         everywhere: dict[str, set[str]] = {}
@@ -145,8 +166,9 @@ class ObjectStateMutation(Rule):
                 f.message = (f"'{f.symbol}' ({', '.join(sorted(slots))}) {' and '.join(done)} without a "
                              f"critical section on {self_name}: {why}")
                 f.data["slots"] = sorted(slots)
+                f.data["cause"] = c.get("cause")
                 out.append(f)
-        return out
+        return _by_cause(out)
 
 
     @staticmethod
@@ -158,6 +180,45 @@ class ObjectStateMutation(Rule):
                      "object other threads already use, and two threads then release the same value")
         f.data["slots"] = sorted(slots)
         return f
+
+
+def _by_cause(found: list[Finding]) -> list[Finding]:
+    """Methods whose writes all happen in one shared helper become one finding at the helper, with
+    each method's call as a site (`sites`; `related` shows the first MORE): one critical section
+    there fixes them all. Fewer than GROUP_MIN such methods stay separate findings."""
+    groups: dict[tuple, list[Finding]] = {}
+    for f in found:
+        cause = f.data.get("cause")
+        if cause:
+            groups.setdefault((cause["path"], cause["data"]["func_start"]), []).append(f)
+    out = [f for f in found if len(groups.get(_key(f), ())) < GROUP_MIN]
+    for members in groups.values():
+        if len(members) < GROUP_MIN:
+            continue
+        g = Finding.from_dict(members[0].data["cause"])
+        members.sort(key=lambda f: f.sort_key)
+        sites = [GroupSite(m.path, m.line, m.column, f"{m.symbol} ({', '.join(m.data['slots'])}) calls "
+                           f"{g.symbol} with {m.data['self']}", m.function, m.symbol) for m in members]
+        me = g.data["self"]
+        writes = ", ".join(f"{me}->{x}" for x in g.data["fields"] + g.data["containers"])
+        g.message = (f"'{g.symbol}' writes {writes} without a critical section on {me}, and "
+                     f"{len(members)} methods exposed to Python call it with their object "
+                     f"({', '.join(m.symbol for m in members[:3])}{', ...' if len(members) > 3 else ''}): "
+                     f"two threads using the same object race; one critical section in '{g.symbol}' "
+                     "covers them all")
+        g.related = g.related + [Site(s.path, s.line, s.column, s.note) for s in sites[:MORE]]
+        if len(sites) > MORE:
+            g.related[-1].note += f" (and {len(sites) - MORE} more)"
+        g.sites = sites
+        g.data["slots"] = sorted({x for m in members for x in m.data["slots"]})
+        g.data["methods"] = [m.symbol for m in members]
+        out.append(g)
+    return out
+
+
+def _key(f: Finding) -> tuple | None:
+    cause = f.data.get("cause")
+    return (cause["path"], cause["data"]["func_start"]) if cause else None
 
 
 def _state_changes(reach: list) -> list:
