@@ -73,7 +73,7 @@ _PASS_TOKENS = {"(", ")", "<", ">", "*"}
 def returns_argument(fn) -> bool:
     """A one-parameter function whose body is `return <its parameter, maybe cast>;` (a cast helper
     such as `template <class T> void *void_cast(T *p) { return reinterpret_cast<void *>(p); }`)."""
-    if fn is None or fn.kind not in (K.FUNCTION_DECL, K.FUNCTION_TEMPLATE):
+    if fn is None or fn.kind not in (K.FUNCTION_DECL, K.FUNCTION_TEMPLATE, K.CXX_METHOD):
         return False
     d = fn.get_definition() or fn
     args = [a.spelling for a in d.get_arguments()]

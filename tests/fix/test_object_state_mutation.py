@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.rules.test_object_state_root_cause import CODE
+
 COUNTER = """\
     #include <Python.h>
 
@@ -121,3 +123,12 @@ def test_no_section_per_call_when_the_method_cannot_be_wrapped(project):
     rc, diff, err = project.fix("--select", "FT510", "--unsafe-fixes", "--min-python", "3.13")
     assert diff == ""  # no fix at all rather than a section around each call
     assert "changes self->data, self->order in several steps" in err
+
+
+def test_a_root_cause_is_fixed_once_in_the_helper(project):
+    """Seven methods through one lazy-fill helper: one wrapper, around the helper."""
+    project.write({"m.c": CODE.replace("static PyType_Slot", "PyType_Slot")})
+    text = project.apply_and_verify("m.c", "FT510", "--unsafe-fixes", "--min-python", "3.10")
+    assert "static int ensure_index_impl(TableObject *self) {\n" in text
+    assert "    extmigrate_result = ensure_index_impl(self);\n" in text
+    assert text.count("Py_BEGIN_CRITICAL_SECTION(self);") == 1  # the methods are left as they were

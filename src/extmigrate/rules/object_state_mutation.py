@@ -206,6 +206,7 @@ def _by_cause(found: list[Finding]) -> list[Finding]:
                      f"({', '.join(m.symbol for m in members[:3])}{', ...' if len(members) > 3 else ''}): "
                      f"two threads using the same object race; one critical section in '{g.symbol}' "
                      "covers them all")
+        g.data["own_related"] = len(g.related)
         g.related = g.related + [Site(s.path, s.line, s.column, s.note) for s in sites[:MORE]]
         if len(sites) > MORE:
             g.related[-1].note += f" (and {len(sites) - MORE} more)"

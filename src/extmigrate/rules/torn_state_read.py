@@ -95,6 +95,7 @@ class TornStateRead(Rule):
             reads = [] if reach else _reads(tu, fn, aliases(tu, fn, ps[0].spelling), guarded)
             if writes or reads:
                 funcs.append({"name": fn.spelling, "static": static, "path": fn.path,
+                              "func_start": fn.start, "func_end": fn.end,
                               "slots": sorted(here.get(fn.spelling, ())), "self": ps[0].spelling,
                               "writes": writes, "reads": reads})
         return {"exposed": {k: sorted(v) for k, v in here.items()}, "funcs": funcs}
@@ -148,7 +149,7 @@ class TornStateRead(Rule):
             fn["name"], f"'{fn['name']}' ({', '.join(sorted(slots))}) reads {fields}; {why}",
             function=fn["name"], related=related,
             data={"self": me, "fields": [r["field"] for r in racy], "writers": names,
-                  "slots": sorted(slots)})
+                  "slots": sorted(slots), "func_start": fn["func_start"], "func_end": fn["func_end"]})
 
 
 def _write_fact(tu: TUView, r) -> dict | None:
