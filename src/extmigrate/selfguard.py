@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from extmigrate.heldlocks import gil_only, held
 from extmigrate.regions import regions
-from extmigrate.selfwrites import Reach, arg_field, calls_by_function
+from extmigrate.selfwrites import Reach, arg_field, calls_by_function, clean_expr, field_aliases
 from extmigrate.tree import TUView
 from extmigrate.typeslots import data
 
@@ -26,12 +26,19 @@ def guard(tu: TUView):
 
 
 def replaces(tu: TUView, r: Reach) -> bool:
-    """Py_XSETREF(self->x, v), or a store after Py_XDECREF(self->x) / PyMem_Free(self->buf) in the same
+    """Py_XSETREF(self->x, v), a store after Py_XDECREF(self->x) / PyMem_Free(self->buf), or the old
+    value kept in a local and released (`old = self->x; self->x = v; Py_XDECREF(old);`), in the same
     function (data/other.toml `replacing`)."""
     top = r.write.field.split(".")[0].split("->")[0]
+    old = None
     for use in calls_by_function(tu).get(id(r.where), ()):
-        if use.name in data("type_slots")["replacing"] and use.start <= r.write.start and use.args:
-            hit = arg_field(use.args[0], {r.write.via})
-            if hit and hit[0] == top:
-                return True
+        if use.name not in data("type_slots")["replacing"] or not use.args:
+            continue
+        hit = arg_field(use.args[0], {r.write.via})
+        if hit and hit[0] == top and use.start <= r.write.start:
+            return True
+        if old is None:
+            old = field_aliases(tu, r.where, {r.write.via})
+        if old.get(clean_expr(use.args[0]), ("",))[0] == top:
+            return True
     return False

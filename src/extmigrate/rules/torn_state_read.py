@@ -38,8 +38,8 @@ class TornStateRead(Rule):
     - two or more fields of self that other such functions write without one (the writers are the
       finding's related locations), or
     - a field another such function replaces and releases (`Py_XSETREF(self->x, v)`, a store after
-      `Py_XDECREF(self->x)` or `PyMem_Free(self->buf)`), also from `tp_init`, which Python can call
-      again on a published object.
+      `Py_XDECREF(self->x)` or `PyMem_Free(self->buf)`, or `old = self->x; self->x = v;
+      Py_XDECREF(old);`), also from `tp_init`, which Python can call again on a published object.
     A function that itself writes the object's fields without a critical section is left to FT510
     (one critical section fixes both). Not reported: reads under `Py_BEGIN_CRITICAL_SECTION(self)`,
     fields written only in `tp_new` or first set in `tp_init`, a read of a single field that its
