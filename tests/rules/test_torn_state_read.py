@@ -74,3 +74,34 @@ static PyType_Slot range_slots[] = {{Py_tp_methods, range_methods}, {0, NULL}};
 """
     res = scan_c(code, select=["FT510", "FT515"])
     assert [(f.code, f.symbol) for f in res.findings] == [("FT510", "range_swap")]
+
+
+def test_many_readers_of_one_writer_are_one_finding_at_the_writer(scan_c):
+    readers = ["width", "mid", "contains", "bounds"]
+    code = TYPES + """
+static PyObject *range_set(RangeObject *self, PyObject *args) {
+    Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "nn", &lo, &hi)) return NULL;
+    self->lo = lo;
+    self->hi = hi;
+    Py_RETURN_NONE;
+}
+""" + "".join(f"""
+static PyObject *range_{r}(RangeObject *self, PyObject *unused) {{
+    return Py_BuildValue("nn", self->lo, self->hi);  /* READ_{r} */
+}}""" for r in readers) + """
+static PyMethodDef range_methods[] = {
+    {"set", (PyCFunction)range_set, METH_VARARGS, NULL},
+""" + "".join(f'    {{"{r}", (PyCFunction)range_{r}, METH_NOARGS, NULL}},\n' for r in readers) + """    {NULL}
+};
+static PyType_Slot range_slots[] = {{Py_tp_methods, range_methods}, {0, NULL}};
+"""
+    (f,) = scan_c(code, select=["FT515"]).findings
+    assert (f.symbol, f.line, f.function) == ("range_set", 9, "range_set")
+    assert "4 methods exposed to Python read them" in f.message
+    assert [s.symbol for s in f.sites] == [f"range_{r}" for r in readers]
+    assert [r.line for r in f.related][:2] == [9, 10]
+    # a suppression at one reader drops that site only
+    quiet = code.replace("/* READ_mid */", "/* READ_mid extmigrate: ignore[FT515] */")
+    (f,) = scan_c(quiet, select=["FT515"]).findings
+    assert [s.symbol for s in f.sites] == ["range_width", "range_contains", "range_bounds"]

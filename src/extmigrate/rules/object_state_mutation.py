@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from extmigrate import cursors
-from extmigrate.model import Finding, GroupSite, Site
+from extmigrate.model import Finding, Site
+from extmigrate.rootcause import GROUP_MIN, gather
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
 from extmigrate.selfguard import guard, replaces
 from extmigrate.selfwrites import Reach, params, unguarded_writes
 from extmigrate.tree import TUView
 from extmigrate.typeslots import data, exposed, shared_slots
-
-GROUP_MIN = 3  # methods sharing one writing helper before they are reported once, at the helper
-MORE = 5  # call sites listed in `related`; every one is in `sites`
 
 
 @register
@@ -197,8 +195,6 @@ def _by_cause(found: list[Finding]) -> list[Finding]:
             continue
         g = Finding.from_dict(members[0].data["cause"])
         members.sort(key=lambda f: f.sort_key)
-        sites = [GroupSite(m.path, m.line, m.column, f"{m.symbol} ({', '.join(m.data['slots'])}) calls "
-                           f"{g.symbol} with {m.data['self']}", m.function, m.symbol) for m in members]
         me = g.data["self"]
         writes = ", ".join(f"{me}->{x}" for x in g.data["fields"] + g.data["containers"])
         g.message = (f"'{g.symbol}' writes {writes} without a critical section on {me}, and "
@@ -206,11 +202,8 @@ def _by_cause(found: list[Finding]) -> list[Finding]:
                      f"({', '.join(m.symbol for m in members[:3])}{', ...' if len(members) > 3 else ''}): "
                      f"two threads using the same object race; one critical section in '{g.symbol}' "
                      "covers them all")
-        g.data["own_related"] = len(g.related)
-        g.related = g.related + [Site(s.path, s.line, s.column, s.note) for s in sites[:MORE]]
-        if len(sites) > MORE:
-            g.related[-1].note += f" (and {len(sites) - MORE} more)"
-        g.sites = sites
+        gather(g, members, lambda m: f"{m.symbol} ({', '.join(m.data['slots'])}) calls {g.symbol} with "
+                                     f"{m.data['self']}")
         g.data["slots"] = sorted({x for m in members for x in m.data["slots"]})
         g.data["methods"] = [m.symbol for m in members]
         out.append(g)

@@ -8,13 +8,13 @@ from extmigrate import cursors
 from extmigrate.callgraph import data as state_data
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
+from extmigrate.rootcause import GROUP_MIN, MORE, gather
 from extmigrate.rules.base import Rule
 from extmigrate.selfguard import guard, replaces
 from extmigrate.selfwrites import aliases, by_function, params, unguarded_writes
 from extmigrate.tree import K, TUView
 from extmigrate.typeslots import data, exposed, shared_slots, strip
 
-MORE = 5  # writer sites listed per finding; the rest are counted
 
 
 @register
@@ -45,7 +45,9 @@ class TornStateRead(Rule):
     fields written only in `tp_new` or first set in `tp_init`, a read of a single field that its
     writers store whole (a word-sized counter), `_Atomic` fields. Fields are matched by declaration,
     so two types with a field of the same name are not mixed up. A separate rule from FT510 because
-    the finding sits in another function (the reader) and is fixed there.
+    the finding sits in another function (the reader) and is fixed there. Three or more readers of
+    the same fields racing with the same writers are one finding at the writers' first store, each
+    reader a site (JSON `sites`; a suppression at a reader drops that reader).
 
     Before:
 
@@ -117,7 +119,36 @@ class TornStateRead(Rule):
                         writers.setdefault(w["usr"], []).append((fn["name"], w))
                 if shared and fn["reads"]:
                     readers.append((fn, shared))
-        return [f for f in (self._report(fn, slots, writers) for fn, slots in readers) if f]
+        return self._by_writer([f for f in (self._report(fn, slots, writers) for fn, slots in readers) if f])
+
+    def _by_writer(self, found: list[Finding]) -> list[Finding]:
+        """GROUP_MIN or more readers of the same fields racing with the same writers: one finding at
+        the first writer's store, each reader a site (rootcause.gather)."""
+        groups: dict[tuple, list[Finding]] = {}
+        for f in found:
+            groups.setdefault((tuple(f.data["writers"]), tuple(sorted(f.data["fields"])),
+                               f.data["released"]), []).append(f)
+        out = []
+        for (writers, fields, released), members in groups.items():
+            if len(members) < GROUP_MIN:
+                out += members
+                continue
+            own = [Site(r.path, r.line, r.column, r.note.split(" (and ")[0]) for r in members[0].related]
+            w = own[0]
+            shown = ", ".join(f"{members[0].data['self']}->{x}" for x in fields)
+            how = "replacing and releasing values" if released else "one by one"
+            risk = "a freed object" if released else "a torn state"
+            cause = self.finding(
+                (w.path, 0, 0, w.line, w.column, w.line, w.column + 1), ", ".join(writers),
+                f"{', '.join(writers)} change {shown} without a critical section ({how}), and {len(members)} "
+                f"methods exposed to Python read them meanwhile ({', '.join(m.symbol for m in members[:3])}"
+                f"{', ...' if len(members) > 3 else ''}): each can see {risk}",
+                function=writers[0], related=own,
+                data={"writers": list(writers), "fields": list(fields), "released": released,
+                      "readers": sorted(m.symbol for m in members)})
+            out.append(gather(cause, members, lambda m: f"{m.symbol} ({', '.join(m.data['slots'])}) reads "
+                                                        f"{', '.join(m.data['fields'])}"))
+        return out
 
     def _report(self, fn: dict, slots: set[str], writers: dict) -> Finding | None:
         racy = [r for r in fn["reads"] if any(w != fn["name"] for w, _ in writers.get(r["usr"], ()))]
@@ -149,6 +180,7 @@ class TornStateRead(Rule):
             fn["name"], f"'{fn['name']}' ({', '.join(sorted(slots))}) reads {fields}; {why}",
             function=fn["name"], related=related,
             data={"self": me, "fields": [r["field"] for r in racy], "writers": names,
+                  "released": bool(released),
                   "slots": sorted(slots), "func_start": fn["func_start"], "func_end": fn["func_end"]})
 
 

@@ -11,6 +11,9 @@ from extmigrate.tree import TUView
 
 @remedy("FT515")
 def lock_reader(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix:
+    if f.data.get("readers"):
+        return NoFix("many methods read what these writers change: give the writers (FT510) and each "
+                     "reader a critical section on the object")
     obj = f.data.get("self")
     if not obj:
         return NoFix("the object the method reads is not known")
