@@ -143,7 +143,7 @@ class TornStateRead(Rule):
                 f"{', '.join(writers)} change {shown} without a critical section ({how}), and {len(members)} "
                 f"methods exposed to Python read them meanwhile ({', '.join(m.symbol for m in members[:3])}"
                 f"{', ...' if len(members) > 3 else ''}): each can see {risk}",
-                function=writers[0], related=own,
+                function=w.note.split(" ", 1)[0], related=own,  # the writer that makes that store
                 data={"writers": list(writers), "fields": list(fields), "released": released,
                       "readers": sorted(m.symbol for m in members)})
             out.append(gather(cause, members, lambda m: f"{m.symbol} ({', '.join(m.data['slots'])}) reads "
