@@ -9,7 +9,7 @@ from extmigrate.model import Finding, Site
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
 from extmigrate.selfguard import guard
-from extmigrate.selfwrites import calls_by_function, clean_expr
+from extmigrate.selfwrites import by_function, calls_by_function, clean_expr
 from extmigrate.tree import K, TUView
 from extmigrate.typeslots import data
 
@@ -34,10 +34,11 @@ class DictCheckThenAct(Rule):
     A call from data/other.toml `[check_then_act]` `checks` (`PyDict_Contains`, `PyDict_GetItem*`,
     `PyMapping_HasKey*`...) followed, in the same function, by one of its `acts` (`PyDict_SetItem`,
     `PyDict_DelItem`...) with the same dict and the same key, where the dict is shared: a variable at
-    file scope or a field (`self->cache`, `state->registry`). Neither a local dict nor a parameter is
-    taken as shared. Not reported: the pair inside a critical section on the dict (or on the object
-    whose field it is) or a held lock, in a helper every caller calls with one held (the `_impl` of
-    a method `extmigrate fix` wrapped), and functions that only run during module initialisation.
+    file scope or a field (`self->cache`, `state->registry`). Neither a local dict, a parameter, nor
+    a field of a struct on the function's stack (`acc.seen`) is taken as shared. Not reported: the
+    pair inside a critical section on the dict (or on the object whose field it is) or a held lock,
+    in a helper every caller calls with one held (the `_impl` of a method `extmigrate fix` wrapped),
+    and functions that only run during module initialisation.
 
     Before:
 
@@ -76,11 +77,12 @@ class DictCheckThenAct(Rule):
         for fn in tu.functions:
             uses = calls_by_function(tu).get(id(fn), ())
             pending = [u for u in uses if u.name in checks and len(u.args) >= 2]
+            stack = {v.spelling for v in by_function(tu, (K.VAR_DECL,)).get(id(fn), [])} if pending else set()
             for check in pending:
                 d, key = clean_expr(check.args[0]), clean_expr(check.args[1])
                 m = _FIELD.match(d)
-                if not (d in globals_ or m):
-                    continue
+                if not (d in globals_ or m) or (m and m.group(1) in stack and d[len(m.group(1))] == "."):
+                    continue  # a local dict, or one in a struct on this function's stack
                 names = {d} | ({m.group(1)} if m else set())
                 act = next((u for u in uses if u.name in acts and u.start > check.end and len(u.args) >= 2
                             and clean_expr(u.args[0]) == d and clean_expr(u.args[1]) == key), None)
