@@ -79,6 +79,8 @@ def _keep_sites(f: Finding, keep) -> bool:
     gone = {(s.path, s.line, s.column) for s in f.sites if not keep(s)}
     f.sites = [s for s in f.sites if (s.path, s.line, s.column) not in gone]
     f.related = [r for r in f.related if (r.path, r.line, r.column) not in gone]
+    if gone and f.sites:
+        f.message += f" ({len(gone)} of these places suppressed or baselined)"
     return bool(f.sites)
 
 

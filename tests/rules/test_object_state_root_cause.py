@@ -66,6 +66,7 @@ def test_suppression_at_a_site_drops_it_and_at_the_cause_drops_all(scan_c):
     code = CODE.replace("/* MARK_keys */", "/* MARK_keys extmigrate: ignore[FT510] */")
     (f,) = scan_c(code, select=["FT510"]).findings
     assert "t_keys" not in [s.symbol for s in f.sites] and len(f.sites) == 6
+    assert f.message.endswith("(1 of these places suppressed or baselined)")
     assert site_line("keys") not in [r.line for r in f.related]
     code = CODE.replace("    self->index = PyDict_New();", "    self->index = PyDict_New();  // extmigrate: ignore[FT510]")
     res = scan_c(code, select=["FT510"])
