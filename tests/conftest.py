@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from extmigrate import pythons
 from extmigrate.scan import ScanOptions, scan
 
 
@@ -54,3 +58,43 @@ def ft_python() -> str:
     if exe is None:
         pytest.skip("no free-threaded interpreter: put python3.14t on PATH or set EXTMIGRATE_FT_PYTHON")
     return exe
+
+
+# Header configurations for tests/test_fixtures.py (the same helpers as on branch w-port).
+@dataclass(frozen=True)
+class HeaderConfig:
+    """One set of Python headers to scan with: `python` for ScanOptions (None: the running one)."""
+
+    id: str  # "py3.13", "py3.14t", "py3.13-gil-disabled"
+    python: str | None
+    gil_disabled: bool = False
+    version: tuple[int, int] = (0, 0)
+    parse_errors_ok: bool = False  # headers older than the C API the scanned code uses
+
+    @property
+    def exe(self) -> str:
+        return self.python or sys.executable
+
+
+def _is_running(it: pythons.Interpreter) -> bool:
+    return os.path.realpath(it.exe) == os.path.realpath(sys.executable)
+
+
+def header_pythons() -> list[HeaderConfig]:
+    """The running interpreter and every other discovered one with headers, oldest first."""
+    out = []
+    for it in pythons.discover():
+        if _is_running(it):
+            out.append(HeaderConfig(f"py{it.label}", None, version=it.version))
+        elif it.has_headers:
+            out.append(HeaderConfig(f"py{it.label}", it.exe, version=it.version))
+    return out
+
+
+def header_configs() -> list[HeaderConfig]:
+    """header_pythons() plus one run with -DPy_GIL_DISABLED=1 on the newest GIL build's headers
+    (a free-threaded build's headers define it already)."""
+    found = header_pythons()
+    gil = [c for c in found if not c.id.endswith("t")]
+    newest = gil[-1] if gil else found[-1]
+    return found + [HeaderConfig(f"{newest.id}-gil-disabled", newest.python, True, newest.version)]

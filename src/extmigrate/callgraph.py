@@ -317,3 +317,12 @@ class CallGraph:
         if key in self.after_init:
             return True
         return key not in self.defs and key not in self.init
+
+
+def hits_after_init(facts: list, unless_held: bool = False) -> list[dict]:
+    """The finding dicts (`hits`, each with data.function_key) of facts shaped {"calls": collect(tu),
+    "hits": [...]} whose function can run after module initialisation (and, with unless_held, is not
+    a helper every caller calls with a lock or critical section held)."""
+    graph = CallGraph([f["calls"] for f in facts])
+    return [d for f in facts for d in f["hits"] if graph.runs_after_init(d["data"]["function_key"])
+            and not (unless_held and d["data"]["function_key"] in graph.lock_held)]

@@ -20,6 +20,15 @@ class Site:
 
 
 @dataclass
+class GroupSite(Site):
+    """One of the places a root-cause finding stands for (a method calling the helper that races),
+    addressable on its own: suppressions and baselines can name it by its function and symbol."""
+
+    function: str | None = None
+    symbol: str = ""
+
+
+@dataclass
 class Finding:
     code: str
     name: str
@@ -44,6 +53,8 @@ class Finding:
     confidence: str = "high"
     # The -D flags of the extra configuration that compiled this code ([]: the scan's own flags).
     config: list[str] = field(default_factory=list)
+    # A root-cause finding: every place it stands for (empty for an ordinary finding).
+    sites: list[GroupSite] = field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:
@@ -64,6 +75,7 @@ class Finding:
         d = dict(d)
         d.pop("fixable", None)
         d["related"] = [Site(**s) for s in d.get("related", [])]
+        d["sites"] = [GroupSite(**s) for s in d.get("sites", [])]
         return cls(**d)
 
 

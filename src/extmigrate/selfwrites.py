@@ -179,7 +179,7 @@ def field_writes(tu: TUView, fn: Node, names: set[str]) -> list[Write]:
     return sorted(found.values(), key=lambda x: x.start)
 
 
-def _field_aliases(tu: TUView, fn: Node, names: set[str]) -> dict[str, tuple[str, str]]:
+def field_aliases(tu: TUView, fn: Node, names: set[str]) -> dict[str, tuple[str, str]]:
     """Locals loaded from a field of the object: `PyObject *o = self->order;` -> {'o': ('order', 'self')}.
     A local that is also given any other value is left out."""
     found: dict[str, tuple[str, str]] = {}
@@ -215,7 +215,7 @@ def container_changes(tu: TUView, fn: Node, names: set[str]) -> list[Write]:
     uses = cache.get(id(fn), [])
     if not uses:
         return []
-    local = _field_aliases(tu, fn, names)
+    local = field_aliases(tu, fn, names)
     out = []
     for use in uses:
         arg = clean_expr(use.args[0])

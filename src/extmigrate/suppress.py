@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 
 from extmigrate.fileio import write_file
 from extmigrate.model import Finding
@@ -47,22 +48,40 @@ def is_suppressed(f: Finding, lines: list[bytes]) -> bool:
 
 
 def apply_suppressions(findings: list[Finding]) -> tuple[list[Finding], int]:
+    """Drop suppressed findings. A root-cause finding is suppressed at its cause, or site by site (a
+    marker at a call site drops that site; with none left the finding goes)."""
     cache: dict[str, list[bytes]] = {}
+
+    def lines_of(path: str) -> list[bytes]:
+        if path not in cache:
+            try:
+                with open(path, "rb") as fh:
+                    cache[path] = fh.read().split(b"\n")
+            except OSError:
+                cache[path] = []
+        return cache[path]
+
     kept, dropped = [], 0
     for f in findings:
-        lines = cache.get(f.path)
-        if lines is None:
-            try:
-                with open(f.path, "rb") as fh:
-                    lines = fh.read().split(b"\n")
-            except OSError:
-                lines = []
-            cache[f.path] = lines
-        if is_suppressed(f, lines):
-            dropped += 1
-        else:
+        if not is_suppressed(f, lines_of(f.path)) and _keep_sites(
+                f, lambda s: not is_suppressed(replace(f, path=s.path, line=s.line), lines_of(s.path))):
             kept.append(f)
+        else:
+            dropped += 1
     return kept, dropped
+
+
+def _keep_sites(f: Finding, keep) -> bool:
+    """Keep the sites of a root-cause finding that `keep` accepts; False when it had sites and none
+    is left."""
+    if not f.sites:
+        return True
+    gone = {(s.path, s.line, s.column) for s in f.sites if not keep(s)}
+    f.sites = [s for s in f.sites if (s.path, s.line, s.column) not in gone]
+    f.related = [r for r in f.related if (r.path, r.line, r.column) not in gone]
+    if gone and f.sites:
+        f.message += f" ({len(gone)} of these places suppressed or baselined)"
+    return bool(f.sites)
 
 
 class BaselineError(Exception):
@@ -98,12 +117,21 @@ def read_baseline(path: str) -> dict[str, int]:
 
 
 def apply_baseline(findings: list[Finding], baseline: dict[str, int], root: str) -> tuple[list[Finding], int]:
+    """Drop baselined findings. A root-cause finding matches by its own key, or site by site by the
+    keys its sites had as separate findings (a baseline written before they were grouped)."""
     budget = dict(baseline)
-    kept, dropped = [], 0
-    for f in findings:
-        k = baseline_key(f, root)
+
+    def take(k: str) -> bool:
         if budget.get(k, 0) > 0:
             budget[k] -= 1
+            return True
+        return False
+
+    kept, dropped = [], 0
+    for f in findings:
+        if take(baseline_key(f, root)) or not _keep_sites(
+                f, lambda s: not take(baseline_key(replace(f, path=s.path, function=s.function,
+                                                           symbol=s.symbol), root))):
             dropped += 1
         else:
             kept.append(f)

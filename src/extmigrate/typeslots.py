@@ -67,6 +67,30 @@ def _fields(tu: TUView, node: Node) -> tuple[str, ...]:
     return cache[t.spelling]
 
 
+_PASS_TOKENS = {"(", ")", "<", ">", "*"}
+
+
+def returns_argument(fn) -> bool:
+    """A one-parameter function whose body is `return <its parameter, maybe cast>;` (a cast helper
+    such as `template <class T> void *void_cast(T *p) { return reinterpret_cast<void *>(p); }`)."""
+    if fn is None or fn.kind not in (K.FUNCTION_DECL, K.FUNCTION_TEMPLATE, K.CXX_METHOD):
+        return False
+    d = fn.get_definition() or fn
+    args = [a.spelling for a in d.get_arguments()]
+    toks = [(t.kind.name, t.spelling) for t in d.get_tokens()]
+    body = [s for _, s in toks[next((i for i, t in enumerate(toks) if t[1] == "{"), len(toks)):]]
+    if len(args) != 1 or body[:2] != ["{", "return"] or body[-2:] != [";", "}"]:
+        return False
+    expr = toks[len(toks) - len(body) + 2:-2]
+    names = [i for i, (kind, s) in enumerate(expr) if kind == "IDENTIFIER"]
+    if not names or expr[names[-1]][1] != args[0]:
+        return False
+    after = [s for _, s in expr[names[-1] + 1:]]
+    return (all(s == ")" for s in after)
+            and all(kind in ("IDENTIFIER", "KEYWORD") or s in _PASS_TOKENS for kind, s in expr)
+            and not any(expr[i + 1][1] == "(" for i in names[:-1] if i + 1 < len(expr)))
+
+
 def _entries(tu: TUView, init: Node, fields: tuple[str, ...]):
     """(field name, value node) of a struct initialiser, positional and designated."""
     pos = 0
@@ -124,6 +148,9 @@ class _Collector:
 
     def value(self, node: Node, slot: str) -> None:
         target = strip(self.tu, node)
+        kids = self.tu.children_of(target)
+        if target.kind == K.CALL_EXPR and len(kids) == 2 and returns_argument(target.cursor.referenced):
+            target = strip(self.tu, kids[1])  # {Py_tp_methods, void_cast(Foo_methods)}
         if target.kind != K.DECL_REF_EXPR:
             return
         ref = target.cursor.referenced

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.rules.test_object_state_root_cause import CODE
+
 COUNTER = """\
     #include <Python.h>
 
@@ -232,3 +234,12 @@ def test_one_lock_in_the_shared_helper_not_one_per_caller(project, ft_python):
     assert "extmigrate_result = Doc_reset_impl(self, text);" in text
     assert "Doc_words_impl" not in text and "Doc_first_impl" not in text
     assert build_and_run(project.root, "lazy", ft_python, STRESS, "-X", "gil=0") == "ok"
+
+
+def test_a_root_cause_is_fixed_once_in_the_helper(project):
+    """Seven methods through one lazy-fill helper: one wrapper, around the helper."""
+    project.write({"m.c": CODE.replace("static PyType_Slot", "PyType_Slot")})
+    text = project.apply_and_verify("m.c", "FT510", "--unsafe-fixes", "--min-python", "3.10")
+    assert "static int ensure_index_impl(TableObject *self) {\n" in text
+    assert "    extmigrate_result = ensure_index_impl(self);\n" in text
+    assert text.count("Py_BEGIN_CRITICAL_SECTION(self);") == 1  # the methods are left as they were

@@ -478,12 +478,22 @@ LRUCache_contains(LRUCacheObject *self, PyObject *key)
 }
 
 static PyObject *
-LRUCache_repr(LRUCacheObject *self)
+LRUCache_repr_impl(LRUCacheObject *self)
 {
     snprintf(scratch, sizeof(scratch),
              "<LRUCache maxsize=%zd currsize=%zd hits=%zd misses=%zd>",
              self->maxsize, PyDict_GET_SIZE(self->data), self->hits, self->misses);
     return PyUnicode_FromString(scratch);
+}
+
+static PyObject *
+LRUCache_repr(LRUCacheObject *self)
+{
+    PyObject *extmigrate_result;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    extmigrate_result = LRUCache_repr_impl(self);
+    Py_END_CRITICAL_SECTION();
+    return extmigrate_result;
 }
 
 static PyMethodDef LRUCache_methods[] = {

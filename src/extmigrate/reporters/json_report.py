@@ -13,7 +13,7 @@ from extmigrate.suppress import baseline_key
 SCHEMA_VERSION = 1
 FIELDS = ("code", "name", "category", "severity", "path", "line", "column", "end_line",
           "end_column", "function", "symbol", "message", "explanation", "action", "related",
-          "fixable", "fix", "confidence", "config")
+          "sites", "fixable", "fix", "confidence", "config")
 
 
 def finding_dict(f, root: str) -> dict:

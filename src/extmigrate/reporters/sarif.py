@@ -105,12 +105,14 @@ def render(result: ScanResult, *, root: str | None = None, **_: object) -> str:
             res["properties"] = {"confidence": f.confidence, "config": list(f.config)}
         if f.function:
             res["locations"][0]["logicalLocations"] = [{"name": f.function, "kind": "function"}]
-        if f.related:
+        shown = {(s.path, s.line, s.column) for s in f.related}
+        places = f.related + [s for s in f.sites if (s.path, s.line, s.column) not in shown]
+        if places:
             res["relatedLocations"] = [
                 {"id": i, "message": {"text": s.note or "related"},
                  "physicalLocation": {"artifactLocation": _artifact(s.path, root),
                                       "region": {"startLine": s.line, "startColumn": max(s.column, 1)}}}
-                for i, s in enumerate(f.related)]
+                for i, s in enumerate(places)]
         fixes = _fixes(f, root)
         if fixes:
             res["fixes"] = fixes

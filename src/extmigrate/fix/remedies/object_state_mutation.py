@@ -109,7 +109,7 @@ def each_write(tu: TUView, f: Finding, ctx: FixContext, obj: str, why: NoFix) ->
         return NoFix(f"{why.reason}; the method changes {shown} in several steps, which only one "
                      "critical section around all of them keeps consistent")
     stmts = {}
-    for site in f.related:
+    for site in f.related[:f.data.get("own_related", len(f.related))]:  # a root cause: its own writes
         if site.path != f.path:
             return NoFix("a write is in another file: fix it by hand")
         try:
