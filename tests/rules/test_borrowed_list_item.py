@@ -64,22 +64,6 @@ def test_macro_on_an_argument_list_is_reported(scan_c, python):
     assert "Py_BEGIN_CRITICAL_SECTION(seq)" in found[0].message
 
 
-@pytest.mark.parametrize("python", PYTHONS)
-def test_own_unpublished_list_is_not_reported(scan_c, python):
-    assert ft101(scan_c, """
-    static PyObject *pair(PyObject *self, PyObject *arg) {
-        PyObject *lst = PyList_New(0);
-        if (lst == NULL) return NULL;
-        if (PyList_Append(lst, arg) < 0) { Py_DECREF(lst); return NULL; }
-        PyObject *x = Py_NewRef(PyList_GET_ITEM(lst, 0));
-        PyObject *y = PySequence_List(arg);
-        PyObject *z = PyList_GetItem(y, 0);
-        Py_DECREF(lst);
-        return x;
-    }
-    """, python=python) == []
-
-
 def test_list_stored_in_a_field_before_the_use_is_reported(scan_c):
     found = ft101(scan_c, """
     static PyObject *keep(Obj *self, PyObject *arg) {
@@ -92,35 +76,6 @@ def test_list_stored_in_a_field_before_the_use_is_reported(scan_c):
     assert [f.symbol for f in found] == ["PyList_GET_ITEM(lst)"]
     assert found[0].related and found[0].related[0].line == 9
     assert "made reachable" in found[0].related[0].note
-
-
-def test_list_published_only_after_the_use_is_not_reported(scan_c):
-    assert ft101(scan_c, """
-    static int fill(Obj *self, PyObject *arg) {
-        PyObject *lst = PyList_New(0);
-        PyList_Append(lst, arg);
-        PyObject *first = PyList_GET_ITEM(lst, 0);
-        if (PyObject_IsTrue(first)) PyList_Append(lst, first);
-        self->items = lst;
-        return 0;
-    }
-    """) == []
-
-
-def test_publication_later_in_the_same_loop_is_reported(scan_c):
-    found = ft101(scan_c, """
-    static int loop(Obj *self, PyObject *arg, int n) {
-        PyObject *lst = PyList_New(0);
-        for (int i = 0; i < n; i++) {
-            PyList_Append(lst, arg);
-            PyObject *o = PyList_GET_ITEM(lst, i);
-            Py_INCREF(o);
-            self->items = lst;
-        }
-        return 0;
-    }
-    """)
-    assert [f.symbol for f in found] == ["PyList_GET_ITEM(lst)"]
 
 
 def test_passing_to_unknown_code_publishes_but_a_local_helper_that_keeps_nothing_does_not(scan_c):
