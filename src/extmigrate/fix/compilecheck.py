@@ -11,12 +11,10 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
+from extmigrate import pythons
 from extmigrate.discover import is_source
 from extmigrate.fix.patch import FilePatch
 from extmigrate.flags import TUSpec
-
-_SEARCH = ["/root/.pyenv/versions/*/include/python3.*", "/opt/py3*/include/python3.*",
-           "/usr/include/python3.*", "/usr/local/include/python3.*"]
 
 
 # With no requires-python, the oldest headers compiled against: older CPythons lack APIs (e.g.
@@ -37,9 +35,12 @@ class Target:
 
 
 def header_dirs(extra: list[str] | None = None) -> list[tuple[tuple[int, int], str]]:
-    """(version, include dir) of the Python headers found on this machine (or given)."""
+    """(version, include dir) of the Python headers given (folders or glob patterns), else of the
+    interpreters pythons.py discovers (the running one, python3.X[t] on PATH, uv, $EXTMIGRATE_PYTHONS)."""
     found: dict[str, tuple[int, int]] = {}
-    for pattern in list(extra or []) or _SEARCH:
+    if not extra:
+        found = {os.path.realpath(i.include): i.version for i in pythons.with_headers()}
+    for pattern in extra or []:
         for d in glob.glob(pattern):
             m = re.search(r"python(\d+)\.(\d+)", os.path.basename(d.rstrip("/")))
             if m and os.path.isfile(os.path.join(d, "Python.h")):
