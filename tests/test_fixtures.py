@@ -11,7 +11,8 @@ tests/fixtures/<rule_module_name>/<case>/ is a folder scanned as one project.
 - Header comments in the first lines (of the file; of any file of a folder case):
   `// fixture: select=FT101,FT104` (default: the folder's rule code), `// fixture: flags=-DHAVE_FOO
   -I inc` (-D, -U, -I; -I relative to the fixture's folder), `// fixture: parse-errors=allowed`
-  (otherwise a parse error fails the fixture).
+  (otherwise a parse error fails the fixture), `// fixture: requires=3.13` (code using that
+  version's C API: with older headers it is still scanned and checked, parse errors allowed).
 - A negative twin `<case>_ok.c` sits beside each positive case and expects nothing.
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,7 @@ class Fixture:
     undefines: list[str] = field(default_factory=list)
     include_dirs: list[str] = field(default_factory=list)
     parse_errors_allowed: bool = False
+    requires: tuple[int, int] = (0, 0)
     # (file relative to the fixture folder, line) -> [(code, column or None)]
     expected: dict[tuple[str, int], list[tuple[str, int | None]]] = field(default_factory=dict)
 
@@ -79,6 +80,10 @@ def _header(fx: Fixture, key: str, value: str, where: str) -> None:
         if value != "allowed":
             raise ValueError(f"{where}: parse-errors= takes only 'allowed', not {value!r}")
         fx.parse_errors_allowed = True
+    elif key == "requires":
+        if not re.fullmatch(r"3\.\d+", value):
+            raise ValueError(f"{where}: requires= takes a version like 3.13, not {value!r}")
+        fx.requires = (3, int(value.split(".")[1]))
     elif key == "flags":
         args = shlex.split(value)
         i = 0
@@ -96,7 +101,7 @@ def _header(fx: Fixture, key: str, value: str, where: str) -> None:
             else:
                 raise ValueError(f"{where}: flags= takes -D, -U and -I only, not {a!r}")
     else:
-        raise ValueError(f"{where}: unknown fixture header {key!r} (select, flags, parse-errors)")
+        raise ValueError(f"{where}: unknown fixture header {key!r} (select, flags, parse-errors, requires)")
 
 
 def load(path: Path, rule: str, code: str | None) -> Fixture:
@@ -161,11 +166,11 @@ def scan_fixture(fx: Fixture, python: str | None, gil_disabled: bool):
     return scan(opts)
 
 
-def check(fx: Fixture, python: str | None, gil_disabled: bool) -> list[str]:
+def check(fx: Fixture, python: str | None, gil_disabled: bool, version: tuple[int, int] = (99, 0)) -> list[str]:
     """Everything wrong with one run of one fixture (empty when it passes)."""
     res = scan_fixture(fx, python, gil_disabled)
     problems = [f"{fx.rel(p)}: {msg}" for p, msg in res.problems]
-    if res.files_with_errors and not fx.parse_errors_allowed:
+    if res.files_with_errors and not fx.parse_errors_allowed and version >= fx.requires:
         errs = [d for d in res.diagnostics if d.severity in ("error", "fatal")]
         problems += [f"parse error {fx.rel(d.path)}:{d.line}:{d.column}: {d.message}" for d in errs[:5]]
         problems.append("(a fixture must parse cleanly; `// fixture: parse-errors=allowed` if on purpose)")
@@ -179,7 +184,7 @@ CONFIGS = header_configs()
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.id for c in CONFIGS])
 @pytest.mark.parametrize("fx", FIXTURE_LIST, ids=[f.id for f in FIXTURE_LIST])
 def test_fixture(fx, config):
-    problems = check(fx, config.python, config.gil_disabled)
+    problems = check(fx, config.python, config.gil_disabled, config.version)
     assert not problems, f"{fx.id} with {config.id} headers:\n  " + "\n  ".join(problems)
 
 
@@ -268,3 +273,13 @@ def test_driver_reads_flags_and_rejects_bad_headers(tmp_path):
         _one(tmp_path, "// fixture: colour=red\n" + SRC)
     with pytest.raises(ValueError, match=r"case.c:2: cannot read this expectation"):
         _one(tmp_path, "int a;\nint b; // expect: everything\n")
+
+
+def test_driver_allows_parse_errors_below_the_required_version(tmp_path):
+    text = "// fixture: requires=3.99\n" + SRC.replace("Py_XINCREF(item);", "Py_FutureLock(item);")
+    fx = _one(tmp_path, text)
+    assert fx.requires == (3, 99)
+    assert check(fx, None, False, (3, 98)) == []  # older headers: scanned, findings still checked
+    assert any(p.startswith("parse error case.c:6:") for p in check(fx, None, False, (3, 99)))
+    wrong = check(_one(tmp_path, text.replace("  // expect: FT101", "")), None, False, (3, 98))
+    assert [p.split(" '")[0] for p in wrong] == ["case.c:5: unexpected FT101@22"]

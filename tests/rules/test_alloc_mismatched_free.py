@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
+
+PYTHONS = header_params()
 
 TYPE_CODE = """
 #include <Python.h>
@@ -45,7 +44,7 @@ static void obj_dealloc(Obj *self) {
 
 @pytest.mark.parametrize("python", PYTHONS)
 def test_fields_freed_by_another_family_in_another_function(scan_c, python):
-    res = scan_c(TYPE_CODE, select=["FT403"], python=python)
+    res = scan_c(TYPE_CODE, select=["FT403"], headers=python)
     assert res.findings, res.diagnostics
     text = open(res.findings[0].path).read().splitlines()
     line = lambda site: text[site.line - 1].strip()  # noqa: E731
@@ -100,7 +99,7 @@ static void locals(PyTypeObject *type) {
 
 @pytest.mark.parametrize("python", PYTHONS)
 def test_locals_within_a_function(scan_c, python):
-    res = scan_c(LOCALS, select=["FT403"], python=python)
+    res = scan_c(LOCALS, select=["FT403"], headers=python)
     assert res.findings, res.diagnostics
     text = open(res.findings[0].path).read().splitlines()
     line = lambda site: text[site.line - 1].strip()  # noqa: E731

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
+
+PYTHONS = header_params()
 
 HEAD = """
 #include <Python.h>
@@ -34,7 +33,7 @@ def test_every_get_item_form_on_shared_dicts(scan_c, python):
         PyObject *c = PyDict_GetItemString(PyModule_GetDict(PyImport_ImportModule("m")), "x");
         return PyTuple_Pack(3, a, b, c);
     }
-    """, "FT102", python=python)
+    """, "FT102", headers=python)
     assert [f.symbol for f in res] == ["PyDict_GetItem(self->cache)", "PyDict_GetItemWithError(registry)",
                                        'PyDict_GetItemString(PyModule_GetDict(PyImport_ImportModule("m")))']
     assert "PyDict_GetItemRef (3.13+" in res[0].message and "'self->cache'" in res[0].message
@@ -74,7 +73,7 @@ def test_keyword_dicts_are_private_to_the_call(scan_c, python):
         {"h", (PyCFunction)h, METH_O, NULL},
         {NULL}
     };
-    """, "FT102", python=python)
+    """, "FT102", headers=python)
     # h is METH_O: its argument is the caller's dict, whatever its name
     assert [f.function for f in res] == ["h"]
 

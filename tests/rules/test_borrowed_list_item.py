@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
+
+PYTHONS = header_params()
 
 HEAD = """
 #include <Python.h>
@@ -38,7 +37,7 @@ def test_field_list_is_reported_with_data_for_the_fix(scan_c, python):
         return item;
     }
     """
-    found = ft101(scan_c, body, python=python)
+    found = ft101(scan_c, body, headers=python)
     assert len(found) == 1
     f = found[0]
     assert f.symbol == "PyList_GetItem(self->items)" and f.function == "get"
@@ -58,7 +57,7 @@ def test_macro_on_an_argument_list_is_reported(scan_c, python):
         return PyList_GET_ITEM(seq, 0);
     }
     static PyMethodDef methods[] = {{"first", (PyCFunction)first, METH_O, NULL}, {NULL}};
-    """, python=python)
+    """, headers=python)
     assert [f.symbol for f in found] == ["PyList_GET_ITEM(seq)"]
     assert found[0].data["macro"] is True and found[0].data["result_use"] == "returned"
     assert "Py_BEGIN_CRITICAL_SECTION(seq)" in found[0].message
@@ -189,7 +188,7 @@ def test_helper_returning_new_numbers_strings_none_or_a_new_list_gives_a_private
     assert [(f.function, f.symbol) for f in found] == [("decode2", "PyList_GetItem(list)")]
 
 
-@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("python", header_params((3, 13)))  # critical sections, PyMutex
 def test_critical_sections_and_locks_guard_the_access(scan_c, python):
     found = ft101(scan_c, """
     static PyMutex mutex;
@@ -220,7 +219,7 @@ def test_critical_sections_and_locks_guard_the_access(scan_c, python):
         PyMutex_Unlock(&mutex);
         return r;
     }
-    """, python=python)
+    """, headers=python)
     assert [f.function for f in found] == ["other"]
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
+
+PYTHONS = header_params()
 
 HEAD = """
 #include <Python.h>
@@ -33,7 +32,7 @@ PyInit_m(void)
         return NULL;
     return m;
 }
-""", select=["FT202"], python=python)
+""", select=["FT202"], headers=python)
     [f] = res.findings
     assert (f.symbol, f.function, f.line) == ("PyInit_m", "PyInit_m", 8)
     assert f.data["module_var"] == "m" and not f.data["returns_directly"]
@@ -54,7 +53,7 @@ PyMODINIT_FUNC PyInit_m(void) {
 #endif
     return m;
 }
-""", select=["FT202"], python=python)
+""", select=["FT202"], headers=python)
     assert res.findings == []
 
 
