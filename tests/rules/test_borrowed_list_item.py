@@ -97,43 +97,6 @@ def test_passing_to_unknown_code_publishes_but_a_local_helper_that_keeps_nothing
     assert [(f.function, f.symbol) for f in found] == [("b", "PyList_GET_ITEM(lst)")]
 
 
-def test_static_helper_is_judged_by_what_its_callers_pass(scan_c):
-    code = """
-    static PyObject *first_of(PyObject *list) {
-        return Py_NewRef(PyList_GET_ITEM(list, 0));
-    }
-    static PyObject *fresh(PyObject *self, PyObject *arg) {
-        PyObject *lst = PySequence_List(arg);
-        PyObject *r = first_of(lst);
-        Py_DECREF(lst);
-        return r;
-    }
-    """
-    assert ft101(scan_c, code) == []
-    shared = code + """
-    static PyObject *shared(Obj *self, PyObject *unused) { return first_of(self->items); }
-    """
-    assert [f.function for f in ft101(scan_c, shared)] == ["first_of"]
-
-
-def test_helper_that_returns_a_new_list_gives_a_private_list(scan_c):
-    assert ft101(scan_c, """
-    static PyObject *make(PyObject *arg) {
-        PyObject *r = PyList_New(0);
-        if (r == NULL) return NULL;
-        if (PyList_Append(r, arg) < 0) { Py_DECREF(r); return NULL; }
-        return r;
-    }
-    static PyObject *use(PyObject *self, PyObject *arg) {
-        PyObject *l = make(arg);
-        if (l == NULL) return NULL;
-        PyObject *x = Py_NewRef(PyList_GET_ITEM(l, 0));
-        Py_DECREF(l);
-        return x;
-    }
-    """) == []
-
-
 def test_helper_returning_new_numbers_strings_none_or_a_new_list_gives_a_private_list(scan_c):
     # Reduced from pycurl's getinfo(): getinfo_raw() returns a new int, float, bytes, None or a list
     # it built; getinfo() hands that list to a static decoder. A helper that may return a shared
@@ -272,22 +235,6 @@ def test_code_compiled_only_for_old_or_gil_builds_is_not_reported(scan_c):
     }
     """)
     assert [f.function for f in found] == ["get3"]
-
-
-def test_traverse_and_pointer_comparisons_are_not_reported(scan_c):
-    assert ft101(scan_c, """
-    static int traverse(Obj *self, visitproc visit, void *arg) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->items); i++)
-            Py_VISIT(PyList_GET_ITEM(self->items, i));
-        return 0;
-    }
-    static int contains(Obj *self, PyObject *x) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->items); i++)
-            if (PyList_GET_ITEM(self->items, i) == x) return 1;
-        if (PyList_GetItem(self->items, 0) == NULL) PyErr_Clear();
-        return 0;
-    }
-    """) == []
 
 
 def test_wrapped_function_name_and_calls_in_macro_arguments_are_located(scan_c):

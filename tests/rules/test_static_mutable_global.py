@@ -6,8 +6,6 @@ import pytest
 
 from tests.conftest import before, header_params
 
-PYTHONS = header_params()
-
 METHODS = """
 static PyMethodDef methods[] = {
     {"f", (PyCFunction)f, METH_NOARGS, NULL},
@@ -44,30 +42,6 @@ def test_counter_in_a_method_is_one_finding_with_every_write(scan_c, tmp_path):
     assert found["total"].data["scope"] == "global"
 
 
-def test_reads_and_locals_are_not_findings(scan_c):
-    code = module("    long n = limit + 1; char local[8]; local[0] = 'x'; n++;\n"
-                  "    static const char *names[] = {\"a\", \"b\"};\n"
-                  "    PyObject *o = Py_None; Py_INCREF(shared); (void)o; (void)names; (void)n;",
-                  "static long limit = 10;\nstatic PyObject *shared;")
-    assert scan_c(code, select=["FT3"]).findings == []
-
-
-def test_writes_made_only_during_init_are_fine(scan_c):
-    code = """
-    #include <Python.h>
-    static int level;
-    static PyObject *error;
-    static void setup(int v) { level = v; }
-    static int exec_mod(PyObject *m) { error = PyErr_NewException("m.E", NULL, NULL); setup(2); return 0; }
-    static PyObject *get(PyObject *self, PyObject *u) { return PyLong_FromLong(level); }
-    static PyMethodDef methods[] = {{"get", get, METH_NOARGS, NULL}, {NULL}};
-    static PyModuleDef_Slot slots[] = {{Py_mod_exec, exec_mod}, {0, NULL}};
-    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, 0, methods, slots};
-    PyMODINIT_FUNC PyInit_m(void) { setup(1); return PyModuleDef_Init(&moddef); }
-    """
-    assert scan_c(code, select=["FT3"]).findings == []
-
-
 def test_helper_called_from_init_and_from_a_method_is_reported(scan_c):
     code = """
     #include <Python.h>
@@ -80,74 +54,6 @@ def test_helper_called_from_init_and_from_a_method_is_reported(scan_c):
     """
     f = ft3(scan_c(code, select=["FT301"]))["level"]
     assert [s.note for s in f.related] == ["assigned in setup() without a lock"]
-
-
-B_C = """
-int g_count;
-void set_count(int v) { g_count = v; }
-"""
-A_HEAD = """
-#include <Python.h>
-void set_count(int v);
-"""
-
-
-def test_global_in_other_file_written_only_from_init(scan_c):
-    a = A_HEAD + """
-    static PyMethodDef methods[] = {{NULL}};
-    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
-    PyMODINIT_FUNC PyInit_m(void) { set_count(0); return PyModule_Create(&moddef); }
-    """
-    assert scan_c({"a.c": a, "b.c": B_C}, select=["FT3"]).findings == []
-
-
-def test_global_in_other_file_written_from_a_method(scan_c):
-    a = A_HEAD + """
-    static PyObject *bump(PyObject *self, PyObject *u) { set_count(1); Py_RETURN_NONE; }
-    static PyMethodDef methods[] = {{"bump", bump, METH_NOARGS, NULL}, {NULL}};
-    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
-    PyMODINIT_FUNC PyInit_m(void) { set_count(0); return PyModule_Create(&moddef); }
-    """
-    res = scan_c({"a.c": a, "b.c": B_C}, select=["FT3"])
-    assert [(f.code, f.symbol, f.path.endswith("b.c"), f.line) for f in res.findings] == \
-        [("FT301", "g_count", True, 2)]
-
-
-WRITES = {
-    "member": ("static struct { int n; char name[8]; } st;", "    st.n = 3;"),
-    "index": ("static int table[4];", "    table[1] = 5;"),
-    "deref": ("static int table[4];", "    *(table + 1) = 5;"),
-    "copy_member": ("static struct { int n; char name[8]; } st;", "    strcpy(st.name, \"x\");"),
-    "nonconst_param": ("static int v;\nstatic void put(int *p) { *p = 1; }", "    put(&v);"),
-    "parse_tuple": ("static int v;", "    PyArg_ParseTuple(unused, \"i\", &v);"),
-    "py_clear": ("static PyObject *obj;", "    Py_CLEAR(obj);"),
-}
-
-
-@pytest.mark.parametrize("python", PYTHONS)
-@pytest.mark.parametrize("shape", sorted(WRITES))
-def test_write_forms(scan_c, shape, python):
-    head, body = WRITES[shape]
-    res = scan_c(module(body, "#include <string.h>\n" + head), select=["FT301"], headers=python)
-    assert len(ft3(res)) == 1, res.findings
-
-
-NOT_WRITES = {
-    "const_param": ("static char name[8];", "    (void)strlen(name); (void)strchr(name, 'a');"),
-    "pointee": ("typedef struct { int n; } S;\nstatic S *cur;", "    cur->n = 1;"),
-    "value_arg": ("static PyObject *obj;", "    PyObject_Repr(obj);"),
-    "alias_only": ("static int v;", "    int *p = &v; (void)p;"),
-    "exposed_not_written": ("static char ro[4] = \"abc\";",
-                            "    return PyMemoryView_FromMemory(ro, 3, PyBUF_READ);"),
-    "semaphore": ("#include <semaphore.h>\nstatic sem_t done;", "    sem_post(&done);"),
-}
-
-
-@pytest.mark.parametrize("shape", sorted(NOT_WRITES))
-def test_not_writes(scan_c, shape):
-    head, body = NOT_WRITES[shape]
-    res = scan_c(module(body, "#include <string.h>\n" + head), select=["FT3"])
-    assert res.findings == []
 
 
 GUARDS = {
