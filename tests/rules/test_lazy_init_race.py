@@ -75,38 +75,6 @@ def test_flag_shaped_lazy_init(scan_c):
     assert lazy(scan_c(code, select=["FT3"])) == [("ready", 6, "get")]
 
 
-def test_cache_created_in_module_exec_is_fine(scan_c):
-    code = """
-    #include <Python.h>
-    static PyObject *str_name;
-    static int exec_mod(PyObject *m) {
-        if (str_name == NULL) str_name = PyUnicode_InternFromString("name");
-        return str_name ? 0 : -1;
-    }
-    static PyObject *get(PyObject *self, PyObject *obj) { return PyObject_GetAttr(obj, str_name); }
-    static PyMethodDef methods[] = {{"get", get, METH_O, NULL}, {NULL}};
-    static PyModuleDef_Slot slots[] = {{Py_mod_exec, exec_mod}, {0, NULL}};
-    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, 0, methods, slots};
-    PyMODINIT_FUNC PyInit_m(void) { return PyModuleDef_Init(&moddef); }
-    """
-    assert scan_c(code, select=["FT3"]).findings == []
-
-
-def test_pthread_once_initialiser_is_fine(scan_c):
-    code = """
-    #include <Python.h>
-    #include <pthread.h>
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    static PyObject *table;
-    static void make_table(void) { if (table == NULL) table = PyDict_New(); }
-    static PyObject *get(PyObject *self, PyObject *o) {
-        pthread_once(&once, make_table);
-        return Py_XNewRef(table);
-    }
-    """ + TAIL
-    assert scan_c(code, select=["FT3"]).findings == []
-
-
 def test_sentinel_value_check(scan_c):
     code = """
     #include <Python.h>

@@ -1,4 +1,4 @@
-"""FT201 module-gil-slot on real C files, against 3.11 and 3.13 headers."""
+"""FT201 module-gil-slot on real C files, with every discovered Python's headers."""
 
 from __future__ import annotations
 
