@@ -109,3 +109,24 @@ def test_uv_that_fails_or_prints_nonsense_finds_nothing(clean_env):
 def test_query_of_a_missing_or_failing_interpreter_is_none(tmp_path):
     assert pythons.query(str(tmp_path / "no-such-python")) is None
     assert pythons.query(str(fake_python(tmp_path, "bad", (3, 12), broken=True))) is None
+
+
+def test_check_compile_headers_come_from_discovery(clean_env):
+    from extmigrate.fix.compilecheck import header_dirs, targets
+
+    running = sysconfig.get_paths()["include"]
+    fake_python(clean_env, "python3.19", (3, 19))
+    fake_python(clean_env, "python3.19t", (3, 19), ft=True)
+    found = dict((d, v) for v, d in header_dirs())
+    assert found[os.path.realpath(str(clean_env / "include-python3.19"))] == (3, 19)
+    if os.path.isfile(os.path.join(running, "Python.h")):
+        assert found[os.path.realpath(running)] == tuple(sys.version_info[:2])
+    # the newest GIL headers are compiled against, also with -DPy_GIL_DISABLED=1, and the
+    # free-threaded build's (a python3.Xt folder)
+    tgts = [(t.version, os.path.basename(t.include), t.defines) for t in targets(None)]
+    assert tgts[-3:] == [((3, 19), "include-python3.19", ()),
+                         ((3, 19), "include-python3.19", ("-DPy_GIL_DISABLED=1",)),
+                         ((3, 19), "include-python3.19t", ())]
+    # --python-headers replaces discovery
+    given = str(clean_env / "include-python3.19t")
+    assert header_dirs([given]) == [((3, 19), os.path.realpath(given))]
