@@ -108,13 +108,8 @@ PyMODINIT_FUNC PyInit_m(void) {
     assert res.findings == [] and res.suppressed == 1
 
 
-def test_no_declaration_or_no_hazard(scan_c):
-    # declared, and nothing races
-    clean = MOD.replace("Py_XSETREF(cache, Py_NewRef(arg));   /* RACE */", "(void)cache;")
-    res = scan_c({"mod.c": clean, "helper.c": "#include <Python.h>\n"
-                  "PyObject *helper_store(PyObject *x) { return Py_NewRef(x); }\n"}, select=SELECT)
-    assert res.findings == []
-    # races, but the module keeps the GIL: nothing declared too early
+def test_module_that_keeps_the_gil_has_only_its_races(scan_c):
+    # (declared with nothing racing: tests/fixtures/module_gil_declared_too_early/declared_ok/)
     res = scan_c({"mod.c": MOD.replace("Py_MOD_GIL_NOT_USED", "Py_MOD_GIL_USED")}, select=SELECT)
     assert [f.code for f in res.findings] == ["FT301"]
 
