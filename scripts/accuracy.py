@@ -40,8 +40,15 @@ LEVELS = ((0.95, "very-high"), (0.85, "high"), (0.70, "medium"), (0.0, "low"))
 VERY_HIGH_MIN_FINDINGS = 10
 UNMEASURED = "medium"  # a rule with no finding on the corpus: its tests, but no field evidence
 HALVES = ["tuning", "held-out"]
-PY_HEADERS = ("/root/.pyenv/versions/3.11.7/include/python3.11",
-              "/root/.pyenv/versions/3.13.0/include/python3.13")
+
+
+def py_headers() -> list[str]:
+    """Include folders of the oldest and the newest GIL CPython found (extmigrate.pythons: the
+    running one, python3.X on PATH, uv, $EXTMIGRATE_PYTHONS)."""
+    from extmigrate import pythons
+
+    gil = [i.include for i in pythons.with_headers() if not i.free_threaded]
+    return list(dict.fromkeys(gil[:1] + gil[-1:]))
 
 
 def scan_args(sd: corpus.Sdist, root: Path) -> list[str]:
@@ -203,12 +210,12 @@ def build_tus(sd: corpus.Sdist, root: Path) -> list[Path]:
 
 
 def gcc_errors(tu: Path, root: Path, sd: corpus.Sdist, cc: str) -> dict[str, set[str]]:
-    """gcc -fsyntax-only against 3.11 and 3.13 headers, each with and without -DPy_GIL_DISABLED=1:
+    """gcc -fsyntax-only against the oldest and newest headers found, each with and without -DPy_GIL_DISABLED=1:
     target -> error messages (without file:line, so patched and unpatched runs compare)."""
     incs = [f"-I{root / d}" for d in sd.includes + corpus.generated_includes(sd, root)]
     incs += [f"-I{root / p}" for p in sd.paths] + [f"-I{tu.parent}", f"-I{root}"]
     out = {}
-    for hdr in PY_HEADERS:
+    for hdr in py_headers():
         for gil in ((), ("-DPy_GIL_DISABLED=1",)):
             cmd = [cc, "-fsyntax-only", "-w", f"-I{hdr}", *incs, *(f"-D{d}" for d in sd.defines), *gil, str(tu)]
             r = subprocess.run(cmd, capture_output=True, text=True, cwd=root)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -22,15 +22,32 @@ def write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def parse_errors(result) -> list[str]:
+    """The scan's parse errors as path:line:col: message (empty when every file parsed cleanly)."""
+    return [f"{d.path}:{d.line}:{d.column}: {d.message}" for d in result.diagnostics
+            if d.severity in ("error", "fatal")]
+
+
 @pytest.fixture
 def scan_c(tmp_path):
-    """scan_c(code_or_files, select=[...], **opts) -> ScanResult of a real scan of real files."""
+    """scan_c(code_or_files, select=[...], **opts) -> ScanResult of a real scan of real files.
 
-    def run(code: str | dict[str, str], select: list[str] | None = None, **kw):
+    Fails the test when a file does not parse cleanly (an empty finding list from a failed parse
+    proves nothing); `parse_errors_ok=True` opts out for tests about broken input."""
+
+    def run(code: str | dict[str, str], select: list[str] | None = None, parse_errors_ok: bool = False,
+            headers: HeaderConfig | None = None, **kw):
+        if headers is not None:  # a header_params() value
+            kw.update(python=headers.python, gil_disabled=headers.gil_disabled or kw.get("gil_disabled", False))
+            parse_errors_ok = parse_errors_ok or headers.parse_errors_ok
         files = {"mod.c": code} if isinstance(code, str) else code
         write(tmp_path, files)
         opts = ScanOptions(paths=[str(tmp_path)], select=list(select or []), jobs=kw.pop("jobs", 1), **kw)
-        return scan(opts)
+        res = scan(opts)
+        if not parse_errors_ok:
+            errs = parse_errors(res)
+            assert not errs, "the test's C does not parse cleanly:\n  " + "\n  ".join(errs[:5])
+        return res
 
     return run
 
@@ -43,24 +60,6 @@ def symbols(result, code: str | None = None) -> list[str]:
     return sorted(f.symbol for f in result.findings if code is None or f.code == code)
 
 
-def find_ft_python() -> str | None:
-    """A free-threaded interpreter: $EXTMIGRATE_FT_PYTHON or python3.14t on PATH."""
-    import os
-    import shutil
-
-    cand = os.environ.get("EXTMIGRATE_FT_PYTHON") or shutil.which("python3.14t")
-    return cand if cand and os.access(cand, os.X_OK) else None
-
-
-@pytest.fixture
-def ft_python() -> str:
-    exe = find_ft_python()
-    if exe is None:
-        pytest.skip("no free-threaded interpreter: put python3.14t on PATH or set EXTMIGRATE_FT_PYTHON")
-    return exe
-
-
-# Header configurations for tests/test_fixtures.py (the same helpers as on branch w-port).
 @dataclass(frozen=True)
 class HeaderConfig:
     """One set of Python headers to scan with: `python` for ScanOptions (None: the running one)."""
@@ -97,4 +96,65 @@ def header_configs() -> list[HeaderConfig]:
     found = header_pythons()
     gil = [c for c in found if not c.id.endswith("t")]
     newest = gil[-1] if gil else found[-1]
-    return found + [HeaderConfig(f"{newest.id}-gil-disabled", newest.python, True, newest.version)]
+    # Before 3.13 no build defines Py_GIL_DISABLED: code under `#ifdef Py_GIL_DISABLED` uses 3.13's
+    # C API, which such headers lack (parse errors allowed; the findings are still checked).
+    return found + [HeaderConfig(f"{newest.id}-gil-disabled", newest.python, True, newest.version,
+                                 parse_errors_ok=newest.version < (3, 13))]
+
+
+def header_params(min_version: tuple[int, int] = (0, 0)) -> list:
+    """pytest params (ids "py3.13") for scan_c(headers=...): every discovered Python's headers from
+    min_version on, and the running interpreter's always; when it is older than the C API the code
+    uses, with parse errors allowed (what the rule finds by name is still asserted)."""
+    out = []
+    for c in header_pythons():
+        if c.version >= min_version:
+            out.append(pytest.param(c, id=c.id))
+        elif c.python is None:
+            out.append(pytest.param(replace(c, parse_errors_ok=True), id=f"{c.id}-without-{min_version[0]}."
+                                    f"{min_version[1]}-api"))
+    return out
+
+
+def before(min_version: tuple[int, int]) -> bool:
+    """The running Python's headers are older than min_version: code using that version's C API
+    (PyMutex, critical sections ...) does not parse cleanly with them."""
+    return tuple(sys.version_info[:2]) < min_version
+
+
+def ft_headers() -> HeaderConfig | None:
+    """Headers where PyObject has no ob_refcnt: a free-threaded build's, else 3.13+ GIL headers with
+    -DPy_GIL_DISABLED=1 (None when neither is here)."""
+    found = header_pythons()
+    ft = [c for c in found if c.id.endswith("t")]
+    new = [c for c in found if c.version >= (3, 13) and not c.id.endswith("t")]
+    if ft:
+        return ft[-1]
+    return replace(new[-1], id=new[-1].id + "-gil-disabled", gil_disabled=True) if new else None
+
+
+def header_matrix() -> list:
+    """pytest params: header_pythons() each with and without -DPy_GIL_DISABLED=1 (a free-threaded
+    build's once: its headers define it); those with parse errors allowed, since 3.13+ headers then
+    hide ob_refcnt."""
+    out = []
+    for c in header_pythons():
+        ft = c.id.endswith("t")
+        for g in (False,) if ft else (False, True):
+            out.append(pytest.param(replace(c, gil_disabled=g, parse_errors_ok=g or ft),
+                                    id=c.id + ("-gil-disabled" if g else "")))
+    return out
+
+
+def find_ft_python() -> str | None:
+    """A free-threaded interpreter: $EXTMIGRATE_FT_PYTHON, else one discovered (python3.14t on PATH ...)."""
+    it = pythons.free_threaded()
+    return it.exe if it is not None and os.access(it.exe, os.X_OK) else None
+
+
+@pytest.fixture
+def ft_python() -> str:
+    exe = find_ft_python()
+    if exe is None:
+        pytest.skip("no free-threaded interpreter: put python3.14t on PATH or set EXTMIGRATE_FT_PYTHON")
+    return exe

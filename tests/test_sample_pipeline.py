@@ -1,7 +1,7 @@
 """The sample's whole loop: migrate (scripts/migrate_sample.py), scan, build wheels, test them in venvs.
 
 Wheels are built with `pip wheel` (scikit-build-core, CMake) for the running interpreter, the other
-local CPythons, and a free-threaded one (ft_python); each is installed into a fresh venv and runs
+discovered CPythons (python3.X on PATH ...), and a free-threaded one (ft_python); each is installed into a fresh venv and runs
 sample_ext/tests there, from outside the source tree.
 """
 
@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from extmigrate.cli import main
+from tests.conftest import header_pythons
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_ext"
 MIGRATED = SAMPLE / "src" / "migrated"
 SCRIPT = ROOT / "scripts" / "migrate_sample.py"
-OTHER_PYTHONS = [f"/root/.pyenv/versions/{v}/bin/python" for v in ("3.10.13", "3.12.1", "3.13.0")]
 TEST_DEPS = ["pytest", "pytest-run-parallel"]
 
 
@@ -103,13 +103,8 @@ def sample_tests(vpy: Path, cwd: Path, *args: str, env: dict | None = None) -> s
 
 
 def gil_pythons() -> list:
-    here = [sys.executable] + [p for p in OTHER_PYTHONS if os.path.exists(p)]
-    seen, out = set(), []
-    for p in here:
-        if os.path.realpath(p) not in seen:
-            seen.add(os.path.realpath(p))
-            out.append(pytest.param(p, id="running" if p == sys.executable else Path(p).parents[1].name))
-    return out
+    """The running interpreter and every other discovered GIL CPython with headers (pythons.py)."""
+    return [pytest.param(c.exe, id=c.id) for c in header_pythons() if not c.id.endswith("t")]
 
 
 @pytest.mark.parametrize("python", gil_pythons())

@@ -74,7 +74,7 @@ def test_sequence_fast_loop_in_a_critical_section(project):
     rc, diff, err = project.fix("--select", "FT108", "--min-python", "3.13")
     assert "+    Py_BEGIN_CRITICAL_SECTION(seq);\n     for (i = 0; i < n; i++) {\n" in diff
     project.fix("--select", "FT108", "--min-python", "3.13", "--apply")
-    project.compiles_everywhere("fast.c", versions=[(3, 13)])
+    project.compiles_everywhere("fast.c", min_version=(3, 13))
 
 
 # Every way out of the loop: return with a value, goto to a cleanup label, break, Py_RETURN_NONE.

@@ -3,13 +3,12 @@ made it strong goes, or it is released on every return.  The patched module is b
 
 from __future__ import annotations
 
-import glob
-import os
 import shutil
 import subprocess
 
 import pytest
 
+from tests.conftest import header_pythons
 from tests.fix.conftest import git_apply_check
 
 BOX = """\
@@ -134,27 +133,21 @@ def test_shapes(project):
     assert project.fix("--select", "borrowed-ref", "--min-python", "3.10", "--unsafe-fixes")[1] == ""
 
 
-def _pythons() -> list[str]:
-    found = []
-    for v in ("3.10", "3.13"):
-        exe = sorted(glob.glob(f"/root/.pyenv/versions/{v}.*/bin/python{v}"))
-        if exe and os.access(exe[0], os.X_OK):
-            found.append(exe[0])
-    return found
+RUNNABLE = [c for c in header_pythons() if c.version >= (3, 10)]
 
 
-@pytest.mark.parametrize("python", _pythons() or [None])
+@pytest.mark.parametrize("python", RUNNABLE, ids=[c.id for c in RUNNABLE])
 def test_patched_module_runs_without_leaks(project, python):
-    if python is None or shutil.which("gcc") is None:
-        pytest.skip("no Python 3.10 / 3.13 interpreter or no gcc")
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc to build the patched module")
     project.write({"box.c": BOX})
     project.fix("--select", "borrowed-ref", "--min-python", "3.10", "--unsafe-fixes", "--apply")
-    info = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['include']); "
+    info = subprocess.run([python.exe, "-c", "import sysconfig; print(sysconfig.get_paths()['include']); "
                            "print(sysconfig.get_config_var('EXT_SUFFIX'))"],
                           capture_output=True, text=True, check=True).stdout.split()
     subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-I", info[0], "box.c", "-o", "box" + info[1]],
                    check=True, cwd=project.root)
-    r = subprocess.run([python, "-c", RUN], capture_output=True, text=True, cwd=project.root)
+    r = subprocess.run([python.exe, "-c", RUN], capture_output=True, text=True, cwd=project.root)
     assert r.stdout.strip() == "ok", r.stderr
 
 

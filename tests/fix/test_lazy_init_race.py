@@ -56,6 +56,6 @@ def test_returned_value_is_computed_before_the_unlock(project):
         static PyMethodDef methods[] = {{"get", get, METH_NOARGS, NULL}, {NULL}};
     """})
     text = project.apply_and_verify("lazy.c", "FT302", "--unsafe-fixes", "--min-python", "3.13",
-                                    versions=[(3, 13)])
+                                    min_version=(3, 13))
     assert ("        { PyObject *extmigrate_ret = Py_XNewRef(cache); PyMutex_Unlock(&cache_lock); "
             "return extmigrate_ret; }\n") in text

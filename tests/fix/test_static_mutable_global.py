@@ -58,7 +58,7 @@ def test_state_writes_are_locked_only_with_unsafe_fixes(project):
     rc, diff, err = project.fix("--select", "FT301", "--min-python", "3.13")
     assert diff == "" and "--unsafe-fixes" in err
     text = project.apply_and_verify("state.c", "FT301", "--min-python", "3.13", "--unsafe-fixes",
-                                    versions=[(3, 13)])
+                                    min_version=(3, 13))
     assert "static PyMutex mode_lock;  /* guards mode (extmigrate) */\nstatic int mode;\n" in text
     assert "        { PyMutex_Lock(&mode_lock); mode = 1; PyMutex_Unlock(&mode_lock); }\n" in text
     assert "        PyMutex_Lock(&mode_lock);\n        mode = 2;\n        PyMutex_Unlock(&mode_lock);\n" in text
@@ -138,7 +138,7 @@ def test_locks_of_neighbouring_fixes_do_not_interleave(project):
         static PyMethodDef methods[] = {{"switch_ctx", switch_ctx, METH_O, NULL}, {NULL}};
     """})
     text = project.apply_and_verify("two.c", "FT301", "--unsafe-fixes", "--min-python", "3.13",
-                                    versions=[(3, 13)])
+                                    min_version=(3, 13))
     body = text[text.index("switch_ctx(PyObject"):]
     assert body.index("PyMutex_Unlock(&prev_ctx_lock)") < body.index("PyMutex_Lock(&cur_ctx_lock)")
 

@@ -1,13 +1,12 @@
-"""FT402 alloc-object-outside-object-domain on real C files, against 3.11 and 3.13 headers."""
+"""FT402 alloc-object-outside-object-domain on real C files, with every discovered Python's headers."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
+
+PYTHONS = header_params()
 
 CODE = """
 #include <Python.h>
@@ -41,7 +40,7 @@ static PyObject *make(PyTypeObject *type) {
 
 @pytest.mark.parametrize("python", PYTHONS)
 def test_objects_outside_the_object_domain(scan_c, python):
-    res = scan_c(CODE, select=["FT402"], python=python)
+    res = scan_c(CODE, select=["FT402"], headers=python)
     assert res.findings, res.diagnostics
     text = open(res.findings[0].path).read().splitlines()
     line = lambda site: text[site.line - 1].strip()  # noqa: E731

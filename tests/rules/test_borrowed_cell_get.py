@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
 
 CODE = """
 #include <Python.h>
@@ -35,9 +32,9 @@ static PyObject *locked(Obj *self, PyObject *unused) {
 """
 
 
-@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("python", header_params((3, 13)))  # critical sections, PyMutex
 def test_shared_cells_only(scan_c, python):
-    res = scan_c(CODE, select=["FT107"], python=python).findings
+    res = scan_c(CODE, select=["FT107"], headers=python).findings
     assert [(f.function, f.symbol) for f in res] == [("cell_value", "PyCell_GET(self->cell)")]
     f = res[0]
     assert "PyCell_Get (every supported Python has it)" in f.message

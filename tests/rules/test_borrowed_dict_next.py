@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
 
 CODE = """
 #include <Python.h>
@@ -59,9 +56,9 @@ static PyObject *arg(PyObject *self, PyObject *d) {
 """
 
 
-@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("python", header_params((3, 13)))  # critical sections, PyMutex
 def test_unlocked_iteration_of_shared_dicts_only(scan_c, python):
-    res = [f for f in scan_c(CODE, select=["FT104"], python=python).findings if f.code == "FT104"]
+    res = [f for f in scan_c(CODE, select=["FT104"], headers=python).findings if f.code == "FT104"]
     assert [(f.function, f.symbol) for f in res] == [("shared", "PyDict_Next(self->handlers)"),
                                                     ("arg", "PyDict_Next(d)")]
     f = res[0]

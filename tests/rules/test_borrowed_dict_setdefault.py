@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
+
+PYTHONS = header_params()
 
 HEAD = """
 #include <Python.h>
@@ -30,6 +29,6 @@ def test_setdefault_result_used_is_reported_ignored_is_not(scan_c, python):
         Py_DECREF(d);
         return v;
     }
-    """, select=["FT103"], python=python).findings
+    """, select=["FT103"], headers=python).findings
     assert [(f.line, f.symbol) for f in res] == [(7, "PyDict_SetDefault(self->cache)")]
     assert "PyDict_SetDefaultRef (3.13+" in res[0].message

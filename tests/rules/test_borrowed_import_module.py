@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
+
+PYTHONS = header_params()
 
 CODE = """
 #include <Python.h>
@@ -36,7 +35,7 @@ static int exists(PyObject *self) {
 
 @pytest.mark.parametrize("python", PYTHONS)
 def test_module_borrowers_outside_compat_shims(scan_c, python):
-    res = scan_c(CODE, select=["FT106"], python=python).findings
+    res = scan_c(CODE, select=["FT106"], headers=python).findings
     assert [(f.function, f.symbol) for f in res] == [
         ("globals_of_main", 'PyImport_AddModule("__main__")'),
         ("add_by_name", "PyImport_AddModuleObject(name)"),

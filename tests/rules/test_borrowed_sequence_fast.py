@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
 
 CODE = """
 #include <Python.h>
@@ -82,9 +79,9 @@ static PyMethodDef methods[] = {
 """
 
 
-@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("python", header_params((3, 13)))  # critical sections, PyMutex
 def test_fast_items_of_maybe_shared_lists_only(scan_c, python):
-    res = [f for f in scan_c(CODE, select=["FT108"], python=python).findings if f.code == "FT108"]
+    res = [f for f in scan_c(CODE, select=["FT108"], headers=python).findings if f.code == "FT108"]
     assert [(f.function, f.symbol) for f in res] == [
         ("sum_arg", "PySequence_Fast_GET_ITEM(seq)"),
         ("items_arg", "PySequence_Fast_ITEMS(arg)"),

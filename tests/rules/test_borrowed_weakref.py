@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-PYTHONS = [None] + ([PY313] if os.path.exists(PY313) else [])
+from tests.conftest import header_params
+
+PYTHONS = header_params()
 
 CODE = """
 #include <Python.h>
@@ -45,7 +44,7 @@ static PyObject *target_compat(Obj *self, PyObject *unused) {
 
 @pytest.mark.parametrize("python", PYTHONS)
 def test_every_dereferenced_referent_is_reported(scan_c, python):
-    res = scan_c(CODE, select=["FT105"], python=python).findings
+    res = scan_c(CODE, select=["FT105"], headers=python).findings
     assert [(f.function, f.symbol) for f in res] == [
         ("target", "PyWeakref_GetObject(self->ref)"),
         # a weak reference never keeps its referent alive, even one this function created

@@ -78,20 +78,6 @@ def test_calls_in_detached_stretches(scan_c):
     assert res.findings[0].related[0].line == 9  # where the thread state was released
 
 
-def test_nothing_outside_detached_stretches(scan_c):
-    code = """
-#include <Python.h>
-static PyObject *f(PyObject *self, PyObject *arg) {
-    /* Py_BEGIN_ALLOW_THREADS in a comment does not count */
-    Py_INCREF(arg);
-    Py_BEGIN_ALLOW_THREADS
-    Py_END_ALLOW_THREADS
-    return arg;
-}
-"""
-    assert scan_c(code, select=["FT511"]).findings == []
-
-
 def test_project_macros_and_nested_blocks(scan_c):
     code = """
 #include <Python.h>

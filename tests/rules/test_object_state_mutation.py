@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from tests.conftest import before, header_pythons
 
 HEAD = """
 #include <Python.h>
@@ -104,7 +104,7 @@ static PyType_Slot slots[] = {
     {0, NULL},
 };
 """
-    res = scan_c(code, select=["FT510"])
+    res = scan_c(code, select=["FT510"], parse_errors_ok=before((3, 13)))
     # a critical section on another object does not protect self
     assert [f.symbol for f in res.findings] == ["next_other_cs"]
 
@@ -296,10 +296,9 @@ static PyMethodDef methods[] = {{"close", (PyCFunction)share_close, METH_NOARGS,
                                 {"reset", (PyCFunction)share_reset, METH_NOARGS, NULL}, {NULL}};
 static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
 """
-    py313 = "/root/.pyenv/versions/3.13.0/bin/python"
-    for python in [None] + ([py313] if os.path.exists(py313) else []):
-        res = scan_c(code, select=["FT510"], python=python)
-        assert [f.symbol for f in res.findings] == ["share_reset"], python
+    for headers in header_pythons():
+        res = scan_c(code, select=["FT510"], headers=headers)
+        assert [f.symbol for f in res.findings] == ["share_reset"], headers.id
 
 
 def test_gil_only_branch_and_lock_of_an_owned_object(scan_c):
@@ -334,26 +333,6 @@ static PyType_Slot slots[] = {{Py_tp_iternext, iter_next}, {Py_tp_methods, metho
 """
     res = scan_c(code, select=["FT510"])
     assert [f.symbol for f in res.findings] == ["iter_reset"]
-
-
-def test_lock_macro_over_a_critical_section_on_a_global(scan_c):
-    code = """
-#include <Python.h>
-#ifndef Py_BEGIN_CRITICAL_SECTION
-#define Py_BEGIN_CRITICAL_SECTION(op) {
-#define Py_END_CRITICAL_SECTION() }
-#endif
-static PyObject dummy;
-#define LIB_LOCK() Py_BEGIN_CRITICAL_SECTION(&dummy)
-#define LIB_UNLOCK() Py_END_CRITICAL_SECTION()
-typedef struct { PyObject_HEAD int realized; } CType;
-static int realize_lock_held(CType *ct) { ct->realized = 1; return 0; }
-static int realize(CType *ct) { int r; LIB_LOCK(); r = realize_lock_held(ct); LIB_UNLOCK(); return r; }
-static PyObject *ctype_fields(CType *ct, void *c) { realize(ct); Py_RETURN_NONE; }
-static PyGetSetDef getset[] = {{"fields", (getter)ctype_fields, NULL, NULL, NULL}, {NULL}};
-static PyType_Slot slots[] = {{Py_tp_getset, getset}, {0, NULL}};
-"""
-    assert scan_c(code, select=["FT510"]).findings == []
 
 
 CONTAINERS = """
@@ -430,26 +409,3 @@ def test_changes_to_several_containers_held_in_fields(scan_c):
     note = by_func["cache_note"]
     assert note.data["fields"] == ["hits"] and note.data["containers"] == ["data"]
     assert [s.line for s in note.related] == [22, 23]
-
-
-def test_one_container_alone_is_not_reported(scan_c):
-    code = """
-#include <Python.h>
-typedef struct { PyObject_HEAD PyObject *items; PyObject *seen; } Bag;
-static PyObject *bag_add(Bag *self, PyObject *x) {
-    PyObject *items = self->items;
-    if (PyList_Append(items, x) < 0) return NULL;
-    if (PyList_Append(self->items, x) < 0) return NULL;
-    Py_RETURN_NONE;
-}
-static PyObject *bag_swap(Bag *self, PyObject *x) {
-    PyObject *l = self->items;
-    l = x;                              /* not the field any more */
-    if (PyList_Append(l, x) < 0 || PySet_Add(self->seen, x) < 0) return NULL;
-    Py_RETURN_NONE;
-}
-static PyMethodDef methods[] = {{"add", (PyCFunction)bag_add, METH_O, NULL},
-                                {"swap", (PyCFunction)bag_swap, METH_O, NULL}, {NULL}};
-static PyType_Slot slots[] = {{Py_tp_methods, methods}, {0, NULL}};
-"""
-    assert scan_c(code, select=["FT510"]).findings == []

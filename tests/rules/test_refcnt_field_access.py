@@ -1,4 +1,4 @@
-"""FT502 refcnt-field-access on real C files: 3.11 and 3.13 headers, GIL and free-threaded parses.
+"""FT502 refcnt-field-access on real C files: every discovered Python's headers, GIL and free-threaded parses.
 
 With 3.13 headers and -DPy_GIL_DISABLED=1 the field does not exist and the parse has errors: the
 accesses must be found all the same.
@@ -6,13 +6,11 @@ accesses must be found all the same.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-CONFIGS = [(None, False), (None, True)] + (
-    [(PY313, False), (PY313, True)] if os.path.exists(PY313) else [])
+from tests.conftest import ft_headers, header_matrix
+
+CONFIGS = header_matrix()
 
 CODE = """
 #include <Python.h>
@@ -53,9 +51,9 @@ EXPECTED = sorted([
 ])
 
 
-@pytest.mark.parametrize("python,gil_disabled", CONFIGS)
-def test_found_in_every_configuration(scan_c, python, gil_disabled):
-    res = scan_c(CODE, select=["FT502"], python=python, gil_disabled=gil_disabled)
+@pytest.mark.parametrize("headers", CONFIGS)
+def test_found_in_every_configuration(scan_c, headers):
+    res = scan_c(CODE, select=["FT502"], headers=headers)
     assert res.findings, res.diagnostics
     lines = open(res.findings[0].path).read().splitlines()
     found = sorted((lines[f.line - 1].strip(), f.symbol, f.data["access"], f.data["replacement"])
@@ -65,12 +63,14 @@ def test_found_in_every_configuration(scan_c, python, gil_disabled):
 
 
 def test_free_threaded_headers_really_lack_the_field(scan_c):
-    if not os.path.exists(PY313):
-        pytest.skip("no 3.13 headers")
-    res = scan_c(CODE, select=["FT502"], python=PY313, gil_disabled=True)
+    ft = ft_headers()
+    if ft is None:
+        pytest.skip("no free-threaded headers (python3.14t, or 3.13+ headers for -DPy_GIL_DISABLED=1)")
+    res = scan_c(CODE, select=["FT502"], headers=ft, parse_errors_ok=True)
     assert any("ob_refcnt" in d.message for d in res.diagnostics)
-    gil = scan_c(CODE, select=["FT502"], python=PY313)
-    assert not any("ob_refcnt" in d.message for d in gil.diagnostics)
+    if ft.gil_disabled:  # the same headers without the define have the field
+        gil = scan_c(CODE, select=["FT502"], python=ft.python)
+        assert not any("ob_refcnt" in d.message for d in gil.diagnostics)
 
 
 def test_replacement_span_covers_the_whole_update(scan_c):
@@ -84,10 +84,11 @@ def test_replacement_span_covers_the_whole_update(scan_c):
 
 
 def test_found_however_many_errors_the_headers_cause(scan_c):
-    if not os.path.exists(PY313):
-        pytest.skip("no 3.13 headers")
+    ft = ft_headers()
+    if ft is None:
+        pytest.skip("no free-threaded headers (python3.14t, or 3.13+ headers for -DPy_GIL_DISABLED=1)")
     funcs = "".join(f"static Py_ssize_t f{i}(PyObject *o) {{ return o->ob_refcnt; }}\n"
                     for i in range(80))
-    res = scan_c("#include <Python.h>\n" + funcs, select=["FT502"], python=PY313, gil_disabled=True)
+    res = scan_c("#include <Python.h>\n" + funcs, select=["FT502"], headers=ft, parse_errors_ok=True)
     assert len(res.findings) == 80
     assert sorted(f.line for f in res.findings) == list(range(2, 82))

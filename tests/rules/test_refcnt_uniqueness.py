@@ -1,14 +1,12 @@
-"""FT501 refcnt-uniqueness on real C files: 3.11 and 3.13 headers, GIL and free-threaded parses."""
+"""FT501 refcnt-uniqueness on real C files: every discovered Python's headers, GIL and free-threaded parses."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-CONFIGS = [(None, False), (None, True)] + (
-    [(PY313, False), (PY313, True)] if os.path.exists(PY313) else [])
+from tests.conftest import header_matrix
+
+CONFIGS = header_matrix()
 
 CODE = """
 #include <Python.h>
@@ -58,9 +56,9 @@ EXPECTED = sorted([
 ])
 
 
-@pytest.mark.parametrize("python,gil_disabled", CONFIGS)
-def test_uniqueness_tests_in_every_configuration(scan_c, python, gil_disabled):
-    res = scan_c(CODE, select=["FT501"], python=python, gil_disabled=gil_disabled)
+@pytest.mark.parametrize("headers", CONFIGS)
+def test_uniqueness_tests_in_every_configuration(scan_c, headers):
+    res = scan_c(CODE, select=["FT501"], headers=headers)
     assert res.findings, res.diagnostics
     src = open(res.findings[0].path, "rb").read().decode()
     found = sorted((src[f.data["cmp_start"]:f.data["cmp_end"]], f.symbol, f.data["test"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
+from tests.conftest import before, header_params
 
 METHODS = """
 static PyMethodDef methods[] = {
@@ -42,30 +42,6 @@ def test_counter_in_a_method_is_one_finding_with_every_write(scan_c, tmp_path):
     assert found["total"].data["scope"] == "global"
 
 
-def test_reads_and_locals_are_not_findings(scan_c):
-    code = module("    long n = limit + 1; char local[8]; local[0] = 'x'; n++;\n"
-                  "    static const char *names[] = {\"a\", \"b\"};\n"
-                  "    PyObject *o = Py_None; Py_INCREF(shared); (void)o; (void)names; (void)n;",
-                  "static long limit = 10;\nstatic PyObject *shared;")
-    assert scan_c(code, select=["FT3"]).findings == []
-
-
-def test_writes_made_only_during_init_are_fine(scan_c):
-    code = """
-    #include <Python.h>
-    static int level;
-    static PyObject *error;
-    static void setup(int v) { level = v; }
-    static int exec_mod(PyObject *m) { error = PyErr_NewException("m.E", NULL, NULL); setup(2); return 0; }
-    static PyObject *get(PyObject *self, PyObject *u) { return PyLong_FromLong(level); }
-    static PyMethodDef methods[] = {{"get", get, METH_NOARGS, NULL}, {NULL}};
-    static PyModuleDef_Slot slots[] = {{Py_mod_exec, exec_mod}, {0, NULL}};
-    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, 0, methods, slots};
-    PyMODINIT_FUNC PyInit_m(void) { setup(1); return PyModuleDef_Init(&moddef); }
-    """
-    assert scan_c(code, select=["FT3"]).findings == []
-
-
 def test_helper_called_from_init_and_from_a_method_is_reported(scan_c):
     code = """
     #include <Python.h>
@@ -78,74 +54,6 @@ def test_helper_called_from_init_and_from_a_method_is_reported(scan_c):
     """
     f = ft3(scan_c(code, select=["FT301"]))["level"]
     assert [s.note for s in f.related] == ["assigned in setup() without a lock"]
-
-
-B_C = """
-int g_count;
-void set_count(int v) { g_count = v; }
-"""
-A_HEAD = """
-#include <Python.h>
-void set_count(int v);
-"""
-
-
-def test_global_in_other_file_written_only_from_init(scan_c):
-    a = A_HEAD + """
-    static PyMethodDef methods[] = {{NULL}};
-    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
-    PyMODINIT_FUNC PyInit_m(void) { set_count(0); return PyModule_Create(&moddef); }
-    """
-    assert scan_c({"a.c": a, "b.c": B_C}, select=["FT3"]).findings == []
-
-
-def test_global_in_other_file_written_from_a_method(scan_c):
-    a = A_HEAD + """
-    static PyObject *bump(PyObject *self, PyObject *u) { set_count(1); Py_RETURN_NONE; }
-    static PyMethodDef methods[] = {{"bump", bump, METH_NOARGS, NULL}, {NULL}};
-    static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
-    PyMODINIT_FUNC PyInit_m(void) { set_count(0); return PyModule_Create(&moddef); }
-    """
-    res = scan_c({"a.c": a, "b.c": B_C}, select=["FT3"])
-    assert [(f.code, f.symbol, f.path.endswith("b.c"), f.line) for f in res.findings] == \
-        [("FT301", "g_count", True, 2)]
-
-
-WRITES = {
-    "member": ("static struct { int n; char name[8]; } st;", "    st.n = 3;"),
-    "index": ("static int table[4];", "    table[1] = 5;"),
-    "deref": ("static int table[4];", "    *(table + 1) = 5;"),
-    "copy_member": ("static struct { int n; char name[8]; } st;", "    strcpy(st.name, \"x\");"),
-    "nonconst_param": ("static int v;\nstatic void put(int *p) { *p = 1; }", "    put(&v);"),
-    "parse_tuple": ("static int v;", "    PyArg_ParseTuple(unused, \"i\", &v);"),
-    "py_clear": ("static PyObject *obj;", "    Py_CLEAR(obj);"),
-}
-
-
-@pytest.mark.parametrize("python", [None, PY313])
-@pytest.mark.parametrize("shape", sorted(WRITES))
-def test_write_forms(scan_c, shape, python):
-    head, body = WRITES[shape]
-    res = scan_c(module(body, "#include <string.h>\n" + head), select=["FT301"], python=python)
-    assert len(ft3(res)) == 1, res.findings
-
-
-NOT_WRITES = {
-    "const_param": ("static char name[8];", "    (void)strlen(name); (void)strchr(name, 'a');"),
-    "pointee": ("typedef struct { int n; } S;\nstatic S *cur;", "    cur->n = 1;"),
-    "value_arg": ("static PyObject *obj;", "    PyObject_Repr(obj);"),
-    "alias_only": ("static int v;", "    int *p = &v; (void)p;"),
-    "exposed_not_written": ("static char ro[4] = \"abc\";",
-                            "    return PyMemoryView_FromMemory(ro, 3, PyBUF_READ);"),
-    "semaphore": ("#include <semaphore.h>\nstatic sem_t done;", "    sem_post(&done);"),
-}
-
-
-@pytest.mark.parametrize("shape", sorted(NOT_WRITES))
-def test_not_writes(scan_c, shape):
-    head, body = NOT_WRITES[shape]
-    res = scan_c(module(body, "#include <string.h>\n" + head), select=["FT3"])
-    assert res.findings == []
 
 
 GUARDS = {
@@ -165,19 +73,24 @@ GUARDS = {
 }
 
 
-@pytest.mark.parametrize("python", [None, PY313])
-@pytest.mark.parametrize("guard", sorted(GUARDS))
+# The Python that added a guard's API; older headers scan it with parse errors allowed.
+GUARD_SINCE = {"pymutex": (3, 13), "critical_section": (3, 13), "wrapper_functions": (3, 13),
+               "critical_section_mutex": (3, 14)}
+
+
+@pytest.mark.parametrize("guard,python", [pytest.param(g, h.values[0], id=f"{g}-{h.id}") for g in sorted(GUARDS)
+                                          for h in header_params(GUARD_SINCE.get(g, (0, 0)))])
 def test_lock_guards(scan_c, guard, python):
     head, lock, unlock = GUARDS[guard]
     guarded = module(f"    {lock}\n    hits++;\n    {unlock}", head + "\nstatic long hits;")
-    assert ft3(scan_c(guarded, select=["FT301"], python=python)) == {}
+    assert ft3(scan_c(guarded, select=["FT301"], headers=python)) == {}
 
 
 @pytest.mark.parametrize("guard", sorted(GUARDS))
 def test_write_outside_the_lock_is_still_reported(scan_c, guard):
     head, lock, unlock = GUARDS[guard]
     code = module(f"    {lock}\n    hits++;\n    {unlock}\n    hits = 0;", head + "\nstatic long hits;")
-    f = ft3(scan_c(code, select=["FT301"]))["hits"]
+    f = ft3(scan_c(code, select=["FT301"], parse_errors_ok=before(GUARD_SINCE.get(guard, (0, 0)))))["hits"]
     assert [s.note for s in f.related] == ["assigned in f() without a lock"]
 
 
@@ -189,10 +102,11 @@ def test_early_exit_unlock_keeps_the_rest_guarded(scan_c, guard):
     head, lock, unlock = GUARDS[guard]
     body = (f"    {lock}\n    if (cache[0] == NULL) {{\n        PyObject *v = PyLong_FromLong(1);\n"
             f"        if (v == NULL) {{ {unlock} return NULL; }}\n        cache[0] = v;\n    }}\n    {unlock}")
+    old = before(GUARD_SINCE.get(guard, (0, 0)))
     code = module(body, head + "\nstatic PyObject *cache[4];")
-    assert ft3(scan_c(code, select=["FT301"])) == {}
+    assert ft3(scan_c(code, select=["FT301"], parse_errors_ok=old)) == {}
     code = module(body + "\n    cache[1] = NULL;", head + "\nstatic PyObject *cache[4];")
-    assert list(ft3(scan_c(code, select=["FT301"]))) == ["cache"]
+    assert list(ft3(scan_c(code, select=["FT301"], parse_errors_ok=old))) == ["cache"]
 
 
 ATOMICS = {
@@ -210,11 +124,18 @@ ATOMICS = {
 }
 
 
-@pytest.mark.parametrize("python", [None, PY313])
-@pytest.mark.parametrize("form", sorted(ATOMICS))
+# Forms that never parse cleanly here (MSVC's, a project's own macro whose header is not found):
+# found by name all the same.
+FOREIGN = {"msvc", "thread_local_declspec", "thread_local_py"}
+ATOMIC_SINCE = {"py_atomic": (3, 13)}
+
+
+@pytest.mark.parametrize("form,python", [pytest.param(f, h.values[0], id=f"{f}-{h.id}") for f in sorted(ATOMICS)
+                                         for h in header_params(ATOMIC_SINCE.get(f, (0, 0)))])
 def test_atomic_and_thread_local_writes_are_fine(scan_c, form, python):
     head, body = ATOMICS[form]
-    assert scan_c(module("    " + body, head), select=["FT3"], python=python).findings == []
+    res = scan_c(module("    " + body, head), select=["FT3"], headers=python, parse_errors_ok=form in FOREIGN)
+    assert res.findings == []
 
 
 UNGUARDED_TWIN = {  # the same variable without the qualifier / with a plain write beside the atomic one
@@ -234,7 +155,8 @@ UNGUARDED_TWIN = {  # the same variable without the qualifier / with a plain wri
 @pytest.mark.parametrize("form", sorted(UNGUARDED_TWIN))
 def test_unguarded_twin_of_each_atomic_form_is_reported(scan_c, form):
     head, body = UNGUARDED_TWIN[form]
-    f = ft3(scan_c(module("    " + body, head), select=["FT301"]))["hits"]
+    old = form in FOREIGN or before(ATOMIC_SINCE.get(form, (0, 0)))
+    f = ft3(scan_c(module("    " + body, head), select=["FT301"], parse_errors_ok=old))["hits"]
     assert all("without a lock" in s.note for s in f.related)
     assert len(f.related) == (1 if "= 0" in body else body.count("hits"))
 
@@ -288,7 +210,8 @@ def test_helper_only_called_with_the_lock_held(scan_c):
     }
     static PyMethodDef methods[] = {{"f", f, METH_NOARGS, NULL}, {NULL}};
     """
-    assert [f.symbol for f in scan_c(code, select=["FT3"]).findings] == ["misses"]
+    res = scan_c(code, select=["FT3"], parse_errors_ok=before((3, 13)))
+    assert [f.symbol for f in res.findings] == ["misses"]
 
 
 def test_writes_only_compiled_on_gil_builds_are_not_findings(scan_c):
