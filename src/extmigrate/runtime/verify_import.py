@@ -49,13 +49,15 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
-def verify(modules: list[str], python: str | None = None, timeout: float = 120) -> Report:
+def verify(modules: list[str], python: str | None = None, timeout: float = 120,
+           cwd: str | None = None) -> Report:
+    """Import `modules` in order in a child of `python`, run from `cwd` (which lands on its sys.path)."""
     exe = python or sys.executable
     env = dict(os.environ)
     env.pop("PYTHON_GIL", None)  # observe the default behaviour, not a forced one
     try:
         proc = subprocess.run([exe, "-c", PROBE.read_text(), *modules], capture_output=True, text=True,
-                              timeout=timeout, env=env)
+                              timeout=timeout, env=env, cwd=cwd)
     except FileNotFoundError:
         raise VerifyError(f"no interpreter at {exe}") from None
     except subprocess.TimeoutExpired:
