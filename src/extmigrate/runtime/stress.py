@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from extmigrate.model import Finding
 from extmigrate.runtime import build_env, test_runs, tsan
+from extmigrate.runtime import project as proj
 from extmigrate.runtime.racejoin import Join, data, join
 from extmigrate.scan import ScanOptions, ScanResult, scan
 
@@ -93,11 +94,11 @@ def _write_suppressions(work: str) -> str:
 
 
 def _run_env(env: build_env.Env, threads: int, log_dir: str, tsan_on: bool, suppressions: str) -> dict:
-    e = dict(os.environ)
+    e = proj.clean_env()
     e.update({"PYTHON_GIL": "0", "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1",
               "VIRTUAL_ENV": env.folder, "EXTMIGRATE_THREADS": str(threads),
-              "PATH": env.bin + os.pathsep + os.environ.get("PATH", "")})
-    e["PYTEST_ADDOPTS"] = f"{os.environ.get('PYTEST_ADDOPTS', '')} --parallel-threads={threads}".strip()
+              "PATH": env.bin + os.pathsep + os.environ.get("PATH", ""),
+              "PYTEST_ADDOPTS": f"--parallel-threads={threads}"})
     if tsan_on:
         e["TSAN_OPTIONS"] = tsan_options(log_dir, suppressions)
     return e
