@@ -139,10 +139,11 @@ def json_report(r: StressResult, **_: object) -> str:
     return json.dumps(as_dict(r), indent=2) + "\n"
 
 
-def _location(f: Frame, root: str) -> dict:
+def _location(f: Frame, root: str, files) -> dict:
     loc: dict = {"message": {"text": f"{f.function or '<null>'} ({f.where()})"}}
-    if f.path and f.line:
-        path = f.path if os.path.isabs(f.path) else os.path.join(root, f.path)
+    own = files.source(f) if files else None
+    path = os.path.join(root, own) if own else f.path
+    if path and f.line and os.path.isabs(path):  # a relative path outside the project has no URI
         loc["physicalLocation"] = {"artifactLocation": _artifact(path, root), "region": {"startLine": f.line}}
     if f.function:
         loc["logicalLocations"] = [{"name": f.function, "kind": "function"}]
@@ -162,7 +163,7 @@ def sarif(r: StressResult, **_: object) -> str:
         res = {"ruleId": f"tsan/{race.kind}", "level": "warning" if m.findings else "error",
                "message": {"text": text},
                "codeFlows": [{"threadFlows": [{"message": {"text": st.title},
-                                               "locations": [_location(f, root) for f in st.frames]}
+                                               "locations": [_location(f, root, r.files) for f in st.frames]}
                                               for st in race.report.main_stacks()]}]}
         if site:
             res["locations"] = [{"physicalLocation": {

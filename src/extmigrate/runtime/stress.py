@@ -45,6 +45,7 @@ class StressResult:
     findings: list[Finding] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
     interpreter_reports: int = 0   # reports with no frame in the project's code
+    files: tsan.Project | None = None  # which frames are the project's (the reporters' paths)
     work_dir: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -132,6 +133,7 @@ def stress(s: Settings, progress=print) -> StressResult:
         if s.tsan:
             reports = [r for run in out.runs for r in tsan.read_logs(run.log_dir)]
             proj = tsan.Project(project, project_files(project), env.modules)
+            out.files = proj
             out.races = tsan.races(reports, proj)
             out.interpreter_reports = len(reports) - sum(r.count for r in out.races)
             out.joined = join(out.races, out.findings, proj)
