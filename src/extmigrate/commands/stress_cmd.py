@@ -4,6 +4,7 @@ join what races with the static findings. Unlike `scan`, this builds and runs th
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 from extmigrate.fileio import atomic_write
@@ -27,6 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("--tsan", action="store_true", help="build with -fsanitize=thread and read TSan's reports")
     p.add_argument("--command", metavar="CMD", help="run this instead of the project's pytest suite, in the "
                                                     "project folder with the venv first on PATH; {threads} is N")
+    p.add_argument("--pytest-args", metavar="ARGS", default="",
+                   help="more arguments for the project's pytest run (e.g. \"-k stress tests/test_x.py\")")
     p.add_argument("--format", choices=["text", "json", "sarif"], default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--work-dir", metavar="DIR", help="keep the venv, build log and TSan logs here (reused)")
@@ -43,8 +46,12 @@ def run(args) -> int:
         raise ConfigError(f"{args.project}: not a project folder")
     if args.threads < 2:
         raise ConfigError("--threads must be at least 2 (the runs compare 1 thread with N)")
+    try:
+        pytest_args = shlex.split(args.pytest_args)
+    except ValueError as e:
+        raise ConfigError(f"--pytest-args: {e}") from None
     settings = Settings(args.project, args.python, args.threads, args.tsan, args.command,
-                        args.work_dir, timeout=args.timeout)
+                        args.work_dir, timeout=args.timeout, pytest_args=pytest_args)
     try:
         result = stress(settings, progress=lambda m: print(f"extmigrate stress: {m}", file=sys.stderr))
     except BuildError as e:

@@ -13,6 +13,9 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from extmigrate.runtime.project import default_tests
 
 # `path::test[param] PASSED  [ 10%]` in pytest -v output (pytest-run-parallel adds words before it).
 _OUTCOME = re.compile(r"^(?P<id>\S+::\S+)\s.*?\b(?P<outcome>PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
@@ -130,7 +133,8 @@ def _save(folder: str, attempt: int, stdout, stderr) -> None:
 
 def pytest_command(bindir: str, project: str, extra: list[str] = ()) -> list[str]:
     """The project's test suite, verbose (outcomes are read from -v lines), without pytest's cache."""
-    tests = [d for d in ("tests", "test") if os.path.isdir(os.path.join(project, d))]
+    paths = [a for a in extra if not a.startswith("-") and os.path.exists(os.path.join(project, a))]
+    tests = [] if paths else default_tests(Path(project))
     return [os.path.join(bindir, "pytest"), "-v", "-p", "no:cacheprovider", "-p", "no:randomly",
             *extra, *tests]
 
