@@ -118,3 +118,16 @@ def test_parse_skips_noise_and_keeps_going():
     assert rep.summary is None
     assert rep.main_stacks()[0].frames[0] == tsan.Frame(0, "f", "a.c", 3, 7, "a.out", 0x10)
     assert tsan.read_logs(str(DATA / "missing")) == []
+
+
+def test_a_crash_report_is_parsed_with_its_stack():
+    (crash,) = _reports("gcc-segv.log")
+    assert crash.kind == "crash" and crash.pid == 30610
+    (stack,) = crash.main_stacks()
+    assert stack.title == ("SEGV on unknown address 0x000000000000 (pc 0x56179d27e1d3 bp 0x7fef9e73e110 "
+                           "sp 0x7fef9e73e0f0 T30613)")
+    assert [f.where() for f in stack.frames][:2] == ["segv.c:11", "../../../../src/libsanitizer/tsan/"
+                                                     "tsan_interceptors_posix.cpp:991"]
+    assert crash.summary == "SEGV segv.c:11 in reader"
+    (race,) = tsan.races([crash], tsan.Project(str(DATA), [str(DATA / "segv.c")]))
+    assert race.key == ("crash", ("segv.c:11",))

@@ -1,7 +1,7 @@
 """ThreadSanitizer reports: parse them, keep those in a project's own code, de-duplicate them.
 
-A report runs from `WARNING: ThreadSanitizer: KIND (pid=N)` to the `=====` line after its
-`SUMMARY:`. Inside it, each stack is a title line (`Write of size 8 at 0x.. by thread T1:`)
+A report runs from `WARNING: ThreadSanitizer: KIND (pid=N)` (or, for a crash, `==N==ERROR:
+ThreadSanitizer: SEGV on ...`) to its `SUMMARY:` line. Inside it, each stack is a title line (`Write of size 8 at 0x.. by thread T1:`)
 followed by frames `#N function file:line[:col] (module+0xOFF)`; a frame without debug
 information has `<null>` for its file (and for its function when the symbol is unknown).
 """
@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 
 _HEAD = re.compile(r"WARNING: ThreadSanitizer: (?P<kind>.+?)(?: \(pid=(?P<pid>\d+)\))?\s*$")
+# A fatal signal: `==PID==ERROR: ThreadSanitizer: SEGV on unknown address 0x0 (pc ...)`, then its frames.
+_FATAL = re.compile(r"==(?P<pid>\d+)==ERROR: ThreadSanitizer: (?P<title>(?P<kind>\w+) on .*?)\s*$")
 _FRAME = re.compile(r"^\s*#(?P<index>\d+) (?P<rest>.*?)\s*(?:\((?P<module>[^()\s]+)\+(?P<off>0x[0-9a-fA-F]+)\))?"
                     r"(?:\s*\(BuildId: [0-9a-fA-F]+\))?\s*$")
 _LOC = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
@@ -35,6 +37,7 @@ KINDS = {
     "use of an invalid mutex": "invalid-mutex",
     "unlock of an unlocked mutex": "invalid-mutex",
     "double lock of a mutex": "invalid-mutex",
+    "SEGV": "crash", "BUS": "crash", "FPE": "crash", "ILL": "crash", "ABRT": "crash",
 }
 
 
@@ -128,6 +131,13 @@ def parse(text: str, source: str = "") -> list[Report]:
                          int(head.group("pid")) if head.group("pid") else None, [], None, None, source)
             reports.append(cur)
             stack = None
+            continue
+        fatal = _FATAL.search(raw)
+        if fatal:
+            stack = Stack(fatal.group("title"))
+            cur = Report(KINDS.get(fatal.group("kind"), "crash"), int(fatal.group("pid")), [stack], None, None,
+                         source)
+            reports.append(cur)
             continue
         if cur is None:
             continue
