@@ -5,7 +5,6 @@ built --with-thread-sanitizer), the races it reports joined with the scan."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import sysconfig
@@ -16,19 +15,9 @@ import pytest
 from extmigrate.cli import main
 from extmigrate.runtime import build_env
 from extmigrate.runtime.test_runs import outcomes_of
+from tests.conftest import find_tsan_python
 
 PROJECT = Path(__file__).parent / "data" / "stress_project"
-
-
-def find_tsan_python() -> str | None:
-    cands = [os.environ.get("EXTMIGRATE_TSAN_PYTHON"), shutil.which("python3.14t")]
-    for c in filter(None, cands):
-        try:
-            if build_env.probe(c).tsan:
-                return c
-        except build_env.BuildError:
-            continue
-    return None
 
 
 @pytest.fixture
