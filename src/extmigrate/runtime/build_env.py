@@ -22,6 +22,8 @@ _QUERY = ("import sys, sysconfig, json; print(json.dumps({'exe': sys.executable,
           "'ft': bool(sysconfig.get_config_var('Py_GIL_DISABLED')), "
           "'config_args': sysconfig.get_config_var('CONFIG_ARGS') or ''}))")
 EXT_SUFFIXES = (".so", ".pyd", ".dylib")
+# A ThreadSanitizer interpreter runs pip (and ensurepip) 5-15 times slower: its steps get this long.
+TSAN_STEP_TIMEOUT = 3600.0
 
 
 class BuildError(Exception):
@@ -75,15 +77,29 @@ def wheel_module_files(wheel: Path) -> list[str]:
         return sorted({os.path.basename(n) for n in zf.namelist() if n.endswith(EXT_SUFFIXES)})
 
 
+def _reused(venv: Path, py: Interpreter) -> Path | None:
+    """The venv a previous run left in --work-dir, when it is still of the same interpreter."""
+    vpy = proj.venv_python(venv)
+    if not vpy.exists():
+        return None
+    try:
+        same = probe(str(vpy))
+    except BuildError:
+        return None
+    return vpy if (same.version, same.free_threaded, same.tsan) == (py.version, py.free_threaded, py.tsan) \
+        else None
+
+
 def prepare(project: str, py: Interpreter, work: str, tsan: bool) -> Env:
     """A fresh venv in work/venv with the project's wheel (built with TSan under --tsan), its test
     extra and the test tools installed: runtime/project.py's steps."""
     logs = Path(work) / "logs"
+    slow = {"timeout": TSAN_STEP_TIMEOUT} if py.tsan else {}
     try:
-        vpy = proj.make_venv(py.exe, Path(work) / "venv", logs)
+        vpy = _reused(Path(work) / "venv", py) or proj.make_venv(py.exe, Path(work) / "venv", logs, **slow)
         wheel = proj.build_wheel(vpy, Path(project), Path(work) / "wheels", logs,
-                                 env=proj.clean_env(build_env(tsan)))
-        proj.install(vpy, wheel, logs)
+                                 env=proj.clean_env(build_env(tsan)), **slow)
+        proj.install(vpy, wheel, logs, **slow)
     except proj.StepError as e:
         raise BuildError(str(e)) from None
     return Env(str(vpy.parent.parent), str(vpy), str(vpy.parent), wheel_module_files(wheel), str(logs))
