@@ -5,6 +5,7 @@ built --with-thread-sanitizer), the races it reports joined with the scan."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import sysconfig
@@ -14,6 +15,7 @@ import pytest
 
 from extmigrate.cli import main
 from extmigrate.runtime import build_env
+from extmigrate.runtime import test_runs
 from extmigrate.runtime.test_runs import outcomes_of
 from tests.conftest import find_tsan_python
 
@@ -86,3 +88,23 @@ def test_tsan_run_confirms_the_counter_race(project, tmp_path, capsys):
     assert race["variable"] == "counter" and race["sites"][0]["function"] == "bump"
     assert report["dynamic_only"] == []
     assert rc == 1
+
+
+def test_a_crashed_run_resumes_without_the_crashed_test(tmp_path):
+    # A stand-in for pytest -v: test_b "crashes" (the process stops mid-line, as under TSan's handler)
+    # unless it is deselected; the resumed run deselects it and the test already done.
+    script = (
+        "import sys\n"
+        "skip = {a.split('=', 1)[1] for a in sys.argv[1:] if a.startswith('--deselect=')}\n"
+        "for t in ('t.py::test_a', 't.py::test_b', 't.py::test_c'):\n"
+        "    if t in skip: continue\n"
+        "    print(t + ' ', end='', flush=True)\n"
+        "    if t == 't.py::test_b': sys.exit(0)\n"
+        "    print('PASSED')\n"
+        "print('==== 2 passed in 0.01s ====')\n")
+    run = test_runs.run([sys.executable, "-c", script], str(tmp_path), dict(os.environ), 4,
+                        str(tmp_path / "logs"), 60, pytest=True)
+    assert run.outcomes == {"t.py::test_a": "passed", "t.py::test_b": "crashed", "t.py::test_c": "passed"}
+    assert [(c.test, c.status) for c in run.crashes] == [("t.py::test_b", "died before pytest's summary")]
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [
+        "stderr.0.txt", "stderr.1.txt", "stdout.0.txt", "stdout.1.txt"]

@@ -20,6 +20,8 @@ from extmigrate.runtime.project import default_tests
 # `path::test[param] PASSED  [ 10%]` in pytest -v output (pytest-run-parallel adds words before it).
 _OUTCOME = re.compile(r"^(?P<id>\S+::\S+)\s.*?\b(?P<outcome>PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
 _STARTED = re.compile(r"^(?P<id>\S+::\S+)\s")
+# pytest's last line: `==== 3 passed, 1 failed in 2.31s ====` (absent when the process died).
+_SUMMARY = re.compile(r"^=+ .*\bin [\d.]+s\b.*=+\s*$", re.M)
 # faulthandler's dump names the test function a crashed thread was in.
 _FAULT = re.compile(r'File "(?P<file>[^"]+)", line \d+ in (?P<func>test\w*)')
 OUTCOMES = {"PASSED": "passed", "FAILED": "failed", "ERROR": "error", "SKIPPED": "skipped",
@@ -105,13 +107,16 @@ def run(cmd: list[str] | str, cwd: str, env: dict, threads: int, log_dir: str,
         out.returncode = proc.returncode
         done, started = outcomes_of(proc.stdout) if pytest else ({}, None)
         out.outcomes.update(done)
-        if not _crashed(proc.returncode):
+        # TSan's own handler reports a crash and exits with its exitcode (0 here): pytest never finished
+        died = _crashed(proc.returncode) or (pytest and started is not None and not _SUMMARY.search(proc.stdout))
+        if not died:
             if pytest and proc.returncode not in (0, 1) and not out.outcomes:
                 lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
                 out.error = (lines or ["no output"])[0 if proc.stderr.strip() else -1].strip()
             break
         text = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()
-        crash = Crash(_crashed_test(proc.stdout, proc.stderr, started), _status(proc.returncode),
+        status = _status(proc.returncode) if _crashed(proc.returncode) else "died before pytest's summary"
+        crash = Crash(_crashed_test(proc.stdout, proc.stderr, started), status,
                       next((ln for ln in text if "Fatal Python error" in ln or "Segmentation" in ln), text[-1]))
         out.crashes.append(crash)
         if not pytest or crash.test is None or "::" not in crash.test:
