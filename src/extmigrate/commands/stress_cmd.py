@@ -33,7 +33,9 @@ def add_parser(sub) -> None:
     p.add_argument("--format", choices=["text", "json", "sarif"], default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--work-dir", metavar="DIR", help="keep the venv, build log and TSan logs here (reused)")
-    p.add_argument("--timeout", type=float, default=1800, metavar="SECONDS", help="per run (default 1800)")
+    p.add_argument("--timeout", type=float, default=3600, metavar="SECONDS", help="per run (default 3600)")
+    p.add_argument("--test-timeout", type=float, default=600, metavar="SECONDS",
+                   help="per test (pytest-timeout): a hung test counts as a crash (default 600)")
     p.set_defaults(run=run)
 
 
@@ -51,7 +53,8 @@ def run(args) -> int:
     except ValueError as e:
         raise ConfigError(f"--pytest-args: {e}") from None
     settings = Settings(args.project, args.python, args.threads, args.tsan, args.command,
-                        args.work_dir, timeout=args.timeout, pytest_args=pytest_args)
+                        args.work_dir, timeout=args.timeout, pytest_args=pytest_args,
+                        test_timeout=args.test_timeout)
     try:
         result = stress(settings, progress=lambda m: print(f"extmigrate stress: {m}", file=sys.stderr))
     except BuildError as e:

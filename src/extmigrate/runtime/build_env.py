@@ -99,7 +99,7 @@ def prepare(project: str, py: Interpreter, work: str, tsan: bool) -> Env:
         vpy = _reused(Path(work) / "venv", py) or proj.make_venv(py.exe, Path(work) / "venv", logs, **slow)
         wheel = proj.build_wheel(vpy, Path(project), Path(work) / "wheels", logs,
                                  env=proj.clean_env(build_env(tsan)), **slow)
-        proj.install(vpy, wheel, logs, **slow)
+        proj.install(vpy, wheel, logs, requirements=["pytest-timeout"], **slow)
     except proj.StepError as e:
         raise BuildError(str(e)) from None
     return Env(str(vpy.parent.parent), str(vpy), str(vpy.parent), wheel_module_files(wheel), str(logs))

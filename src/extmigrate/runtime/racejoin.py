@@ -42,8 +42,8 @@ def expected_rule(race: Race) -> str | None:
         m = _SIZE.search(loc)
         big = m is not None and int(m.group(1)) >= exp["buffer_min_size"]
         return exp["global_buffer"] if big else exp["global_scalar"]
-    if len(race.sites) < len(race.report.main_stacks()):
-        return exp["interpreter_writer"]
+    if len(race.sites) < len(race.report.main_stacks()) or any(s.depth for s in race.sites):
+        return exp["interpreter_writer"]  # one access is inside the interpreter: a container's internals
     return exp["both_in_project"]  # an object's fields (heap, or a location TSan could not name)
 
 

@@ -32,6 +32,7 @@ class Settings:
     timeout: float = 1800.0
     scan_options: ScanOptions | None = None
     pytest_args: list[str] = field(default_factory=list)
+    test_timeout: float = 600.0
 
 
 @dataclass
@@ -128,7 +129,7 @@ def stress(s: Settings, progress=print) -> StressResult:
             shutil.rmtree(log_dir, ignore_errors=True)
             progress(f"running the tests in {n} thread{'s' if n > 1 else ''}")
             cmd = test_runs.user_command(s.command, n) if s.command else \
-                test_runs.pytest_command(env.bin, project, s.pytest_args)
+                test_runs.pytest_command(env.bin, project, s.pytest_args, s.test_timeout)
             out.runs.append(test_runs.run(cmd, project, _run_env(env, n, log_dir, s.tsan, supp), n,
                                           log_dir, s.timeout, pytest=not s.command))
         if s.tsan:

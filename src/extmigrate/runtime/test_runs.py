@@ -27,6 +27,8 @@ _FAULT = re.compile(r'File "(?P<file>[^"]+)", line \d+ in (?P<func>test\w*)')
 OUTCOMES = {"PASSED": "passed", "FAILED": "failed", "ERROR": "error", "SKIPPED": "skipped",
             "XFAIL": "xfailed", "XPASS": "xpassed"}
 MAX_RESUMES = 8
+# The line of a crash's output that says what happened (faulthandler, the kernel, pytest-timeout).
+_CRASH_LINES = ("Fatal Python error", "Segmentation", "Timeout")
 
 
 @dataclass
@@ -117,7 +119,7 @@ def run(cmd: list[str] | str, cwd: str, env: dict, threads: int, log_dir: str,
         text = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()
         status = _status(proc.returncode) if _crashed(proc.returncode) else "died before pytest's summary"
         crash = Crash(_crashed_test(proc.stdout, proc.stderr, started), status,
-                      next((ln for ln in text if "Fatal Python error" in ln or "Segmentation" in ln), text[-1]))
+                      next((ln for ln in text if any(k in ln for k in _CRASH_LINES)), text[-1]))
         out.crashes.append(crash)
         if not pytest or crash.test is None or "::" not in crash.test:
             break
@@ -136,12 +138,14 @@ def _save(folder: str, attempt: int, stdout, stderr) -> None:
             f.write(text)
 
 
-def pytest_command(bindir: str, project: str, extra: list[str] = ()) -> list[str]:
-    """The project's test suite, verbose (outcomes are read from -v lines), without pytest's cache."""
+def pytest_command(bindir: str, project: str, extra: list[str] = (), test_timeout: float = 600) -> list[str]:
+    """The project's test suite, verbose (outcomes are read from -v lines), without pytest's cache; a test
+    still running after test_timeout seconds (a livelock in racing C code) ends the process (pytest-timeout's
+    thread method), which counts as a crash of that test, and the run resumes without it."""
     paths = [a for a in extra if not a.startswith("-") and os.path.exists(os.path.join(project, a))]
     tests = [] if paths else default_tests(Path(project))
     return [os.path.join(bindir, "pytest"), "-v", "-p", "no:cacheprovider", "-p", "no:randomly",
-            *extra, *tests]
+            f"--timeout={test_timeout:g}", "--timeout-method=thread", *extra, *tests]
 
 
 def user_command(command: str, threads: int) -> str:

@@ -1,4 +1,4 @@
-"""ThreadSanitizer reports: parse them, keep those in a project's own code, de-duplicate them.
+"""ThreadSanitizer reports: parse them, keep those in a project's own code, de-duplicate.
 
 A report runs from `WARNING: ThreadSanitizer: KIND (pid=N)` (or, for a crash, `==N==ERROR:
 ThreadSanitizer: SEGV on ...`) to its `SUMMARY:` line. Inside it, each stack is a title line (`Write of size 8 at 0x.. by thread T1:`)
@@ -217,6 +217,7 @@ class Site:
     module: str | None
     offset: int | None
     stack: Stack
+    depth: int = 0       # frames above it that are not the sanitizer's interceptors (memcpy, free, ...)
 
     def key(self) -> str:
         if self.path:
@@ -239,10 +240,17 @@ class Race:
         return (self.kind, tuple(sorted(s.key() for s in self.sites)))
 
 
+def interceptor(frame: Frame) -> bool:
+    """A frame of the sanitizer's runtime (its memcpy, malloc, pthread interceptors)."""
+    return bool(frame.module) and os.path.basename(frame.module).startswith(("libtsan", "libclang_rt.tsan"))
+
+
 def _site(stack: Stack, project: Project) -> Site | None:
+    depth = 0
     for f in stack.frames:
         if project.owns(f):
-            return Site(project.source(f), f.line, f.function, f.module, f.offset, stack)
+            return Site(project.source(f), f.line, f.function, f.module, f.offset, stack, depth)
+        depth += not interceptor(f)
     return None
 
 
