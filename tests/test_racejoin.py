@@ -89,3 +89,31 @@ def test_frames_without_source_lines_match_by_function_only():
     joined = racejoin.join(races, findings, project)
     # no line, no function name and the variable is '<null>': nothing to confirm, all dynamic only
     assert len(joined.dynamic_only) == 3 and joined.confirmed == []
+
+
+def test_tsan_built_cpython_reports_confirm_every_racing_class_of_the_legacy_sample(legacy_findings):
+    """Reports of `extmigrate stress --tsan` with a ThreadSanitizer-built free-threaded CPython 3.14."""
+    project = _legacy_project()
+    reports = tsan.parse((DATA / "sample-tsan.log").read_text())
+    assert [r.kind for r in reports].count("crash") == 1 and len(reports) == 9
+    races = tsan.races(reports, project)
+    joined = racejoin.join(races, legacy_findings, project)
+    lru = "src/legacy/_lru.c"
+    assert _table(joined) == [
+        # PyList_GET_ITEM(self->order, i) read while another thread's PySequence_DelItem moves the items
+        ((f"{lru}:139", f"{lru}:148"), None, "borrowed-ref", "span", ["FT101:139"]),
+        ((f"{lru}:163", f"{lru}:148"), None, "borrowed-ref", "span", ["FT101:163"]),
+        ((f"{lru}:199", f"{lru}:199"), None, "FT510", "span", ["FT510:199"]),
+        ((f"{lru}:204", f"{lru}:204"), "total_hits", "FT301", "related", ["FT301:20"]),
+        ((f"{lru}:286", f"{lru}:286"), None, "FT510", "related", ["FT510:281"]),
+        # snprintf into scratch in __repr__ while another thread reads it in PyUnicode_FromString
+        ((f"{lru}:417", f"{lru}:420"), "scratch", "FT303", "related", ["FT303:24"]),
+        ((f"{lru}:484", f"{lru}:484"), "call_count", "FT301", "related", ["FT301:21"]),
+        ((f"{lru}:514", f"{lru}:517"), "scratch", "FT303", "related", ["FT303:24"]),
+    ]
+    assert joined.dynamic_only == []
+    # the crash (a list compared while another thread refills it in place) has no frame in the
+    # project's code: left out
+    assert len(reports) - sum(r.count for r in races) == 1
+    codes = {f.code for f, _ in joined.confirmed}
+    assert {"FT301", "FT303", "FT510", "FT101"} <= codes

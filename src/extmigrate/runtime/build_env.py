@@ -67,14 +67,15 @@ class Env:
     folder: str          # the venv
     python: str          # the venv's interpreter
     bin: str             # its scripts folder
-    modules: list[str]   # file names of the extension modules in the project's wheel
+    modules: list[str]   # the extension modules in the project's wheel (paths inside it)
     log: str
 
 
 def wheel_module_files(wheel: Path) -> list[str]:
-    """File names of the wheel's extension modules (what a TSan frame without a source line names)."""
+    """The wheel's extension modules, as paths inside it (a TSan frame without a source line names the
+    file: `_lru.cpython-314t-x86_64-linux-gnu.so+0x3f49`)."""
     with zipfile.ZipFile(wheel) as zf:
-        return sorted({os.path.basename(n) for n in zf.namelist() if n.endswith(EXT_SUFFIXES)})
+        return sorted(n for n in zf.namelist() if n.endswith(EXT_SUFFIXES))
 
 
 def _reused(venv: Path, py: Interpreter) -> Path | None:
