@@ -1,8 +1,8 @@
 """ThreadSanitizer reports: parse them, keep those in a project's own code, de-duplicate.
 
 A report runs from `WARNING: ThreadSanitizer: KIND (pid=N)` (or, for a crash, `==N==ERROR:
-ThreadSanitizer: SEGV on ...`) to its `SUMMARY:` line. Inside it, each stack is a title line (`Write of size 8 at 0x.. by thread T1:`)
-followed by frames `#N function file:line[:col] (module+0xOFF)`; a frame without debug
+ThreadSanitizer: SEGV on ...`) to its `SUMMARY:` line. Inside it, each stack is a title line
+(`Write of size 8 at 0x.. by thread T1:`) followed by frames `#N function file:line[:col] (module+0xOFF)`; a frame without debug
 information has `<null>` for its file (and for its function when the symbol is unknown).
 """
 
