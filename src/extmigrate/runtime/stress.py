@@ -27,8 +27,7 @@ class Settings:
     threads: int = 4
     tsan: bool = False
     command: str | None = None
-    work_dir: str | None = None
-    keep: bool = False
+    work_dir: str | None = None  # kept after the run (and its venv reused); default: a temporary folder
     timeout: float = 1800.0
     scan_options: ScanOptions | None = None
     pytest_args: list[str] = field(default_factory=list)
@@ -134,16 +133,16 @@ def stress(s: Settings, progress=print) -> StressResult:
                                           log_dir, s.timeout, pytest=not s.command))
         if s.tsan:
             reports = [r for run in out.runs for r in tsan.read_logs(run.log_dir)]
-            proj = tsan.Project(project, project_files(project), env.modules)
-            out.files = proj
-            out.races = tsan.races(reports, proj)
+            own = tsan.Project(project, project_files(project), env.modules)
+            out.files = own
+            out.races = tsan.races(reports, own)
             out.interpreter_reports = len(reports) - sum(r.count for r in out.races)
-            out.joined = join(out.races, out.findings, proj)
+            out.joined = join(out.races, out.findings, own)
         else:
             out.notes.append("races were not instrumented (no --tsan): only test outcomes and crashes "
                              "were compared")
     finally:
-        if not s.keep and not s.work_dir:
+        if not s.work_dir:
             shutil.rmtree(work, ignore_errors=True)
             out.work_dir = ""
     return out
