@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 import sysconfig
@@ -108,3 +109,17 @@ def test_a_crashed_run_resumes_without_the_crashed_test(tmp_path):
     assert [(c.test, c.status) for c in run.crashes] == [("t.py::test_b", "died before pytest's summary")]
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [
         "stderr.0.txt", "stderr.1.txt", "stdout.0.txt", "stdout.1.txt"]
+
+
+def test_a_command_run_compares_exit_statuses(tmp_path):
+    # --command: {threads} is N, and only the exit status tells a thread-only failure
+    from extmigrate.runtime.build_env import Interpreter
+    from extmigrate.runtime.stress import StressResult
+
+    script = "import sys; sys.exit(int(sys.argv[1]) > 1)"
+    runs = [test_runs.run(f"{shlex.quote(sys.executable)} -c {shlex.quote(script)} "
+                          + test_runs.user_command("{threads}", n), str(tmp_path), dict(os.environ), n,
+                          str(tmp_path / f"t{n}"), 60, pytest=False) for n in (1, 4)]
+    assert [r.returncode for r in runs] == [0, 1]
+    result = StressResult(str(tmp_path), Interpreter(sys.executable, "3", True, False), False, 4, runs=runs)
+    assert result.thread_only_failures == ["the command"] and result.thread_only_crashes == []

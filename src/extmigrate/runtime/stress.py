@@ -53,6 +53,9 @@ class StressResult:
     @property
     def thread_only_failures(self) -> list[str]:
         one, many = self.runs[0].outcomes, self.runs[-1].outcomes
+        if not one and not many:  # --command: only its exit status tells
+            first, last = self.runs[0].returncode, self.runs[-1].returncode
+            return ["the command"] if first == 0 and last != 0 and not self.runs[-1].crashes else []
         return sorted(t for t, o in many.items() if o in ("failed", "error") and one.get(t) == "passed")
 
     @property
