@@ -85,8 +85,10 @@ def test_tsan_run_confirms_the_counter_race(project, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     confirmed = {c["finding"]["code"]: c for c in report["confirmed"]}
     assert "FT301" in confirmed and confirmed["FT301"]["finding"]["symbol"] == "counter"
-    race = confirmed["FT301"]["races"][0]["race"]
-    assert race["variable"] == "counter" and race["sites"][0]["function"] == "bump"
+    races = [m["race"] for m in confirmed["FT301"]["races"]]
+    assert all(r["variable"] == "counter" for r in races)
+    # the unlocked counter++ in bump() races with another bump() or with count()'s read
+    assert all("bump" in {s["function"] for s in r["sites"]} for r in races)
     assert report["dynamic_only"] == []
     assert rc == 1
 
