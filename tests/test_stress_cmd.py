@@ -67,9 +67,9 @@ def test_thread_only_failure_without_tsan(ft_python, project, tmp_path, capsys):
     report = json.loads(out.out)
     runs = report["tests"]["runs"]
     assert [r["threads"] for r in runs] == [1, 4]
-    assert runs[0]["outcomes"] == {"tests/test_count.py::test_bump_adds_exactly_n": "passed",
-                                   "tests/test_count.py::test_count_is_an_int": "passed"}
-    assert report["tests"]["thread_only_failures"] == ["tests/test_count.py::test_bump_adds_exactly_n"]
+    assert runs[0]["outcomes"] == {"tests/check_count.py::test_bump_adds_exactly_n": "passed",
+                                   "tests/check_count.py::test_count_is_an_int": "passed"}
+    assert report["tests"]["thread_only_failures"] == ["tests/check_count.py::test_bump_adds_exactly_n"]
     assert report["races"] == [] and report["tsan"] is False
     assert any("races were not instrumented" in n for n in report["notes"])
     assert [Path(m).name.split(".")[0] for m in report["modules"]] == ["racycount"]
