@@ -158,3 +158,20 @@ def ft_python() -> str:
     if exe is None:
         pytest.skip("no free-threaded interpreter: put python3.14t on PATH or set EXTMIGRATE_FT_PYTHON")
     return exe
+
+
+def find_tsan_python() -> str | None:
+    """A ThreadSanitizer-built free-threaded interpreter: $EXTMIGRATE_TSAN_PYTHON, or a python3.14t on PATH
+    whose CONFIG_ARGS has --with-thread-sanitizer."""
+    import os
+    import shutil
+
+    from extmigrate.runtime import build_env
+
+    for cand in filter(None, (os.environ.get("EXTMIGRATE_TSAN_PYTHON"), shutil.which("python3.14t"))):
+        try:
+            if build_env.probe(cand).tsan:
+                return cand
+        except build_env.BuildError:
+            continue
+    return None

@@ -11,7 +11,7 @@ from extmigrate.flags import ConfigError
 
 # Each module has add_parser(subparsers) and run(args) -> exit code.
 COMMANDS = ["scan_cmd", "rules_cmd", "fix_cmd", "verify_import_cmd", "wheel_check_cmd", "init_ci_cmd",
-            "verify_cmd"]
+            "verify_cmd", "stress_cmd"]
 
 
 def _command_of(argv: list[str]) -> str | None:

@@ -96,21 +96,24 @@ def python_version(vpy: Path) -> str:
     return proc.stdout.strip()
 
 
-def pip(vpy: Path, args: list[str], log: Path, what: str, timeout: float, cwd: Path | None = None):
+def pip(vpy: Path, args: list[str], log: Path, what: str, timeout: float, cwd: Path | None = None,
+        env: dict | None = None):
     return run_logged([vpy, "-m", "pip", "--disable-pip-version-check", "--no-input", *args], log, what,
-                      timeout, cwd=cwd)
+                      timeout, cwd=cwd, env=env)
 
 
 # ---- build and install ------------------------------------------------------------------------------
 
 def build_wheel(vpy: Path, project: Path, outdir: Path, logdir: Path, timeout: float = 1800,
-                pip_args: list[str] = ()) -> Path:
-    """`pip wheel --no-deps` of the project (isolated build: its own build requirements); the wheel's path."""
+                pip_args: list[str] = (), env: dict | None = None) -> Path:
+    """`pip wheel --no-deps` of the project (isolated build: its own build requirements); the wheel's path.
+
+    env: the build's environment (stress adds -fsanitize=thread to CFLAGS/LDFLAGS); default clean_env()."""
     outdir.mkdir(parents=True, exist_ok=True)
     before = set(outdir.glob("*.whl"))
     # -v: the compiler's output in the log (an optional extension that failed to compile is only a warning)
     pip(vpy, ["wheel", "-v", "--no-deps", *pip_args, "-w", str(outdir.resolve()), str(project.resolve())],
-        logdir / "build.log", "building the wheel", timeout)
+        logdir / "build.log", "building the wheel", timeout, env=env)
     new = sorted(set(outdir.glob("*.whl")) - before) or sorted(outdir.glob("*.whl"))
     if not new:
         raise StepError(f"building the wheel: pip wrote no wheel to {outdir}", logdir / "build.log")
