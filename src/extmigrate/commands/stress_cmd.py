@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 
-from extmigrate.fileio import atomic_write
+from extmigrate.fileio import STDOUT, WriteRefused, write_file
 from extmigrate.flags import ConfigError
 
 
@@ -60,11 +60,13 @@ def run(args) -> int:
     except BuildError as e:
         raise ConfigError(str(e)) from None
     report = FORMATS[args.format](result)
-    if args.output:
+    if args.output and args.output != STDOUT:
         try:
-            atomic_write(args.output, report.encode("utf-8"))
+            write_file(args.output, report.encode("utf-8"))
         except OSError as e:
             raise ConfigError(f"cannot write {args.output}: {e.strerror or e}") from None
+        except WriteRefused as e:
+            raise ConfigError(str(e)) from None
         print(summary(result), file=sys.stderr)
     else:
         sys.stdout.write(report)

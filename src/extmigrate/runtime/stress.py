@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from extmigrate.model import Finding
+from extmigrate.fileio import write_file
 from extmigrate.runtime import build_env, test_runs, tsan
 from extmigrate.runtime import project as proj
 from extmigrate.runtime.racejoin import Join, data, join
@@ -93,8 +94,7 @@ def tsan_options(log_dir: str, suppressions: str) -> str:
 
 def _write_suppressions(work: str) -> str:
     path = os.path.join(work, "tsan-suppressions.txt")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(data()["suppressions"]["lines"]) + "\n")
+    write_file(path, ("\n".join(data()["suppressions"]["lines"]) + "\n").encode("utf-8"), durable=False)
     return path
 
 
