@@ -108,7 +108,7 @@ EXITS = """\
         n = PySequence_Fast_GET_SIZE(seq);
         for (i = 0; i < n; i++) {
             PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-            if (item == Py_None) {
+            if (!PyLong_Check(item)) {  /* reads the item: a borrowed use */
                 Py_DECREF(seq);
                 return PyLong_FromSsize_t(i);
             }
