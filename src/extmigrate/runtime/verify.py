@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import os
 import tarfile
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -181,8 +182,26 @@ def baseline_tree(spec: str, project: Path, workdir: Path) -> Path:
     if proc.returncode != 0:
         raise UsageError(f"--baseline {spec}: git archive failed: {proc.stderr.decode(errors='replace').strip()}")
     with tarfile.open(archive) as tf:
-        tf.extractall(dest, filter="data")
+        _extract(tf, dest)
     return dest
+
+
+def _extract(tf: tarfile.TarFile, dest: Path) -> None:
+    """Unpack inside dest only: tarfile's "data" filter where it exists (3.11.4+, 3.10.12+), else the
+    same refusals by hand (absolute paths, `..`, links that leave dest, devices)."""
+    if hasattr(tarfile, "data_filter"):
+        tf.extractall(dest, filter="data")
+        return
+    root = os.path.realpath(dest)
+
+    def inside(name: str) -> bool:
+        return os.path.realpath(os.path.join(root, name)).startswith(root + os.sep)
+
+    members = [m for m in tf.getmembers()
+               if (m.isfile() or m.isdir() or (m.issym() and inside(os.path.join(os.path.dirname(m.name),
+                                                                                   m.linkname))))
+               and not os.path.isabs(m.name) and inside(m.name)]
+    tf.extractall(dest, members=members)
 
 
 # ---- the whole command ------------------------------------------------------------------------------
