@@ -30,6 +30,16 @@ def _remedy_file(spec: TUSpec, extra: list[str], roots: list[str],
     return findings
 
 
+def _host_spec(result: ScanResult, path: str) -> TUSpec | None:
+    """The TU that compiles path: its own, or, for a unity build's fragment, its includer's."""
+    includers = {os.path.realpath(k): os.path.realpath(v) for k, v in result.included.items()}
+    seen: set[str] = set()
+    while path not in result.specs and path in includers and path not in seen:
+        seen.add(path)
+        path = includers[path]
+    return result.specs.get(path)
+
+
 def propose_late(result: ScanResult, opts: ScanOptions) -> None:
     """Fill the fixes of findings that have a remedy but were made without a live TU."""
     pending: dict[str, list[Finding]] = {}
@@ -41,14 +51,15 @@ def propose_late(result: ScanResult, opts: ScanOptions) -> None:
             pending.setdefault(os.path.realpath(f.path), []).append(f)
     roots = [os.path.abspath(p) for p in opts.paths]
     extra = extra_args(opts)
-    tasks = []
+    by_host: dict[str, tuple[TUSpec, list[Finding]]] = {}
     for path, findings in sorted(pending.items()):
-        spec = result.specs.get(path)
+        spec = _host_spec(result, path)
         if spec is None:
             for f in findings:
                 f.data["fix_reason"] = "declared in a header: fix it by hand where it is defined"
         else:
-            tasks.append((spec, findings))
+            by_host.setdefault(spec.path, (spec, []))[1].extend(findings)
+    tasks = list(by_host.values())
     jobs = min(len(tasks), opts.jobs or os.cpu_count() or 1)
     if jobs <= 1:
         for spec, findings in tasks:
