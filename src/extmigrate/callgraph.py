@@ -33,6 +33,7 @@ else:  # pragma: no cover
 from clang.cindex import Cursor
 
 from extmigrate import cursors, regions
+from extmigrate.brokenparse import broken_functions
 from extmigrate.tree import CASTS, K, Node, TUView
 
 _PASS_THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR}
@@ -236,10 +237,11 @@ def collect(tu: TUView) -> dict[str, Any]:
             taken.add(key)
     _text_refs(tu, defs, edges, taken, init)
     # static C functions (no virtual calls), in a TU with entry points of its own (a method table, a
-    # slot, PyInit_*): a file with none may be a fragment whose callers are out of sight
+    # slot, PyInit_*): a file with none may be a fragment whose callers are out of sight, and so may a
+    # body that did not parse (its calls are not in the AST)
     internal = {node_key(tu, fn) for fn in tu.functions
                 if fn.kind == K.FUNCTION_DECL and cursors.linkage(fn.cursor) == cursors.INTERNAL} \
-        if taken or init else set()
+        if (taken or init) and not broken_functions(tu.tu, tu) else set()
     facts = {"defs": defs, "edges": sorted([a, b, (a, b) not in unlocked] for a, b in edges),
              "taken": sorted(taken), "init": sorted(init), "internal": sorted(internal),
              "python": uses_python(tu)}
