@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -134,6 +135,27 @@ def test_no_place_outside_conditionals_is_a_reason(code):
 
 
 def test_symbols_missing_from_the_target(tmp_path):
+    # headers claiming to be 3.13 without the declaration (a vendor's trimmed copy): needs no interpreter
+    fake = tmp_path / "python3.13"
+    fake.mkdir()
+    (fake / "Python.h").write_text(textwrap.dedent("""\
+        /* PyList_GetItemRef is not here */
+        PyAPI_FUNC(PyObject *) PyList_GetItem(PyObject *, Py_ssize_t);
+    """))
+    assert symbols.missing({"PyList_GetItemRef"}, [Target((3, 13), str(fake))]) == [
+        "PyList_GetItemRef is not declared by the python3.13 headers"]
+    # the running interpreter declares and exports what it has
+    running = pythons.query(sys.executable)
+    if running is not None and running.has_headers:
+        assert symbols.missing({"PyList_GetItem"}, [Target(running.version, running.include)]) == []
+    here = symbols.exported(sys.executable)
+    if here is not None:
+        assert "PyList_GetItem" in here
+        assert ("PyList_GetItemRef" in here) == (sys.version_info >= (3, 13))
+
+
+def test_symbols_across_versions():
+    """3.13 exports PyList_GetItemRef and 3.12 does not (the one-interpreter case is checked above)."""
     found = {i.version: i for i in pythons.with_headers() if not i.free_threaded}
     new, old = found.get((3, 13)), found.get((3, 12))
     if new is None or old is None:
@@ -144,12 +166,3 @@ def test_symbols_missing_from_the_target(tmp_path):
     if exported is None:
         pytest.skip("nm cannot read the interpreter's symbols")
     assert "PyList_GetItemRef" in exported and "PyList_GetItemRef" not in symbols.exported(old.exe)
-    # headers claiming to be 3.13 without the declaration (a vendor's trimmed copy)
-    fake = tmp_path / "python3.13"
-    fake.mkdir()
-    (fake / "Python.h").write_text(textwrap.dedent("""\
-        /* PyList_GetItemRef is not here */
-        PyAPI_FUNC(PyObject *) PyList_GetItem(PyObject *, Py_ssize_t);
-    """))
-    assert symbols.missing({"PyList_GetItemRef"}, [Target((3, 13), str(fake))]) == [
-        "PyList_GetItemRef is not declared by the python3.13 headers"]
