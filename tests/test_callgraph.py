@@ -31,8 +31,8 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void helper(void) {}
 static void init_helper(void) { helper(); }
 static void once_fn(void) {}
-static void on_exit(void) {}
-static int exec_mod(PyObject *m) { init_helper(); return Py_AtExit(on_exit); }
+static void at_exit_cb(void) {}
+static int exec_mod(PyObject *m) { init_helper(); return Py_AtExit(at_exit_cb); }
 static PyObject *meth(PyObject *self, PyObject *u) { helper(); pthread_once(&once, once_fn); Py_RETURN_NONE; }
 static void unused(void) {}
 static PyMethodDef methods[] = {{"meth", meth, METH_NOARGS, NULL}, {NULL}};
@@ -47,9 +47,9 @@ def test_roots_and_reachability(tmp_path):
     key = {k.rsplit(":", 1)[-1]: k for k in f["defs"]}
     g = callgraph.CallGraph([f])
     assert {k.rsplit(":", 1)[-1] for k in g.init} >= {"PyInit_m", "exec_mod", "once_fn"}
-    assert {k.rsplit(":", 1)[-1] for k in g.taken} >= {"meth", "on_exit"}
+    assert {k.rsplit(":", 1)[-1] for k in g.taken} >= {"meth", "at_exit_cb"}
     after = {n for n, k in key.items() if g.runs_after_init(k)}
-    assert after == {"meth", "helper", "on_exit"}  # `unused`: a static function nothing calls is dead
+    assert after == {"meth", "helper", "at_exit_cb"}  # `unused`: a static function nothing calls is dead
     assert key["helper"].endswith("m.c:helper") and key["PyInit_m"] == "PyInit_m"
 
 

@@ -54,7 +54,7 @@ def test_json_report(result):
     assert len(doc["races"]) == 6 and len(doc["dynamic_only"]) == 1
     assert doc["dynamic_only"][0]["expected_rule"] == "FT301"
     assert doc["dynamic_only"][0]["race"]["stacks"][1]["title"].startswith("Previous write of size 8")
-    assert [c["finding"]["code"] for c in doc["confirmed"]] == ["FT101", "FT510", "FT510", "FT501"]
+    assert [c["finding"]["code"] for c in doc["confirmed"]] == ["FT101", "FT510", "FT510", "FT501", "FT515"]
     assert doc["tests"]["thread_only_failures"] == ["t::a"]
 
 
