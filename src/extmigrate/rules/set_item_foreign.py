@@ -205,6 +205,4 @@ class SetItemForeign(Rule):
         return {"calls": callgraph.collect(tu), "hits": hits}
 
     def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
-        graph = callgraph.CallGraph([f["calls"] for f in facts])
-        return [Finding.from_dict(d) for f in facts for d in f["hits"]
-                if graph.runs_after_init(d["data"]["function_key"])]
+        return [Finding.from_dict(d) for d in callgraph.hits_after_init(facts)]

@@ -85,10 +85,4 @@ class ThreadUnsafeLibc(Rule):
         return {"calls": callgraph.collect(tu), "hits": hits}
 
     def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
-        graph = callgraph.CallGraph([f["calls"] for f in facts])
-        out = []
-        for f in facts:
-            for d in f["hits"]:
-                if graph.runs_after_init(d["data"]["function_key"]):
-                    out.append(Finding.from_dict(d))
-        return out
+        return [Finding.from_dict(d) for d in callgraph.hits_after_init(facts)]
