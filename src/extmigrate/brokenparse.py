@@ -73,7 +73,15 @@ _PYTHON_NAME = re.compile(r"'(?:struct )?(?:_?P[yY]\w*|_\w*object)'")
 
 def broken_functions(tu, view) -> list[list]:
     """[path, first line, last line] of each function definition of the view whose body holds an
-    error diagnostic of this parse (other than about a name of Python's C API)."""
+    error diagnostic of this parse (other than about a name of Python's C API). Computed once per
+    view (the call graph and the engine both ask)."""
+    memo = view.__dict__.get("_broken_functions")
+    if memo is None:
+        memo = view.__dict__["_broken_functions"] = _broken_functions(tu, view)
+    return [list(b) for b in memo]
+
+
+def _broken_functions(tu, view) -> list[list]:
     errors: dict[str, list[int]] = defaultdict(list)
     python_lines: set[tuple[str, int]] = set()  # and what such an error causes on its line
     for d in tu.diagnostics:
