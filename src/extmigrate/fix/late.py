@@ -30,9 +30,8 @@ def _remedy_file(spec: TUSpec, extra: list[str], roots: list[str],
     return findings
 
 
-def _host_spec(result: ScanResult, path: str) -> TUSpec | None:
+def _host_spec(result: ScanResult, includers: dict[str, str], path: str) -> TUSpec | None:
     """The TU that compiles path: its own, or, for a unity build's fragment, its includer's."""
-    includers = {os.path.realpath(k): os.path.realpath(v) for k, v in result.included.items()}
     seen: set[str] = set()
     while path not in result.specs and path in includers and path not in seen:
         seen.add(path)
@@ -52,8 +51,9 @@ def propose_late(result: ScanResult, opts: ScanOptions) -> None:
     roots = [os.path.abspath(p) for p in opts.paths]
     extra = extra_args(opts)
     by_host: dict[str, tuple[TUSpec, list[Finding]]] = {}
+    includers = {os.path.realpath(k): os.path.realpath(v) for k, v in result.included.items()}
     for path, findings in sorted(pending.items()):
-        spec = _host_spec(result, path)
+        spec = _host_spec(result, includers, path)
         if spec is None:
             for f in findings:
                 f.data["fix_reason"] = "declared in a header: fix it by hand where it is defined"
