@@ -43,6 +43,8 @@ class Package:
     tests: tuple = ()
     ignore_requires_python: bool = False  # its requires-python predates 3.14: a manual step, listed
     timeout: int = 900                    # per build and per test run
+    thread_unsafe: tuple = ()             # fixtures / dotted functions whose tests run in one thread (both trees)
+    hypothesis_one_thread: bool = False   # Hypothesis tests in one thread (both trees)
 
     @property
     def sdist(self) -> corpus.Sdist:
@@ -169,6 +171,8 @@ def migrate(pkg: Package, python: str, threads: int) -> dict:
            "--workdir", str(work / "verify"), "--format", "json", "--no-test-extra", f"--timeout={pkg.timeout}"]
     cmd += [f"--with={r}" for r in pkg.requirements] + [f"--pytest-arg={a}" for a in pkg.pytest_args]
     cmd += [f"--tests={t}" for t in pkg.tests] + (["--ignore-requires-python"] if pkg.ignore_requires_python else [])
+    cmd += [f"--thread-unsafe={n}" for n in pkg.thread_unsafe]
+    cmd += ["--pytest-arg=--mark-hypothesis-as-unsafe"] if pkg.hypothesis_one_thread else []
     proc = extmigrate(*cmd, cwd=work)
     try:
         verified = json.loads(proc.stdout)
@@ -176,7 +180,7 @@ def migrate(pkg: Package, python: str, threads: int) -> dict:
         verified = {"ok": False, "problems": [(proc.stderr.strip().splitlines() or ["verify gave no report"])[-1]]}
     return {
         "package": f"{pkg.name} {pkg.version}", "first_ft": pkg.first_ft,
-        "manual": ["--ignore-requires-python"] if pkg.ignore_requires_python else [],
+        "manual": manual_steps(pkg),
         "findings": before["summary"]["findings"], "by_rule": before["summary"]["by_rule"],
         "fixable": sum(f["fixable"] for f in before["findings"]),
         "fixed": int((re.search(r"(\d+) finding\(s\) fixed", fix.stdout + fix.stderr) or [0, 0])[1]),
@@ -185,6 +189,13 @@ def migrate(pkg: Package, python: str, threads: int) -> dict:
         "diff_lines": sum(1 for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")),
         "verify": verified, "exit": proc.returncode,
     }
+
+
+def manual_steps(pkg: Package) -> list[str]:
+    """The verify options a package needed beyond the defaults, each a documented manual step."""
+    steps = ["--ignore-requires-python"] if pkg.ignore_requires_python else []
+    steps += [f"--thread-unsafe={n}" for n in pkg.thread_unsafe]
+    return steps + (["--pytest-arg=--mark-hypothesis-as-unsafe"] if pkg.hypothesis_one_thread else [])
 
 
 def _tests(tree: dict) -> str:

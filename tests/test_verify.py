@@ -91,6 +91,33 @@ def test_a_test_run_that_pytest_stops_keeps_what_ran(tmp_path):
     assert reasons == [f"pytest stopped (internal error, exit 3) after 1 tests (see {run.log})"]
 
 
+def test_thread_unsafe_fixtures_and_functions_run_their_tests_in_one_thread(tmp_path):
+    """A fixture whose state the threads of one test share, and a test calling sys.getrefcount (not on
+    pytest-run-parallel's own list): in 4 threads both fail; named with --thread-unsafe both run in one thread and pass, and still count."""
+    pytest.importorskip("pytest_run_parallel")
+    proj = tmp_path / "proj"
+    (proj / "tests").mkdir(parents=True)
+    (proj / "tests" / "test_shared.py").write_text(
+        "import sys, threading, time\nimport pytest\n"
+        "@pytest.fixture\ndef box():\n    return []\n"
+        "def test_box(box):\n    box.append(threading.get_ident())\n    time.sleep(0.2)\n"
+        "    assert len(box) == 1\n"
+        "seen = []\n"
+        "def test_collect():\n    seen.append(1)\n    sys.getrefcount(seen)\n    time.sleep(0.2)\n"
+        "    assert len(seen) == 1\n")
+    assert V.thread_unsafe_args(["box", "sys.getrefcount"]) == [
+        "-o", "thread_unsafe_fixtures=box", "-o", "thread_unsafe_functions=sys.getrefcount"]
+    plain = P.run_tests(Path(sys.executable), proj, tmp_path / "l1", threads=4, tests=["tests"],
+                        free_threaded=False, timeout=120)
+    assert plain.outcomes == {"tests.test_shared::test_box": "failed",
+                              "tests.test_shared::test_collect": "failed"}
+    marked = P.run_tests(Path(sys.executable), proj, tmp_path / "l2", threads=4, tests=["tests"],
+                         free_threaded=False, timeout=120,
+                         extra_args=V.thread_unsafe_args(["box", "sys.getrefcount"]))
+    assert marked.outcomes == {"tests.test_shared::test_box": "passed",
+                               "tests.test_shared::test_collect": "passed"}
+
+
 def test_extension_modules_of_a_wheel(tmp_path):
     wheel = tmp_path / "pkg-1.0-cp314-cp314t-linux_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as zf:

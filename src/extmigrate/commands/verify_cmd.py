@@ -37,6 +37,10 @@ def add_parser(sub) -> None:
                         "(a release that predates it)")
     p.add_argument("--pytest-arg", dest="pytest_args", action="append", default=None, metavar="ARG",
                    help="passed on to pytest, e.g. --pytest-arg=-x")
+    p.add_argument("--thread-unsafe", dest="thread_unsafe", action="append", default=None, metavar="NAME",
+                   help="a test fixture (`reader`) or a dotted function (`gc.collect`) that makes a test unsafe "
+                        "to run in threads: tests using it run in one thread, in both trees "
+                        "(pytest-run-parallel's thread_unsafe_fixtures / thread_unsafe_functions)")
     p.add_argument("--timeout", type=float, default=1800, metavar="SECONDS",
                    help="time limit of each build and each test run (default 1800)")
     p.add_argument("--workdir", metavar="DIR", help="where venvs, wheels and logs go (default: a temp folder)")
@@ -49,7 +53,8 @@ def run(args) -> int:
     from extmigrate.runtime import verify as V
 
     settings = V.Settings(python=args.python, threads=args.threads, tests=args.tests or [],
-                          requirements=args.requirements or [], pytest_args=args.pytest_args or [],
+                          requirements=args.requirements or [],
+                          pytest_args=(args.pytest_args or []) + V.thread_unsafe_args(args.thread_unsafe or []),
                           test_extra=not args.no_test_extra, ignore_requires_python=args.ignore_requires_python,
                           build_timeout=args.timeout, test_timeout=args.timeout)
     if args.format == "text":

@@ -41,6 +41,18 @@ class Settings:
     test_timeout: float = 1800
 
 
+def thread_unsafe_args(names: list[str]) -> list[str]:
+    """pytest `-o` overrides that make tests using these fixtures (plain names) or calling these
+    functions (dotted names, `gc.collect`) run in one thread under pytest-run-parallel."""
+    fixtures = [n for n in names if "." not in n]
+    functions = [n for n in names if "." in n]
+    out: list[str] = []
+    for ini, values in (("thread_unsafe_fixtures", fixtures), ("thread_unsafe_functions", functions)):
+        if values:
+            out += ["-o", f"{ini}=" + "\n".join(values)]
+    return out
+
+
 @dataclass
 class TreeResult:
     label: str                      # "project" or "baseline"
