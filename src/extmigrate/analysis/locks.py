@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 
-from extmigrate.regions import _CS_BEGIN, _CS_END, _LOCK, _UNLOCK, blanked, calls_in, macro_definitions, names
-from extmigrate.regions import block_end, brace_depth  # noqa: F401  (FT511 takes them from here)
-from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
+from extmigrate.analysis.guards import _CS_BEGIN, _CS_END, _LOCK, _UNLOCK, names
+from extmigrate.analysis.text import blanked, block_end, brace_depth, calls_in, macro_definitions
 from extmigrate.tree import Node, TUView
 
 # A critical section on a global object (`#define LOCK() Py_BEGIN_CRITICAL_SECTION(&dummy)`) is a lock.
@@ -109,7 +108,6 @@ def _helpers(tu: TUView) -> list[tuple[str, Node, int]]:
     return found
 
 
-
 def held(tu: TUView, fn: Node | None, offset: int) -> bool:
     """Is a lock held at offset, counting lock macros and calls of lock/unlock helper functions?
 
@@ -138,9 +136,3 @@ def held(tu: TUView, fn: Node | None, offset: int) -> bool:
             if depth > outer:
                 relock.append((base + block_end(text, pos - base), outer))
     return bool(locked_at)
-
-
-def gil_only(tu: TUView, path: str, offset: int) -> bool:
-    """Is the position in a preprocessor branch a free-threaded build never compiles (the `#else` of
-    `#ifdef Py_GIL_DISABLED`, `#if PY_VERSION_HEX < 0x030D0000` ...)? Scans parse the GIL branch."""
-    return in_dead_branch(file_dead_ranges(tu, path), offset)

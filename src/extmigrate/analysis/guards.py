@@ -7,20 +7,19 @@ bare `{` on GIL builds).  Comments and string literals are blanked first.
 
 from __future__ import annotations
 
-import bisect
 import re
 import sys
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Callable
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
+from extmigrate.analysis.text import (CALL, arg_list, blanked, block_end, brace_depth, calls_in,
+                                     macro_definitions, norm)
 from extmigrate.tree import Node, TUView
 
 
@@ -41,8 +40,6 @@ _CS_END = _call_pattern("critical_section_end")
 _LOCK = _call_pattern("lock")
 _UNLOCK = _call_pattern("unlock")
 _CXX_GUARD = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(names("raii_guard")))) + r")\b[^;]*;")
-_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
-_COMMENT_OR_STRING = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
 
 
 @dataclass(frozen=True)
@@ -56,136 +53,6 @@ class Region:
         return self.start <= offset < self.end
 
 
-_NOT_NEWLINE = re.compile(r"[^\n]")
-
-
-def _spaces(m: re.Match) -> str:
-    s = m.group(0)
-    return _NOT_NEWLINE.sub(" ", s) if "\n" in s else " " * len(s)
-
-
-def blank_comments(text: str) -> str:
-    """Replace comments and literals by spaces (offsets stay the same)."""
-    return _COMMENT_OR_STRING.sub(_spaces, text)
-
-
-_BY_CONTENT: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
-_BY_CONTENT_BYTES = [0]
-_BY_CONTENT_LIMIT = 8 << 20  # bytes of source kept as keys (a call index takes a few times that)
-
-
-def by_content(what: str, data: bytes, make: Callable[[], Any]) -> Any:
-    """make(), remembered across the TUs a worker analyses for a file of the same content: headers
-    (Imaging.h, pythoncapi_compat.h) are read by most TUs of a project.  Results must not be changed."""
-    key = (what, data)
-    hit = _BY_CONTENT.get(key)
-    if hit is not None:
-        _BY_CONTENT.move_to_end(key)
-        return hit
-    hit = _BY_CONTENT[key] = make()
-    _BY_CONTENT_BYTES[0] += len(data)
-    while _BY_CONTENT_BYTES[0] > _BY_CONTENT_LIMIT and len(_BY_CONTENT) > 1:
-        (_, old), _ = _BY_CONTENT.popitem(last=False)
-        _BY_CONTENT_BYTES[0] -= len(old)
-    return hit
-
-
-def blanked(tu: TUView, path: str) -> str:
-    """A file's text, comments and literals blanked, decoded as latin-1 so that character offsets
-    are byte offsets (cached on the view: every rule that reads text shares it)."""
-    cache = tu.__dict__.setdefault("_blanked", {})
-    text = cache.get(path)
-    if text is None:
-        data = tu.source(path)
-        text = cache[path] = by_content("blanked", data, lambda: blank_comments(data.decode("latin-1")))
-    return text
-
-
-def _arg_list(text: str, open_paren: int) -> tuple[list[str], int]:
-    depth, i, cur, out = 0, open_paren, [], []
-    while i < len(text):
-        ch = text[i]
-        if ch == "(":
-            depth += 1
-            if depth == 1:
-                i += 1
-                continue
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                out.append("".join(cur).strip())
-                return [a for a in out if a], i + 1
-        if ch == "," and depth == 1:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-        i += 1
-    return out, len(text)
-
-
-def _norm(expr: str) -> str:
-    """'&self->mutex' and '( self -> mutex )' compare equal; casts are dropped."""
-    e = re.sub(r"\s+", "", expr)
-    e = re.sub(r"^\((?:PyObject|[A-Za-z_]\w*)\*\)", "", e)
-    e = re.sub(r"^_PyObject_CAST\((.*)\)$", r"\1", e)
-    while e.startswith("(") and e.endswith(")"):
-        e = e[1:-1]
-    return e.lstrip("&")
-
-
-def brace_depth(text: str, pos: int) -> int:
-    """How many blocks are open at pos."""
-    return text.count("{", 0, pos) - text.count("}", 0, pos)
-
-
-def block_end(text: str, pos: int) -> int:
-    """Offset of the '}' closing the block that contains pos (len(text) if none)."""
-    depth = 0
-    for i in range(pos, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        if depth < 0:
-            return i
-    return len(text)
-
-
-_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?:\([^)]*\))?((?:[^\n\\]|\\.)*)", re.M | re.S)
-
-
-def macro_definitions(tu: TUView) -> list[tuple[str, str]]:
-    """(name, body) of every #define in the TU's project files, comments blanked (cached per TU)."""
-    cached = tu.__dict__.get("_macro_definitions")
-    if cached is None:
-        cached = []
-        for path in sorted(tu.files):
-            data = tu.source(path)
-            if b"define" in data:
-                cached += by_content("defines", data,
-                                     lambda: [m.groups() for m in _DEFINE.finditer(blanked(tu, path))])
-        tu.__dict__["_macro_definitions"] = cached
-    return cached
-
-
-def calls_in(tu: TUView, path: str, start: int, end: int) -> list[tuple[int, int, str]]:
-    """(name offset, '(' offset, name) of every `name(` in a stretch of a file, comments blanked
-    (one regex pass per file, cached: regions and lock wrappers of every function share it)."""
-    cache = tu.__dict__.setdefault("_calls_in", {})
-    found = cache.get(path)
-    if found is None:
-        found = cache[path] = by_content("calls", tu.source(path), lambda: _call_index(blanked(tu, path)))
-    starts, calls = found
-    return calls[bisect.bisect_left(starts, start):bisect.bisect_left(starts, end)]
-
-
-def _call_index(text: str) -> tuple[list[int], list[tuple[int, int, str]]]:
-    starts: list[int] = []
-    calls: list[tuple[int, int, str]] = []
-    for m in _CALL.finditer(text):
-        starts.append(m.start())
-        calls.append((m.start(), m.end() - 1, m.group(1)))
-    return starts, calls
-
-
 def _wrappers(tu: TUView) -> tuple[frozenset[str], frozenset[str]]:
     """Lock / unlock call names including the project's own wrappers: a macro or a function of this
     TU whose body only locks (`#define LOCK() PyThread_acquire_lock(l, 1)`) or only unlocks, or only
@@ -193,7 +60,7 @@ def _wrappers(tu: TUView) -> tuple[frozenset[str], frozenset[str]]:
     cached = tu.__dict__.get("_lock_names")
     if cached is not None:
         return cached
-    bodies = [(name, {m.group(1) for m in _CALL.finditer(body)}) for name, body in macro_definitions(tu)]
+    bodies = [(name, {m.group(1) for m in CALL.finditer(body)}) for name, body in macro_definitions(tu)]
     bodies += [(fn.spelling, {c[2] for c in calls_in(tu, fn.path, fn.start, fn.end)}) for fn in tu.functions]
     base = names("lock"), names("unlock")
     cached, found = base, (set(), set())
@@ -234,8 +101,8 @@ def regions(tu: TUView, func: Node) -> list[Region]:
     stack: list[tuple[int, tuple[str, ...]]] = []
     for pos, paren, name in calls:
         if name in begin:
-            args, _ = _arg_list(text, paren)
-            stack.append((pos, tuple(_norm(a) for a in args)))
+            args, _ = arg_list(text, paren)
+            stack.append((pos, tuple(norm(a) for a in args)))
         elif name in end and stack:
             if brace_depth(text, pos) > brace_depth(text, stack[-1][0]):
                 continue  # `{ PyCriticalSection_End(&cs); return x; }`: an early exit, held after it
@@ -245,8 +112,8 @@ def regions(tu: TUView, func: Node) -> list[Region]:
     for pos, paren, name in calls:
         if name not in locks and name not in unlocks:
             continue
-        args, _ = _arg_list(text, paren)
-        lock = _norm(args[0]) if args else "()"  # LOCK() / UNLOCK() wrappers pair with each other
+        args, _ = arg_list(text, paren)
+        lock = norm(args[0]) if args else "()"  # LOCK() / UNLOCK() wrappers pair with each other
         if name in locks:
             held.setdefault(lock, (pos, brace_depth(text, pos)))
         elif lock in held:
@@ -271,7 +138,7 @@ def guard_at(tu: TUView, func: Node | None, offset: int, obj: str | None = None)
     """The region guarding `offset`; with obj, only a critical section on that object (or any lock)."""
     if func is None:
         return None
-    want = _norm(obj) if obj else None
+    want = norm(obj) if obj else None
     for r in regions(tu, func):
         if not r.covers(offset):
             continue

@@ -8,11 +8,12 @@ value (another thread may still be using it).
 
 from __future__ import annotations
 
-from extmigrate.heldlocks import gil_only, held
-from extmigrate.regions import regions
-from extmigrate.selfwrites import Reach, arg_field, calls_by_function, clean_expr, field_aliases
+from extmigrate.analysis.guards import regions
+from extmigrate.analysis.locks import held
+from extmigrate.analysis.ppbranch import gil_only
+from extmigrate.analysis.selfwrites import Reach, arg_field, calls_by_function, clean_expr, field_aliases
+from extmigrate.analysis.typeslots import data
 from extmigrate.tree import TUView
-from extmigrate.typeslots import data
 
 
 def guard(tu: TUView):
