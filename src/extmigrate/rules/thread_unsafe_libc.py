@@ -12,8 +12,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from extmigrate.analysis import callgraph
-from extmigrate.analysis.guards import guard_at
-from extmigrate.analysis.locks import held
+from extmigrate.analysis.guards import guard_at, held
 from extmigrate.analysis.ppbranch import gil_only
 from extmigrate.model import Finding
 from extmigrate.rules import register
