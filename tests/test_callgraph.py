@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from extmigrate import callgraph
+from extmigrate.analysis import callgraph
 from extmigrate.parse import parse
 from extmigrate.scan import ScanOptions, build_flags
 from extmigrate.tree import TUView

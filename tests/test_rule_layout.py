@@ -1,7 +1,9 @@
-"""Every rule is findable by its name: module, docs, tests; docs/rules.md is the generated reference."""
+"""Every rule is findable by its name: module, docs, tests; docs/rules.md is the generated reference.
+Shared analyses live in extmigrate/analysis/, which imports nothing from rules/."""
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 from contextlib import redirect_stdout
@@ -53,3 +55,38 @@ def test_fix_availability_is_the_remedy_registry():
     assert marked == {r.code for r in RULES if has_remedy(r.code)}
     # the old Rule.fixable said False for these four, though each has a remedy
     assert {"FT107", "FT108", "FT203", "FT204"} <= marked and not {"FT205", "FT511"} & marked
+
+
+def _imports(path: Path) -> list[tuple[str, str]]:
+    """(module, name) of every `from extmigrate... import name` / `import extmigrate...` in a file."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("extmigrate"):
+            out += [(node.module, a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(a.name, "") for a in node.names if a.name.startswith("extmigrate")]
+    return out
+
+
+def _is_rules(module: str) -> bool:
+    return module == "extmigrate.rules" or module.startswith("extmigrate.rules.")
+
+
+PACKAGE = ROOT / "src" / "extmigrate"
+
+
+def test_rules_use_only_public_names_of_other_rule_modules():
+    """Helpers a family of rules shares have public names; nothing reaches into another rule module."""
+    bad = [f"{path.name}: {module} {name}" for path in sorted((PACKAGE / "rules").glob("*.py"))
+           for module, name in _imports(path)
+           if _is_rules(module) and (name.startswith("_") or any(p.startswith("_") for p in module.split(".")))]
+    assert bad == []
+    assert [p.name for p in (PACKAGE / "rules").glob("_*.py") if p.name != "__init__.py"] == []
+
+
+def test_analyses_import_nothing_from_rules():
+    bad = [f"{path.relative_to(PACKAGE)}: {module} {name}"
+           for path in sorted((PACKAGE / "analysis").glob("*.py"))
+           for module, name in _imports(path)
+           if _is_rules(module) or (module == "extmigrate" and name == "rules")]
+    assert bad == []

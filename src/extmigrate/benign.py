@@ -19,8 +19,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from extmigrate.analysis.text import blank_comments
 from extmigrate.model import Finding
-from extmigrate.regions import blank_comments
 
 _DATA = tomllib.loads(resources.files("extmigrate").joinpath("data/benign.toml").read_text("utf-8"))
 _SOURCES = (".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".inc")

@@ -26,13 +26,13 @@ from importlib import resources
 
 from clang.cindex import SourceRange, conf
 
+from extmigrate.analysis.ppbranch import file_dead_ranges, in_dead_branch
+from extmigrate.analysis.text import blanked
 from extmigrate.brokenparse import broken_functions, mark_low_confidence
 from extmigrate.fix.base import propose_fixes
 from extmigrate.model import Finding
 from extmigrate.parse import NOT_MACROS, parse
-from extmigrate.regions import blanked
 from extmigrate.rules import get_rule
-from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import TUView
 from extmigrate.unity import FRAGMENT_EXTS
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from extmigrate import kb
+from extmigrate.analysis.ppbranch import dead_ranges, evaluate
 from extmigrate.rules import get_rule
-from extmigrate.rules._ppbranch import dead_ranges, evaluate
 
 # The borrowed-reference table of CPython's free-threading howto and its replacements.
 HOWTO = {

@@ -203,7 +203,7 @@ NOT_PYTHON = "its translation unit does not include Python.h: not extension code
 def _extension_code(tu: TUView) -> bool:
     """The TU includes Python.h; or an include was not found (pybind11 not installed here) and its
     main file names Python's API (a C library missing its generated config.h does not)."""
-    from extmigrate.callgraph import uses_python
+    from extmigrate.analysis.callgraph import uses_python
     from extmigrate.fix.owned import names_python
 
     if uses_python(tu):

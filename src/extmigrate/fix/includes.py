@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 
-from extmigrate.regions import blank_comments
+from extmigrate.analysis.text import blank_comments
 
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(\w+)([^\n]*)", re.M)
 _OPENS = {"if", "ifdef", "ifndef"}

@@ -12,8 +12,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import Edit, FixContext, NoFix, macro
-from extmigrate.regions import blank_comments
 from extmigrate.tree import K, TUView, split_args
 
 STEALS: dict[str, int] = tomllib.loads(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import FixContext
-from extmigrate.regions import blank_comments
 from extmigrate.tree import CASTS, K, Node, TUView
 
 _EXPR_STMT = {K.BINARY_OPERATOR, K.COMPOUND_ASSIGNMENT_OPERATOR, K.UNARY_OPERATOR, K.CALL_EXPR,

@@ -15,8 +15,8 @@ import subprocess
 import tempfile
 
 from extmigrate import pythons
+from extmigrate.analysis.text import blank_comments
 from extmigrate.fix import compat
-from extmigrate.regions import blank_comments
 
 _LIBRARY = ("import sysconfig, os; v = sysconfig.get_config_var; "
             "print(os.path.join(v('LIBDIR') or '', v('LDLIBRARY') or ''))")

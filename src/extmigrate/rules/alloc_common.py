@@ -21,7 +21,7 @@ else:  # pragma: no cover
 from clang.cindex import TypeKind
 
 from extmigrate import cursors
-from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
+from extmigrate.analysis.ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import CASTS, K, Node, TUView, Use
 
 DATA = tomllib.loads(resources.files("extmigrate").joinpath("data/allocators.toml").read_text("utf-8"))

@@ -36,7 +36,7 @@ class Rule:
         """Project-wide findings from every TU's facts (and, for runs_last rules, all findings).
 
         May also remove, in place from `findings`, the rule's own per-TU findings that the
-        project-wide facts disprove (the FT1xx rules do: rules/_borrowed_project.py)."""
+        project-wide facts disprove (the FT1xx rules do: analysis/borrowed_project.py)."""
         return []
 
     # -- helpers for rules --------------------------------------------------------------------------

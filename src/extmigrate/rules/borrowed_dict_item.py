@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from extmigrate.rules import register
-from extmigrate.rules._borrowed import BorrowedRule, replace_message
+from extmigrate.rules.borrowed_common import BorrowedRule, replace_message
 
 
 @register

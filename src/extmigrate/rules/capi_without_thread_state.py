@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from extmigrate.heldlocks import block_end, brace_depth
+from extmigrate.analysis.text import block_end, brace_depth
+from extmigrate.analysis.text import blanked
+from extmigrate.analysis.typeslots import data
 from extmigrate.model import Finding, Site
-from extmigrate.regions import blanked
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
 from extmigrate.tree import Node, TUView, Use
-from extmigrate.typeslots import data
 
 _PY_NAME = re.compile(r"^_?Py[A-Za-z_]")
 

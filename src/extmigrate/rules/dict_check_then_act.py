@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from extmigrate import callgraph
+from extmigrate.analysis import callgraph
+from extmigrate.analysis.selfguard import guard
+from extmigrate.analysis.selfwrites import by_function, calls_by_function, clean_expr
+from extmigrate.analysis.typeslots import data
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.selfguard import guard
-from extmigrate.selfwrites import by_function, calls_by_function, clean_expr
 from extmigrate.tree import K, TUView
-from extmigrate.typeslots import data
 
 _FIELD = re.compile(r"^(\w+)(?:->|\.)\w+(?:(?:->|\.)\w+)*$")
 

@@ -6,9 +6,9 @@ import ast
 import os
 import re
 
+from extmigrate.analysis.text import blank_comments
 from extmigrate.discover import SKIP_DIRS
 from extmigrate.model import Finding, Site
-from extmigrate.regions import blank_comments
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
 from extmigrate.tree import TUView

@@ -19,10 +19,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from extmigrate.regions import blanked  # noqa: F401  (the rules of this family import it from here)
+from extmigrate.analysis.text import blanked
 from extmigrate.tree import TUView, split_args
 
 API = tomllib.loads(resources.files("extmigrate").joinpath("data/module_gil.toml").read_text("utf-8"))
+PB = API["pybind11"]
+PB_NOT_USED = re.compile(rf"\b{PB['not_used_tag']}\s*\(\s*(?:true\s*)?\)")  # py::mod_gil_not_used()
 
 
 def word(name: str) -> re.Pattern:

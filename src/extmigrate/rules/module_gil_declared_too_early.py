@@ -6,14 +6,15 @@ import os
 import re
 from collections import Counter
 
-from extmigrate import callgraph, cursors
+from extmigrate import cursors
+from extmigrate.analysis import callgraph
+from extmigrate.analysis.text import blanked
 from extmigrate.benign import benign
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.rules.module_gil_common import (API, NB, SOURCE_DEFINE, blanked, decl_span, extent,
+from extmigrate.rules.module_gil_common import (API, NB, PB, PB_NOT_USED, SOURCE_DEFINE, decl_span, extent,
                                                 gil_macros, macro_calls, nanobind_verdict)
-from extmigrate.rules.module_gil_pybind11 import PB, _NOT_USED
 from extmigrate.suppress import apply_suppressions
 from extmigrate.tree import K, TUView
 
@@ -179,7 +180,7 @@ def declarations(tu: TUView) -> list[dict]:
             elif fn is not None:
                 out.append(_decl(tu, path, m.start(), m.end(), "set-gil", f"'{fn.spelling}'", fn.spelling))
     for call in macro_calls(tu, PB["module_macros"]):
-        if _NOT_USED.search(" ".join(call.args[2:])):
+        if PB_NOT_USED.search(" ".join(call.args[2:])):
             module = call.args[0] if call.args else "?"
             out.append(_decl(tu, call.path, call.start, call.start + len(call.name), "pybind11",
                              f"pybind11 module '{module}'", module))

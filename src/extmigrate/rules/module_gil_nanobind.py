@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from extmigrate.analysis.text import blanked
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.rules.module_gil_common import NB, SOURCE_DEFINE, blanked, extent, macro_calls, nanobind_verdict
+from extmigrate.rules.module_gil_common import NB, SOURCE_DEFINE, extent, macro_calls, nanobind_verdict
 
 
 @register

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.analysis.text import blanked
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.rules.module_gil_common import API, blanked, extent, macro_calls
+from extmigrate.rules.module_gil_common import PB, PB_NOT_USED, extent, macro_calls
 
-PB = API["pybind11"]
-_NOT_USED = re.compile(rf"\b{PB['not_used_tag']}\s*\(\s*(?:true\s*)?\)")
 _KEEPS_GIL = re.compile(rf"\b{PB['used_tag']}\s*\(|\b{PB['not_used_tag']}\s*\(\s*false\s*\)")
 _ALIAS = re.compile(r"\bnamespace\s+(\w+)\s*=\s*(?:::)?pybind11\s*;")
 
@@ -47,7 +46,7 @@ class ModuleGilPybind11(Rule):
         out = []
         for call in macro_calls(tu, PB["module_macros"]):
             tags = " ".join(call.args[2:])
-            if len(call.args) < 2 or _NOT_USED.search(tags) or _KEEPS_GIL.search(tags):
+            if len(call.args) < 2 or PB_NOT_USED.search(tags) or _KEEPS_GIL.search(tags):
                 continue
             text = blanked(tu, call.path)
             alias = _ALIAS.search(text)

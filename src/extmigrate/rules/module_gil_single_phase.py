@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.analysis.text import blanked
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.rules.module_gil_common import API, blanked, word
+from extmigrate.rules.module_gil_common import API, word
 from extmigrate.tree import K, Node, TUView, Use
 
 _SET_GIL = word(API["set_gil"])

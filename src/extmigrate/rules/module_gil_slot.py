@@ -6,10 +6,11 @@ import re
 
 from clang.cindex import LinkageKind, TypeKind
 
+from extmigrate.analysis.text import blanked
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.rules.module_gil_common import API, blanked, decl_span, gil_macros, word
+from extmigrate.rules.module_gil_common import API, decl_span, gil_macros, word
 from extmigrate.tree import K, Node, TUView
 
 _PY_MOD_GIL = word(API["slot"])

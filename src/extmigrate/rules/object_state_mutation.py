@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from extmigrate import cursors
+from extmigrate.analysis.selfguard import guard, replaces
+from extmigrate.analysis.selfwrites import Reach, params, unguarded_writes
+from extmigrate.analysis.typeslots import data, exposed, shared_slots
 from extmigrate.model import Finding, Site
 from extmigrate.rootcause import GROUP_MIN, gather
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.selfguard import guard, replaces
-from extmigrate.selfwrites import Reach, params, unguarded_writes
 from extmigrate.tree import TUView
-from extmigrate.typeslots import data, exposed, shared_slots
 
 
 @register

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.analysis.text import blanked
 from extmigrate.model import Finding
-from extmigrate.regions import blanked
 from extmigrate.rules import register
 from extmigrate.rules.alloc_common import ft_dead
 from extmigrate.rules.base import Rule

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.analysis.typeslots import exposed
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.alloc_common import ft_dead
 from extmigrate.rules.base import Rule
 from extmigrate.rules.refcnt_common import DATA, as_pyobject, inside_macro, reads, symbol
 from extmigrate.tree import CASTS, K, Node, TUView
-from extmigrate.typeslots import exposed
 
 _UP = {K.UNEXPOSED_EXPR, K.PAREN_EXPR} | CASTS
 _OPS = {"EQ": "==", "NE": "!=", "LT": "<", "GT": ">", "LE": "<=", "GE": ">="}

@@ -6,14 +6,14 @@ import re
 
 from clang.cindex import BinaryOperator
 
-from extmigrate import callgraph
-from extmigrate.heldlocks import gil_only
+from extmigrate.analysis import callgraph
+from extmigrate.analysis.ppbranch import gil_only
+from extmigrate.analysis.selfwrites import by_function, clean_expr, params
+from extmigrate.analysis.typeslots import data, exposed
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.selfwrites import by_function, clean_expr, params
 from extmigrate.tree import K, Node, TUView
-from extmigrate.typeslots import data, exposed
 
 _IDENT = re.compile(r"^[A-Za-z_]\w*$")
 _MEMBER = re.compile(r"^([A-Za-z_]\w*)(?:->|\.)\w+")

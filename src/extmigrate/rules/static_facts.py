@@ -21,9 +21,12 @@ from typing import Any
 
 from clang.cindex import BinaryOperator, Cursor, LinkageKind, StorageClass, TLSKind, TypeKind
 
-from extmigrate import callgraph, cursors, regions
+from extmigrate import cursors
+from extmigrate.analysis import callgraph
+from extmigrate.analysis.guards import guard_at
+from extmigrate.analysis.ppbranch import file_dead_ranges, in_dead_branch
+from extmigrate.analysis.text import blank_comments
 from extmigrate.model import Finding, Site
-from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import CASTS, K, Node, TUView
 
 _ARRAYS = {TypeKind.CONSTANTARRAY, TypeKind.INCOMPLETEARRAY, TypeKind.VARIABLEARRAY,
@@ -231,7 +234,7 @@ def _stores_null(tu: TUView, node: Node) -> bool:
         if anc.kind == K.BINARY_OPERATOR:
             kids = tu.children_of(anc)
             return len(kids) == 2 and bool(_NULL_VALUE.fullmatch(
-                regions.blank_comments(tu.node_text(kids[1])).strip()))
+                blank_comments(tu.node_text(kids[1])).strip()))
         if anc.kind not in (K.PAREN_EXPR, K.UNEXPOSED_EXPR, K.MEMBER_REF_EXPR,
                             K.ARRAY_SUBSCRIPT_EXPR):
             return False
@@ -253,7 +256,7 @@ def _site(node_or_use: Any, func: Node | None, how: str, tu: TUView, var: str,
 def _guard(tu: TUView, func: Node | None, offset: int, how: str) -> str | None:
     if how == "atomic":
         return "atomic"
-    region = regions.guard_at(tu, func, offset)
+    region = guard_at(tu, func, offset)
     return region.kind if region is not None else None
 
 
@@ -319,7 +322,7 @@ def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -
         tested = items[bisect.bisect_left(starts, cstart):bisect.bisect_left(starts, cend)]
         if not tested:
             continue
-        parts = _disjuncts(regions.blank_comments(tu.text(cpath, cstart, cend)))
+        parts = _disjuncts(blank_comments(tu.text(cpath, cstart, cend)))
         fkey = callgraph.node_key(tu, stmt.func)
         for ref, var in tested:
             tests = {_null_test(part, ref.spelling) for part in parts}
@@ -331,7 +334,7 @@ def _lazy_shapes(tu: TUView, refs: list[tuple[Node, str]], writes: list[dict]) -
                 continue
             hits = [w for w in sets if w["path"] == cpath and lo <= w["start"] < hi
                     and w["func"] == fkey and (only is None or w["var"] == only)]
-            if not hits or regions.guard_at(tu, stmt.func, stmt.start) is not None:
+            if not hits or guard_at(tu, stmt.func, stmt.start) is not None:
                 continue
             path, start, end, line, col, eline, ecol = stmt.extent()
             for target in sorted({w["var"] for w in hits}):

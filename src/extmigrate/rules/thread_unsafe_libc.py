@@ -11,10 +11,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from extmigrate import callgraph
-from extmigrate.heldlocks import gil_only, held
+from extmigrate.analysis import callgraph
+from extmigrate.analysis.guards import guard_at, held
+from extmigrate.analysis.ppbranch import gil_only
 from extmigrate.model import Finding
-from extmigrate.regions import guard_at
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
 from extmigrate.tree import TUView

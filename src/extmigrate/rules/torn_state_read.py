@@ -5,15 +5,15 @@ from __future__ import annotations
 from clang.cindex import TypeKind
 
 from extmigrate import cursors
-from extmigrate.callgraph import data as state_data
+from extmigrate.analysis.callgraph import data as state_data
+from extmigrate.analysis.selfguard import guard, replaces
+from extmigrate.analysis.selfwrites import aliases, by_function, params, unguarded_writes
+from extmigrate.analysis.typeslots import data, exposed, shared_slots, strip
 from extmigrate.model import Finding, Site
-from extmigrate.rules import register
 from extmigrate.rootcause import GROUP_MIN, MORE, gather
+from extmigrate.rules import register
 from extmigrate.rules.base import Rule
-from extmigrate.selfguard import guard, replaces
-from extmigrate.selfwrites import aliases, by_function, params, unguarded_writes
 from extmigrate.tree import K, TUView
-from extmigrate.typeslots import data, exposed, shared_slots, strip
 
 
 

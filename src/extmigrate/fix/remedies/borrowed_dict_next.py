@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
 from extmigrate.fix.ownership import exit_end
 from extmigrate.model import Finding
-from extmigrate.regions import blank_comments
 from extmigrate.tree import K, TUView
 
 TEMPLATE = "borrowed_dict_next"

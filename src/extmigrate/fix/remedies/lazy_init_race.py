@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
 from extmigrate.fix.remedies.static_mutable_global import TEMPLATE as LOCK_TEMPLATE
 from extmigrate.fix.remedies.static_mutable_global import lock_name, unlock_return, write_statements
 from extmigrate.fix.stmt import Stmt, wrap
 from extmigrate.model import Finding
-from extmigrate.regions import blank_comments
 from extmigrate.tree import TUView
 
 _OTHER_JUMP = re.compile(r"\b(goto|break|continue|longjmp)\b")

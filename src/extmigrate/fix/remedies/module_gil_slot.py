@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
 from extmigrate.model import Finding
-from extmigrate.regions import blank_comments
 from extmigrate.tree import TUView
 
 _END_ENTRY = re.compile(r"\{\s*0\s*,\s*(?:NULL|0|nullptr|\(\s*void\s*\*\s*\)\s*0)\s*\}")

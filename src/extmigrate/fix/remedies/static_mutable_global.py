@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from extmigrate import callgraph, cursors
+from extmigrate import cursors
+from extmigrate.analysis import callgraph
+from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
 from extmigrate.fix.stmt import Stmt, jumps_out, merge_adjacent, node_at, statement_of, wrap
 from extmigrate.model import Finding
-from extmigrate.regions import blank_comments
 from extmigrate.tree import K, TUView
 
 TEMPLATE = "static_mutable_global"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
 from extmigrate.model import Finding
-from extmigrate.regions import blank_comments
 from extmigrate.tree import TUView
 
 _STATIC = re.compile(r"\bstatic\b")

@@ -8,11 +8,11 @@ value (another thread may still be using it).
 
 from __future__ import annotations
 
-from extmigrate.heldlocks import gil_only, held
-from extmigrate.regions import regions
-from extmigrate.selfwrites import Reach, arg_field, calls_by_function, clean_expr, field_aliases
+from extmigrate.analysis.guards import regions
+from extmigrate.analysis.ppbranch import gil_only
+from extmigrate.analysis.selfwrites import Reach, arg_field, calls_by_function, clean_expr, field_aliases
+from extmigrate.analysis.typeslots import data
 from extmigrate.tree import TUView
-from extmigrate.typeslots import data
 
 
 def guard(tu: TUView):
@@ -21,7 +21,7 @@ def guard(tu: TUView):
             if r.covers(offset) and (r.kind == "lock" or any(
                     o == n or o.startswith(n + "->") for o in r.objects for n in names)):
                 return True
-        return held(tu, fn, offset) or gil_only(tu, fn.path, offset)
+        return gil_only(tu, fn.path, offset)
     return guarded
 
 

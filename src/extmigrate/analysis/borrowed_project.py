@@ -25,10 +25,11 @@ from typing import Any
 
 from clang.cindex import BinaryOperator, StorageClass, TypeKind
 
-from extmigrate import callgraph, cursors
-from extmigrate.regions import blank_comments
+from extmigrate import cursors
+from extmigrate.analysis import callgraph
+from extmigrate.analysis import borrowed as B
+from extmigrate.analysis.text import blank_comments
 from extmigrate.model import Finding
-from extmigrate.rules import _borrowed as B
 from extmigrate.tree import CASTS, K, Node, TUView
 
 _THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR} | CASTS

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from extmigrate.regions import blanked, by_content
+from extmigrate.analysis.text import blanked, by_content
 
 _DIRECTIVE = re.compile(
     r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b((?:[^\n\\]|\\.)*)", re.M | re.S)
@@ -217,3 +217,9 @@ def file_dead_ranges(tu, path: str) -> list[tuple[int, int]]:
 
 def in_dead_branch(ranges: list[tuple[int, int]], offset: int) -> bool:
     return any(s <= offset < e for s, e in ranges)
+
+
+def gil_only(tu, path: str, offset: int) -> bool:
+    """Is the position in a preprocessor branch a free-threaded build never compiles (the `#else` of
+    `#ifdef Py_GIL_DISABLED`, `#if PY_VERSION_HEX < 0x030D0000` ...)? Scans parse the GIL branch."""
+    return in_dead_branch(file_dead_ranges(tu, path), offset)

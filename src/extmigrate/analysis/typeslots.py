@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from extmigrate.regions import blank_comments
+from extmigrate.analysis.text import blank_comments
 from extmigrate.tree import CASTS, K, Node, TUView, split_args
 
 _THROUGH = {K.UNEXPOSED_EXPR, K.PAREN_EXPR} | CASTS

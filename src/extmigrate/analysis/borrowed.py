@@ -32,11 +32,12 @@ from functools import cached_property
 
 from clang.cindex import LinkageKind, StorageClass, TypeKind
 
-from extmigrate import callgraph, cursors, kb, typeslots
+from extmigrate import cursors, kb
+from extmigrate.analysis import callgraph, typeslots
+from extmigrate.analysis.guards import guard_at
+from extmigrate.analysis.ppbranch import file_dead_ranges, in_dead_branch
+from extmigrate.analysis.text import blanked, by_content
 from extmigrate.model import Finding, Site
-from extmigrate.rules.base import Rule
-from extmigrate.regions import blanked, by_content, guard_at
-from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.tree import K, Node, TUView, Use, split_args
 
 KB = kb.load()
@@ -49,7 +50,7 @@ _ASSIGN = re.compile(r"(?<![=!<>+\-*/%&|^])=(?!=)")
 _INCREF = re.compile(r"\b(?:Py_X?INCREF|Py_X?NewRef)\s*\(\s*$")
 _EXITS = re.compile(r"\b(return|goto|break|continue|Py_RETURN_\w+)\b")
 _COND_HEAD = re.compile(r"\b(?:if|else|while|for|do|case|default)\b|\?")  # a braceless branch
-_UNTRACKED = ("weakref", "modules")  # weak references, sys.modules: shared whatever the provenance
+UNTRACKED = ("weakref", "modules")  # weak references, sys.modules: shared whatever the provenance
 _COMPARED = re.compile(r"^\s*\)*\s*[=!]=(?!=)")  # compared, never dereferenced
 _GETTER = re.compile(r"([A-Za-z_]\w*)\s*\.\s*(?:%s)\s*\(\s*\)" % "|".join(KB.wrapper_getters))
 _STACK_FIELD = re.compile(r"([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
@@ -495,7 +496,7 @@ def _opaque_or_local_callee(fi: FuncInfo, off: int) -> bool:
 
 def _member_kept(fi: FuncInfo, var: str, member: str) -> bool:
     """Does every function but this one only read, fill or release `member` of var's struct type?"""
-    from extmigrate.rules import _borrowed_project as P  # it imports this module
+    from extmigrate.analysis import borrowed_project as P  # it imports this module
     decl = next((v.cursor for v in _tu_index(fi.tu)["by_func"][id(fi.func)]["vars"] if v.spelling == var), None)
     rec = decl.type.get_canonical().get_declaration() if decl is not None else None
     if rec is None or rec.kind not in (K.STRUCT_DECL, K.UNION_DECL, K.CLASS_DECL):
@@ -876,7 +877,7 @@ def macro_body(tu: TUView, name: str) -> tuple[list[str], str] | None:
     return cache[name]
 
 
-def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> list[Finding]:
+def check_uses(rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> list[Finding]:
     """Findings for every unsafe use of `apis`; `message(api, container, args)` words them."""
     by_name = {a.name: a for a in apis}
     out: list[Finding] = []
@@ -896,7 +897,7 @@ def check_uses(rule: Rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> l
             continue
         related: list[Site] = []
         assumes: list[str] = []
-        if container and api.holds not in _UNTRACKED:
+        if container and api.holds not in UNTRACKED:
             if _guarded(tu, use.func, start, container) or _of_dying_object(fi, container):
                 continue
             kind, spoiled = provenance(fi, container, start)
@@ -962,46 +963,3 @@ def _guarded(tu: TUView, func: Node, at: int, container: str) -> bool:
 def _line_col(tu: TUView, path: str, off: int) -> tuple[int, int]:
     head = tu.source(path)[:off]
     return head.count(b"\n") + 1, off - (head.rfind(b"\n") + 1) + 1
-
-
-def replacement_text(api: kb.BorrowedApi) -> str:
-    """'PyList_GetItemRef (3.13+, compat shim for older Pythons)'."""
-    if api.compat == "all":
-        return f"{api.replacement} (every supported Python has it)"
-    return f"{api.replacement} ({api.since}+, compat shim for older Pythons)"
-
-
-def call_text(api: kb.BorrowedApi, args: list[str]) -> str:
-    shown = ", ".join(re.sub(r"\s+", " ", a) for a in args)
-    return f"{api.name}({shown if len(shown) <= 60 else shown[:57] + '...'})"
-
-
-def replace_message(api: kb.BorrowedApi, args: list[str], threat: str, tail: str = "") -> str:
-    """'<call> returns a borrowed reference; <threat> while it is in use: use <X> and release it'."""
-    return (f"{call_text(api, args)} returns a borrowed reference; {threat} while it is in use: "
-            f"use {replacement_text(api)} and release the reference{tail}")
-
-
-class BorrowedRule(Rule):
-    """Base of the FT1xx rules: the APIs come from data/apis.toml, the wording from message()."""
-
-    category = "borrowed-ref"
-    severity = "warning"
-
-    def message(self, api: kb.BorrowedApi, container: str, args: list[str]) -> str:
-        raise NotImplementedError
-
-    def check(self, tu: TUView) -> list[Finding]:
-        return check_uses(self, tu, KB.for_rule(self.code), self.message)
-
-    def collect(self, tu: TUView) -> dict | None:
-        if all(a.container is None or a.holds in _UNTRACKED for a in KB.for_rule(self.code)):
-            return None  # no container is judged: no finding carries assumptions
-        from extmigrate.rules import _borrowed_project  # it builds on this module
-        return _borrowed_project.facts(tu)
-
-    def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
-        """Drops this rule's findings whose every assumption (`data["assumes"]`) other files prove."""
-        from extmigrate.rules import _borrowed_project
-        _borrowed_project.drop_proven(facts, findings, self.code)
-        return []

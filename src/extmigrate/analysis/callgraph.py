@@ -32,7 +32,9 @@ else:  # pragma: no cover
 
 from clang.cindex import Cursor
 
-from extmigrate import cursors, regions
+from extmigrate import cursors
+from extmigrate.analysis.guards import guard_at
+from extmigrate.analysis.text import blanked
 from extmigrate.brokenparse import broken_functions
 from extmigrate.tree import CASTS, K, Node, TUView
 
@@ -154,7 +156,7 @@ def uses_python(tu: TUView) -> bool:
 
 def _declaration_text(tu: TUView, var: Node) -> str:
     """The declaration up to its `;`: clang ends a declaration whose initializer had errors early."""
-    text = regions.blanked(tu, var.path)
+    text = blanked(tu, var.path)
     depth, i = 0, var.start
     while i < len(text):
         ch = text[i]
@@ -216,7 +218,7 @@ def collect(tu: TUView) -> dict[str, Any]:
             if ref is not None and ref._kind_id in _FUNCTION_IDS:
                 edge = (node_key(tu, use.func), func_key(ref, _memo(tu)))
                 edges.add(edge)
-                if edge not in unlocked and regions.guard_at(tu, use.func, use.start) is None:
+                if edge not in unlocked and guard_at(tu, use.func, use.start) is None:
                     unlocked.add(edge)
     taken: set[str] = set()
     once_calls = set(cfg["once_calls"])

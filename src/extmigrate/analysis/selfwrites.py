@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from clang.cindex import TypeKind
 
 from extmigrate import cursors
-from extmigrate.callgraph import data as state_data
+from extmigrate.analysis.callgraph import data as state_data
+from extmigrate.analysis.typeslots import data as other_data
+from extmigrate.analysis.typeslots import strip
 from extmigrate.tree import CASTS, K, Node, TUView
-from extmigrate.typeslots import data as other_data
-from extmigrate.typeslots import strip
 
 _CAST = re.compile(r"\(\s*(?:struct\s+|const\s+)*\w+\s*\*+\s*\)")
 _SELF_FIELD = re.compile(r"^&?\(*(\w+)\)*->(\w+)")
