@@ -30,6 +30,7 @@ class BorrowedApi:
     replacement_form: str | None = None  # "return" | "out"
     compat: str | None = None
     private: bool = False
+    struct: str | None = None  # kind "member": the struct whose field is read directly
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def load() -> KB:
             holds=e["holds"], remedy=e["remedy"], out=tuple(e.get("out", ())),
             replacement=e.get("replacement"), since=e.get("since"),
             replacement_form=e.get("replacement_form"), compat=e.get("compat"),
-            private=bool(e.get("private", False)))
+            private=bool(e.get("private", False)), struct=e.get("struct"))
     refs = d["refs"]
     return KB(
         borrowed=borrowed,

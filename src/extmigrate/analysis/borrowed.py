@@ -107,6 +107,11 @@ def _dead(tu: TUView, path: str) -> list[tuple[int, int]]:
     return file_dead_ranges(tu, path)
 
 
+def in_dead_code(tu: TUView, path: str, off: int) -> bool:
+    """Is `off` in a preprocessor branch no build compiles (`#if 0`, GIL-only code)?"""
+    return in_dead_branch(_dead(tu, path), off)
+
+
 def method_flags(tu: TUView) -> dict[str, str]:
     """Function name -> METH_* flags text, from the PyMethodDef tables of the TU's project files."""
     idx = _tu_index(tu)
@@ -898,18 +903,10 @@ def check_uses(rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> list[Fi
         related: list[Site] = []
         assumes: list[str] = []
         if container and api.holds not in UNTRACKED:
-            if _guarded(tu, use.func, start, container) or _of_dying_object(fi, container):
+            shared = judge_container(fi, use.path, start, container, api)
+            if shared is None:
                 continue
-            kind, spoiled = provenance(fi, container, start)
-            if _unshared(kind, api):
-                continue
-            if spoiled is not None:
-                line, col = _line_col(tu, use.path, spoiled)
-                related.append(Site(use.path, line, col, f"'{container}' is made reachable here"))
-            elif _main_file(tu, use.path):  # a header's finding is kept from one TU only
-                with assuming() as deps:
-                    kind, _ = provenance(fi, container, start)
-                assumes = sorted(deps) if _unshared(kind, api) else []
+            related, assumes = shared
         data = {"api": api.name, "container": container, "args": args, "macro": use.macro,
                 "in_macro_body": in_macro,
                 "holds": api.holds, "remedy": api.remedy, "replacement": api.replacement,
@@ -925,6 +922,26 @@ def check_uses(rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> list[Fi
                                 message(api, container, args), function=use.function_name,
                                 related=related, data=data))
     return out
+
+
+def judge_container(fi: FuncInfo, path: str, at: int, container: str,
+                    api: kb.BorrowedApi) -> tuple[list[Site], list[str]] | None:
+    """None when no other thread can reach `container` at `at` (guarded, private, a tuple, the dying
+    object), else (related sites: where it was made reachable; assumptions other files may prove)."""
+    tu = fi.tu
+    if _guarded(tu, fi.func, at, container) or _of_dying_object(fi, container):
+        return None
+    kind, spoiled = provenance(fi, container, at)
+    if _unshared(kind, api):
+        return None
+    if spoiled is not None:
+        line, col = _line_col(tu, path, spoiled)
+        return [Site(path, line, col, f"'{container}' is made reachable here")], []
+    if not _main_file(tu, path):  # a header's finding is kept from one TU only
+        return [], []
+    with assuming() as deps:
+        kind, _ = provenance(fi, container, at)
+    return [], (sorted(deps) if _unshared(kind, api) else [])
 
 
 def _of_dying_object(fi: FuncInfo, container: str) -> bool:
