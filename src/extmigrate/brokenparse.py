@@ -68,7 +68,10 @@ _ERROR = 3  # clang's CXDiagnostic_Error (Fatal is 4)
 # An error about a name of Python's own C API (PyMutex, Py_BEGIN_CRITICAL_SECTION) or its object
 # structs (no 'ob_refcnt' in 'struct _object' on free-threaded headers) is code written for another
 # Python than the headers parsed, not a body made unreadable by a missing header.
-_PYTHON_NAME = re.compile(r"'(?:struct )?(?:_?P[yY]\w*|_\w*object)'")
+# A Python object pointer where the header has an integer (a GIL-layout object header initialised on
+# free-threaded headers, FT503) is that too.
+_PYTHON_NAME = re.compile(r"'(?:struct )?(?:_?P[yY]\w*|_\w*object)'"
+                          r"|with an expression of type '(?:struct )?_?P[yY]\w* \*'")
 
 
 def broken_functions(tu, view) -> list[list]:

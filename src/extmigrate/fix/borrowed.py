@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix
+from extmigrate.fix.hoist import hoist
 from extmigrate.fix.ownership import drop_incref, release_on_exit
 from extmigrate.model import Finding
 from extmigrate.tree import TUView
@@ -13,6 +14,7 @@ from extmigrate.tree import TUView
 TEMPLATE = "borrowed_ref"
 # Borrowed APIs that swallow errors (return NULL with no exception): the fix clears the error too.
 CLEARS_ERRORS = {"PyDict_GetItem", "PyDict_GetItemString"}
+_MACRO_ARG = re.compile(r"\b([A-Z_][A-Z0-9_]*)\s*\(\s*([A-Za-z_]\w*)\s*=\s*$")
 _WRAPPED = re.compile(r"(Py_X?NewRef)\s*\(\s*$")
 
 
@@ -34,13 +36,22 @@ def strong_reference(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | N
     wrapper = _WRAPPED.search(before) if not var and how in ("incref", "returned") else None
     if wrapper:  # `return Py_NewRef(CALL)`: the reference is already a new one
         how = "incref"
+    if how == "returned" and not wrapper and not _whole_return(before, src, end):
+        how = "local"  # `return f(CALL);`: only f's result is returned
     if how == "returned":
         return NoFix("the borrowed reference is returned to the caller: changing it to a new reference "
                      "changes the function's contract; take a critical section or rewrite the callers")
+    in_arg = _MACRO_ARG.search(before)
+    if how == "stored" and in_arg:
+        return NoFix(f"the result is assigned to '{in_arg.group(2)}' inside an argument of the macro "
+                     f"{in_arg.group(1)}(): its expansion decides how long the reference must live; "
+                     "assign it before the macro, or rewrite the macro, by hand")
     if how == "stored":
         return NoFix("the borrowed reference is stored: store a new reference (Py_NewRef) by hand")
     if how == "local" and not var:
-        return NoFix("the result is used inside a larger expression: assign it to a variable first")
+        if d.get("in_macro_body"):
+            return NoFix("the call is written in a macro's body: expand the macro by hand")
+        return hoist(tu, f, ctx, repl, form, api in CLEARS_ERRORS)
     apis = [repl]
     if form == "return":
         if wrapper:  # Py_NewRef(PyList_GetItem(l, i)) -> PyList_GetItemRef(l, i)
@@ -97,3 +108,11 @@ def _assignment(ctx: FixContext, f: Finding, var: str | None) -> tuple[int, int,
         return NoFix(f"'{var} = ...' is part of a larger statement: rewrite by hand")
     decl = f"{m.group(2).strip()}{'' if m.group(2).strip().endswith('*') else ' '}{var}" if m.group(2) else ""
     return ls + len(m.group(1)), tail.end(), decl
+
+
+def _whole_return(before: str, src: bytes, end: int) -> bool:
+    """Is the call the whole returned expression (`return (PyObject *)CALL;`)?"""
+    head = re.search(r"\breturn\b(.*)$", before)
+    tail = re.compile(rb"[\s)]*;").match(src, end)
+    return tail is not None and (head is None or re.fullmatch(r"[\s(]*(\(\s*PyObject\s*\*\s*\))?[\s(]*",
+                                                               head.group(1)) is not None)
