@@ -14,7 +14,7 @@ Per use, the container expression is classified from the enclosing function's co
 - anything else (fields, globals, parameters, call results) may be shared: a finding.
 A finding in the TU's own file that only facts of other files could clear (what a function defined
 elsewhere returns, what every call of a non-static function passes, a global only module
-initialisation fills) carries those facts as `data["assumes"]`; rules/_borrowed_project.py checks
+initialisation fills) carries those facts as `data["assumes"]`; analysis/borrowed_project.py checks
 them across all TUs.
 Uses whose result is discarded or only compared (never dereferenced), uses in preprocessor branches
 that a free-threaded build never compiles, uses in tp_traverse functions (run with the world
@@ -973,7 +973,7 @@ def _guarded(tu: TUView, func: Node, at: int, container: str) -> bool:
     if guard_at(tu, func, at, container):
         return True
     owner = re.match(r"([A-Za-z_]\w*)(?:->|\.)", container)
-    # the project's own lock macros and helpers open lock regions too (regions._wrappers)
+    # the project's own lock macros and helpers open lock regions too (analysis/locks.py)
     return bool(owner and guard_at(tu, func, at, owner.group(1)))
 
 

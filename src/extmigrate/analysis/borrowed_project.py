@@ -1,7 +1,7 @@
 """Project-wide step of the borrowed-reference rules (FT1xx); defines no rule.
 
 A finding whose container would be private if facts of other files held carries them as
-`data["assumes"]` (_borrowed.assuming()). Per TU, `facts(tu)` writes down what decides them:
+`data["assumes"]` (borrowed.assuming()). Per TU, `facts(tu)` writes down what decides them:
 - returns: what each non-static function returns ('private'/'tuple' and the facts that needs);
 - calls: for each call of a non-static project function, what each PyObject* argument is;
 - refs: every use of a file-scope pointer variable and of a PyObject* parameter of a non-static

@@ -83,6 +83,16 @@ def arg_list(text: str, open_paren: int) -> tuple[list[str], int]:
     return out, len(text)
 
 
+def line_col(text: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of `offset` in `text`."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def extent(path: str, text: str, start: int, end: int) -> tuple:
+    """An extent tuple for Rule.finding from text offsets."""
+    return (path, start, end, *line_col(text, start), *line_col(text, end))
+
+
 def norm(expr: str) -> str:
     """'&self->mutex' and '( self -> mutex )' compare equal; casts are dropped."""
     e = re.sub(r"\s+", "", expr)

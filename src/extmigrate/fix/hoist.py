@@ -15,7 +15,7 @@ from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix
 from extmigrate.fix.ownership import STEALS, _args
 from extmigrate.fix.stmt import jumps_out, node_at, statement_of
 from extmigrate.model import Finding
-from extmigrate.regions import blank_comments
+from extmigrate.analysis.text import blank_comments
 from extmigrate.tree import K, TUView
 
 TEMP = "extmigrate_item"

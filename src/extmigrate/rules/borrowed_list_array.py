@@ -8,6 +8,7 @@ from clang.cindex import CursorKind as K
 
 from extmigrate.analysis.borrowed import KB, FuncInfo, exempt_function, in_dead_code, judge_container, norm
 from extmigrate.analysis.callgraph import referenced
+from extmigrate.analysis.text import arg_list, extent
 from extmigrate.model import Finding
 from extmigrate.rules import register
 from extmigrate.rules.base import Rule
@@ -96,27 +97,13 @@ def _base_text(tu: TUView, node, member: str) -> tuple[str, tuple] | None:
     call = re.match(r"[A-Za-z_]\w*\s*\(", src[node.start:])
     if call is None:
         return None
-    close = _closing(src, node.start + call.end() - 1)
+    close = arg_list(src, node.start + call.end() - 1)[1]
     arg = re.search(rf"(?:->|\.)\s*{member}\b", src[node.start:close])
     base = _postfix_before(src, node.start + arg.start()) if arg else None
     if base is None:
         return None
-    start, end = src.rindex(base, 0, node.start + arg.start()), node.start + arg.end()
-    (line, col), (eline, ecol) = _line_col(src, start), _line_col(src, end)
-    return base, (node.path, start, end, line, col, eline, ecol)
-
-
-def _line_col(src: str, off: int) -> tuple[int, int]:
-    return src.count("\n", 0, off) + 1, off - (src.rfind("\n", 0, off) + 1) + 1
-
-
-def _closing(src: str, open_at: int) -> int:
-    depth = 0
-    for i in range(open_at, len(src)):
-        depth += {"(": 1, ")": -1}.get(src[i], 0)
-        if depth == 0:
-            return i
-    return len(src)
+    start = src.rindex(base, 0, node.start + arg.start())
+    return base, extent(node.path, src, start, node.start + arg.end())
 
 
 def _postfix_before(src: str, end: int) -> str | None:

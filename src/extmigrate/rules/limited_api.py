@@ -6,7 +6,7 @@ import ast
 import os
 import re
 
-from extmigrate.analysis.text import blank_comments
+from extmigrate.analysis.text import blank_comments, extent, line_col
 from extmigrate.discover import SKIP_DIRS
 from extmigrate.model import Finding, Site
 from extmigrate.rules import register
@@ -24,14 +24,6 @@ _CMAKE_IF = re.compile(r"^[ \t]*(if|elseif|else|endif)[ \t]*\(([^\n]*)", re.M | 
 _FALSY = {"", "0", "false", "no", "off", "none", "''", '""'}
 _PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 BUILD_FILES = ("setup.py", "setup.cfg", "pyproject.toml", "CMakeLists.txt")
-
-
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def _extent(path: str, text: str, start: int, end: int) -> tuple:
-    return (path, start, end, *_line_col(text, start), *_line_col(text, end))
 
 
 def _c_conditions(text: str, offset: int) -> list[str]:
@@ -216,7 +208,7 @@ class LimitedApi(Rule):
                 if any(_FT_WORDS.search(c) for c in _c_conditions(text, m.start())):
                     continue
                 out.append(self.finding(
-                    _extent(path, text, m.start(1), m.end(1)), "Py_LIMITED_API",
+                    extent(path, text, m.start(1), m.end(1)), "Py_LIMITED_API",
                     "Py_LIMITED_API is defined: a free-threaded build (3.13t/3.14t) stops at "
                     "'#error The limited API is not currently supported in the free-threaded build'"))
         return out
@@ -231,10 +223,10 @@ class LimitedApi(Rule):
             for start, end, what in self._hits(os.path.basename(path), text):
                 by_what.setdefault(what, []).append((start, end))
             for what, spots in by_what.items():  # one finding per setting and file
-                others = [Site(path, *_line_col(text, s), "also here") for s, _ in spots[1:]]
+                others = [Site(path, *line_col(text, s), "also here") for s, _ in spots[1:]]
                 more = f" ({len(spots)} places)" if len(spots) > 1 else ""
                 out.append(self.finding(
-                    _extent(path, text, *spots[0]), what,
+                    extent(path, text, *spots[0]), what,
                     f"{what} selects the Limited API (abi3){more}: free-threaded builds before 3.15 "
                     "reject it, so the build fails on 3.13t/3.14t", function=None, related=others))
         return out

@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from extmigrate.analysis.text import blanked
+from extmigrate.analysis.text import blanked, extent, line_col
 from extmigrate.tree import TUView, split_args
 
 API = tomllib.loads(resources.files("extmigrate").joinpath("data/module_gil.toml").read_text("utf-8"))
@@ -29,16 +29,6 @@ PB_NOT_USED = re.compile(rf"\b{PB['not_used_tag']}\s*\(\s*(?:true\s*)?\)")  # py
 
 def word(name: str) -> re.Pattern:
     return re.compile(rf"\b{re.escape(name)}\b")
-
-
-def line_col(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def extent(path: str, text: str, start: int, end: int) -> tuple:
-    """An extent tuple for Rule.finding from text offsets."""
-    return (path, start, end, *line_col(text, start), *line_col(text, end))
 
 
 _BRACE = re.compile(r"[{}]")

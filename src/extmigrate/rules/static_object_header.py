@@ -8,7 +8,7 @@ import re
 from clang.cindex import StorageClass, TypeKind
 
 from extmigrate.model import Finding
-from extmigrate.regions import blanked
+from extmigrate.analysis.text import blanked
 from extmigrate.rules import register
 from extmigrate.rules.alloc_common import ft_dead
 from extmigrate.rules.base import Rule
