@@ -30,14 +30,14 @@ from collections import defaultdict
 from contextlib import contextmanager
 from functools import cached_property
 
-from clang.cindex import LinkageKind, StorageClass, TypeKind
+from clang.cindex import BinaryOperator, LinkageKind, StorageClass, TypeKind
 
 from extmigrate import callgraph, cursors, kb, typeslots
 from extmigrate.model import Finding, Site
 from extmigrate.rules.base import Rule
 from extmigrate.regions import blanked, by_content, guard_at
 from extmigrate.rules._ppbranch import file_dead_ranges, in_dead_branch
-from extmigrate.tree import K, Node, TUView, Use, split_args
+from extmigrate.tree import CASTS, K, Node, TUView, Use, split_args
 
 KB = kb.load()
 _CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+)*[A-Za-z_]\w*\s*\**\s*(?:const\s*)?\)\s*(?=[\w(&*])")
@@ -53,6 +53,7 @@ _UNTRACKED = ("weakref", "modules")  # weak references, sys.modules: shared what
 _COMPARED = re.compile(r"^\s*\)*\s*[=!]=(?!=)")  # compared, never dereferenced
 _GETTER = re.compile(r"([A-Za-z_]\w*)\s*\.\s*(?:%s)\s*\(\s*\)" % "|".join(KB.wrapper_getters))
 _STACK_FIELD = re.compile(r"([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
+_PARAM_FIELD = re.compile(r"([A-Za-z_]\w*)->([A-Za-z_]\w*)")
 _TESTED_AFTER = re.compile(r"\s*(?:\)|&&|\|\||\?)")  # `if (v)`, `!v &&`, `v ? a : b`: a truth test
 _TESTED_BEFORE = re.compile(r"(?:\b(?:if|while)\s*\(|!|&&|\|\|)\s*$")
 
@@ -418,6 +419,9 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
         return (None if kind is None else ("tuple" if kind == "tuple" else "private")), None
     field = _STACK_FIELD.fullmatch(e)  # `st.map`: a field of a struct on this function's stack
     field = field if field and field.group(1) in fi.locals else None
+    arrow = _PARAM_FIELD.fullmatch(e)  # `buf->list`, `buf` a pointer to a struct only stack frames hold
+    if arrow and arrow.group(1) in {p for p, _ in fi.params} and _stack_only(fi, arrow.group(1), arrow.group(2)):
+        return "private", None
     if not _IDENT.fullmatch(e) and field is None:
         return None, None
     is_param = e in {p for p, _ in fi.params}
@@ -491,6 +495,117 @@ def _opaque_or_local_callee(fi: FuncInfo, off: int) -> bool:
         return False
     p = params[index].get_canonical()
     return p.kind == TypeKind.POINTER and p.get_pointee().get_canonical().kind == TypeKind.VOID
+
+
+def _stack_only(fi: FuncInfo, param: str, member: str) -> bool:
+    """Is `param` a pointer to a struct whose instances live only on stack frames of this TU, with
+    `member` only ever set to a new list/dict or NULL, read, filled or released? The idiom of CPython's
+    `_blocks_output_buffer.h`: `Buffer b = {.list = NULL}; Buffer_Init(&b)` sets `b->list =
+    PyList_New(1)`, helpers taking `Buffer *` fill and read it. Such an instance can be reached only
+    from the frame that declared it and the same-file functions it hands `&b` to."""
+    from extmigrate.rules import _borrowed_project as P  # it imports this module
+    decl = next((p for p in fi.tu.children_of(fi.func) if p.kind == K.PARM_DECL and p.spelling == param), None)
+    ptr = decl.cursor.type.get_canonical() if decl is not None else None
+    if ptr is None or ptr.kind != TypeKind.POINTER:
+        return False
+    rec = ptr.get_pointee().get_canonical().get_declaration()
+    if rec is None or rec.kind != K.STRUCT_DECL:
+        return False
+    key = cursors.decl_id(rec)
+    cache = _tu_index(fi.tu).setdefault("stack_only", {})
+    if (key, member) not in cache:
+        cache[(key, member)] = _instances_on_stack(fi.tu, key) and all(
+            node.func is not None and (P._how(fi.tu, node, set())[0] in ("read", "keep", "set")
+                                       or _macro_reads(fi.tu, node))
+            for node in fi.tu.of_kind(K.MEMBER_REF_EXPR) if node.spelling == member
+            and (ref := callgraph.referenced(fi.tu, node)) is not None
+            and ref.semantic_parent is not None and cursors.decl_id(ref.semantic_parent) == key)
+    return cache[(key, member)]
+
+
+def _macro_reads(tu: TUView, node: Node) -> bool:
+    """Is the member access `node` the container argument of a macro that only reads it? With
+    3.12- headers `PyList_GET_ITEM(b->list, i)` expands to `((PyListObject *)b->list)->ob_item[i]`:
+    the AST shows a member access at the macro's location, not the call KB.reads_only lists."""
+    up = node.parent
+    while up is not None and (up.kind in CASTS or up.kind in (K.UNEXPOSED_EXPR, K.PAREN_EXPR)):
+        up = up.parent
+    if up is None or up.kind == K.CALL_EXPR:
+        return False
+    tail = re.compile(rf"[A-Za-z_]\w*\s*(?:->|\.)\s*{re.escape(node.spelling)}")
+    return any(u.macro and u.path == node.path and u.start <= node.start < u.end
+               and any(i < len(u.args) and tail.fullmatch(norm(u.args[i])) for i in index)
+               for name, index in KB.reads_only.items() for u in tu.uses.get(name, ()))
+
+
+def _instances_on_stack(tu: TUView, key) -> bool:
+    """Are the struct's instances only locals (not static) of TU functions, and its pointers only
+    parameters, every use of either a member access, a test, or `&local`/the pointer passed to a
+    function defined in this TU? (No field, global, heap copy or returned pointer can hold one.)"""
+    def mine(t) -> int:  # 1: the struct, 2: a pointer to it, 0: neither
+        t = t.get_canonical()
+        ptr = t.kind == TypeKind.POINTER
+        d = (t.get_pointee() if ptr else t).get_canonical().get_declaration()
+        return (2 if ptr else 1) if d is not None and d.kind == K.STRUCT_DECL and cursors.decl_id(d) == key else 0
+
+    takers: set[str] = set()  # functions with a parameter of the struct's pointer type
+    if any(mine(c.cursor.type) for c in tu.of_kind(*CASTS)):
+        return False  # a pointer made from another one: `(Buffer *)arg`
+    if not any(mine(v.cursor.type) == 1 and v.func is not None for v in tu.of_kind(K.VAR_DECL)):
+        return False  # no instance on any stack here: they come from elsewhere (an object's memory)
+    for node in tu.of_kind(K.VAR_DECL, K.FIELD_DECL, K.FUNCTION_DECL, K.PARM_DECL):
+        if node.kind == K.FUNCTION_DECL:
+            if mine(node.cursor.result_type):
+                return False
+            continue
+        if node.kind == K.PARM_DECL:
+            if mine(node.cursor.type) and node.parent is not None and node.parent.kind == K.FUNCTION_DECL:
+                if node.parent.cursor.storage_class != StorageClass.STATIC:
+                    return False  # callers in other files could pass any pointer
+                takers.add(node.parent.spelling)
+            continue
+        kind = mine(node.cursor.type)
+        if kind and (node.kind == K.FIELD_DECL or kind == 2 or node.func is None
+                     or node.cursor.storage_class == StorageClass.STATIC):
+            return False
+        if kind and "=" in tu.node_text(node):  # `Buffer b = {.list = NULL}`: only NULLs and numbers
+            rhs = re.sub(r"\.\s*\w+\s*=", "", tu.node_text(node).split("=", 1)[1])
+            if any(w not in ("NULL", "nullptr") for w in _IDENT.findall(re.sub(r"\b\d\w*", "", rhs))):
+                return False
+    for node in tu.of_kind(K.DECL_REF_EXPR):
+        ref = node.cursor.referenced
+        kind = mine(ref.type) if ref is not None and ref.kind in (K.VAR_DECL, K.PARM_DECL) else 0
+        cur, up = node, node.parent
+        while up is not None and up.kind in (K.UNEXPOSED_EXPR, K.PAREN_EXPR):
+            cur, up = up, up.parent
+        if ref is not None and ref.kind == K.FUNCTION_DECL and ref.spelling in takers:
+            if up is None or up.kind != K.CALL_EXPR or tu.children_of(up)[:1] != [cur]:
+                return False  # its address is taken: a caller this analysis cannot see
+            continue
+        if not kind:
+            continue
+        if up is None:
+            return False
+        if up.kind == K.MEMBER_REF_EXPR and tu.children_of(up)[:1] == [cur]:
+            continue  # b.x, p->x
+        if up.kind == K.BINARY_OPERATOR and up.cursor.binary_operator in (BinaryOperator.EQ, BinaryOperator.NE):
+            continue  # p == NULL
+        if kind == 1 and up.kind == K.UNARY_OPERATOR and tu.node_text(up).lstrip().startswith("&"):
+            cur, up = up, up.parent  # &b: where does the address go?
+            while up is not None and up.kind in (K.UNEXPOSED_EXPR, K.PAREN_EXPR):
+                cur, up = up, up.parent
+        elif kind == 1:
+            return False  # a copy of the whole struct
+        kids = tu.children_of(up) if up is not None and up.kind == K.CALL_EXPR else []
+        if cur not in kids[1:]:
+            return False
+        callee = callgraph.referenced(tu, up)
+        body = _defined(tu, callee.spelling) if callee is not None and callee.kind == K.FUNCTION_DECL else None
+        params = [p for p in tu.children_of(body) if p.kind == K.PARM_DECL] if body is not None else []
+        at = kids.index(cur) - 1
+        if at >= len(params) or mine(params[at].cursor.type) != 2:
+            return False  # not a function of this TU that takes the struct's pointer
+    return True
 
 
 def _member_kept(fi: FuncInfo, var: str, member: str) -> bool:

@@ -28,7 +28,7 @@ class BorrowedDictItem(BorrowedRule):
     followed like the pointer it holds. A dict the function created in a field of a struct on its
     stack (`st.map = PyDict_New()`) stays private when `&st` goes to a call defined in the same file
     or taking `void *`, and no other function of the file does more with that field than read,
-    fill or release it (a walker's callback).
+    fill or release it (a walker's callback); through a pointer parameter as FT101 describes.
 
     Before:
 
