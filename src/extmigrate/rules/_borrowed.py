@@ -638,7 +638,39 @@ def _call_kind(fi: FuncInfo, call: tuple[str, list[str]], off: int, depth: int) 
     if name in KB.same_or_tuple and args:
         kind, _ = provenance(fi, args[0], off, depth + 1)
         return kind if kind in ("tuple", "private") else None
+    py = KB.python_fresh
+    if name in py["method_calls"] or name in py["calls"]:
+        return _python_fresh(fi, name, args, off)
     return _returns_fresh(fi.tu, name, depth)
+
+
+def _python_fresh(fi: FuncInfo, name: str, args: list[str], off: int) -> str | None:
+    """The container kind a call of a Python function by name returns when the KB knows it returns
+    a new one on every call (apis.toml [python_fresh]): `PyObject_CallMethod(mod, "localeconv", 0)`
+    or `PyObject_CallNoArgs(f)` with `f = PyObject_GetAttrString(mod, "localeconv")`, where
+    `mod = PyImport_ImportModule("locale")` (each variable assigned once in the function)."""
+    py = KB.python_fresh
+    target = args[:2] if name in py["method_calls"] else None
+    if target is None and args:
+        call = _call_name(norm(_only_value(fi, args[0], off) or ""))
+        target = call[1] if call and call[0] in py["getattrs"] else None
+    if not target or len(target) != 2:
+        return None
+    call = _call_name(norm(_only_value(fi, target[0], off) or ""))
+    module = _literal(call[1][0]) if call and call[0] in py["imports"] and call[1] else None
+    return py["functions"].get(f"{module}.{_literal(target[1])}") if module else None
+
+
+def _only_value(fi: FuncInfo, var: str, off: int) -> str | None:
+    """The right-hand side of the one assignment of the local `var`, made before `off`."""
+    var = norm(var)
+    found = fi.assignments(var) if var in fi.locals else []
+    return found[0][1] if len(found) == 1 and found[0][0] < off else None
+
+
+def _literal(text: str) -> str | None:
+    m = re.fullmatch(r'"([\w.]+)"', text.strip())
+    return m.group(1) if m else None
 
 
 def _rhs_kind(fi: FuncInfo, rhs: str, off: int, depth: int) -> str | None:
