@@ -422,6 +422,8 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
     arrow = _PARAM_FIELD.fullmatch(e)  # `buf->list`, `buf` a pointer to a struct only stack frames hold
     if arrow and arrow.group(1) in {p for p, _ in fi.params} and _stack_only(fi, arrow.group(1), arrow.group(2)):
         return "private", None
+    if arrow and _built_once(fi, arrow.group(1), arrow.group(2)):
+        return "tuple", None  # filled while the object was made, only read since: as immutable as a tuple
     if not _IDENT.fullmatch(e) and field is None:
         return None, None
     is_param = e in {p for p, _ in fi.params}
@@ -521,6 +523,80 @@ def _stack_only(fi: FuncInfo, param: str, member: str) -> bool:
             and (ref := callgraph.referenced(fi.tu, node)) is not None
             and ref.semantic_parent is not None and cursors.decl_id(ref.semantic_parent) == key)
     return cache[(key, member)]
+
+
+def _built_once(fi: FuncInfo, base: str, member: str) -> bool:
+    """Is `base->member` a field of a struct only this file sees (defined in the scanned file) that
+    holds a container set while its object was made and only read after (pattern 6 for fields)?
+    Every use of the field in the file is then a read, a use in the function that allocated the
+    object (KB allocators) before that function publishes it, or the object's tp_dealloc/tp_clear;
+    and every value stored there is a container private to that function (made and filled there)."""
+    decl = next((v.cursor for v in _tu_index(fi.tu)["by_func"][id(fi.func)]["vars"] if v.spelling == base), None)
+    decl = decl or next((p.cursor for p in fi.tu.children_of(fi.func)
+                         if p.kind == K.PARM_DECL and p.spelling == base), None)
+    ptr = decl.type.get_canonical() if decl is not None else None
+    rec = ptr.get_pointee().get_canonical().get_declaration() if ptr is not None and ptr.kind == TypeKind.POINTER else None
+    if (rec is None or rec.kind not in (K.STRUCT_DECL, K.CLASS_DECL) or rec.location.file is None
+            or rec.location.file.name != fi.tu.main_path):
+        return False
+    key = (cursors.decl_id(rec), member)
+    cache = _tu_index(fi.tu).setdefault("built_once", {})
+    if key not in cache:
+        cache[key] = False  # a recursive question while deciding: no
+        cache[key] = _field_built_once(fi.tu, key)
+    return cache[key]
+
+
+def _field_built_once(tu: TUView, key: tuple) -> bool:
+    from extmigrate.rules import _borrowed_project as P  # it imports this module
+    dying = set(typeslots.data("type_slots")["dying_slots"])
+    slots = typeslots.exposed(tu)
+    stores = 0
+    for node in tu.of_kind(K.MEMBER_REF_EXPR):
+        ref = callgraph.referenced(tu, node) if node.spelling == key[1] else None
+        if ref is None or ref.semantic_parent is None or cursors.decl_id(ref.semantic_parent) != key[0]:
+            continue
+        if node.func is None:
+            return False
+        if slots.get(node.func.spelling) and slots[node.func.spelling] <= dying:
+            continue  # the object is being destroyed
+        made = _while_made(tu, node)
+        if made == "store":
+            stores += 1
+        elif made is None and not (P._how(tu, node, set())[0] == "read" or _macro_reads(tu, node)):
+            return False
+    return stores > 0
+
+
+def _while_made(tu: TUView, node: Node) -> str | None:
+    """'store' (a private container stored) or 'use' when `obj->field` is in the function that
+    allocated `obj` and `obj` is not yet published there; None otherwise."""
+    kids = tu.children_of(node)
+    base = kids[0] if kids else None
+    while base is not None and base.kind in (K.UNEXPOSED_EXPR, K.PAREN_EXPR):
+        base = (tu.children_of(base) or [None])[0]
+    if base is None or base.kind != K.DECL_REF_EXPR:
+        return None
+    fi = FuncInfo.of(tu, node.func)
+    obj, allocators = base.spelling, typeslots.data("set_item")["allocators"]
+    made = [o for o, rhs in fi.assignments(obj) if rhs is not None and o < node.start
+            and any(re.search(rf"\b{re.escape(a)}\b", rhs) for a in allocators)]
+    if obj not in fi.locals or not made or published(fi, obj, max(made), node.start) is not None:
+        return None
+    up = node.parent
+    if up is None or up.kind != K.BINARY_OPERATOR or up.cursor.binary_operator != BinaryOperator.Assign:
+        return "use"
+    ukids = tu.children_of(up)
+    if not ukids or ukids[0] is not node:
+        return "use"
+    value = tu.node_text(ukids[-1])
+    if norm(value) in _NULLISH:
+        return "use"
+    with assuming() as deps:  # what the stored value is, decided in this file alone
+        kind, _ = provenance(fi, value, node.start)
+    if _IDENT.fullmatch(norm(value)) and published(fi, norm(value), up.end, fi.func.end - 1) is not None:
+        return None  # the container is also stored elsewhere
+    return "store" if kind in ("private", "tuple") and not deps else None
 
 
 def _macro_reads(tu: TUView, node: Node) -> bool:

@@ -25,7 +25,9 @@ class BorrowedDictItem(BorrowedRule):
     object), never dereferenced, fields of the object a tp_dealloc / tp_clear destroys, the calling
     thread's own PyThreadState_GetDict(), the new dict a Python function documented to return one
     on every call gives (`locale.localeconv()` called by name on the imported module; data:
-    `apis.toml` `[python_fresh]`), and static functions nothing calls in a file with entry
+    `apis.toml` `[python_fresh]`), a field of an object whose struct only the scanned file sees
+    when every store to it is a dict the allocating function made and filled before publishing
+    the object, and every other use reads it (or is in tp_dealloc / tp_clear), and static functions nothing calls in a file with entry
     points of its own (dead code). A C++ owning wrapper (`Ref d(PyDict_New())`, `d.get()`) is
     followed like the pointer it holds. A dict the function created in a field of a struct on its
     stack (`st.map = PyDict_New()`) stays private when `&st` goes to a call defined in the same file

@@ -32,7 +32,8 @@ class BorrowedListItem(BorrowedRule):
     frames (CPython's `_blocks_output_buffer.h`: `Buffer b = {.list = NULL}; Buffer_Init(&b)`):
     pointers to it only come from `&local` or the helper's caller, go only to static functions of
     the file (none address-taken), and every use of that field anywhere sets a new list or NULL,
-    reads, fills or releases it.
+    reads, fills or releases it. A field filled only while its object is made and only read after
+    is frozen (as FT102 describes).
 
     Before:
 
