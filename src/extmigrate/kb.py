@@ -47,6 +47,7 @@ class KB:
     new_out: dict[str, int]
     borrowed_safe: frozenset[str]
     borrowed_shared: frozenset[str]
+    python_fresh: dict  # [python_fresh]: Python functions returning a new container, reached by name
 
     def for_rule(self, code: str) -> list[BorrowedApi]:
         return [a for a in self.borrowed.values() if a.rule == code]
@@ -84,4 +85,5 @@ def load() -> KB:
         new_out=dict(refs["new_out"]),
         borrowed_safe=frozenset(refs["borrowed_safe"]),
         borrowed_shared=frozenset(refs["borrowed_shared"]),
+        python_fresh=d["python_fresh"],
     )

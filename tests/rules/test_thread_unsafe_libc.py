@@ -67,8 +67,8 @@ def test_project_function_of_the_same_name_and_notes(scan_c):
     code = """
 #include <Python.h>
 #include <stdlib.h>
-int rand(void) { return 4; }  /* the project defines its own */
-static PyObject *roll(PyObject *self, PyObject *unused) { return PyLong_FromLong(rand()); }
+long lrand48(void) { return 4; }  /* the project defines its own */
+static PyObject *roll(PyObject *self, PyObject *unused) { return PyLong_FromLong(lrand48()); }
 static PyObject *env(PyObject *self, PyObject *name) {
     const char *v = getenv(PyUnicode_AsUTF8(name));
     return PyUnicode_FromString(v ? v : "");

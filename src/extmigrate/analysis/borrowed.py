@@ -30,7 +30,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from functools import cached_property
 
-from clang.cindex import LinkageKind, StorageClass, TypeKind
+from clang.cindex import BinaryOperator, LinkageKind, StorageClass, TypeKind
 
 from extmigrate import cursors, kb
 from extmigrate.analysis import callgraph, typeslots
@@ -38,7 +38,7 @@ from extmigrate.analysis.guards import guard_at
 from extmigrate.analysis.ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.analysis.text import blanked, by_content
 from extmigrate.model import Finding, Site
-from extmigrate.tree import K, Node, TUView, Use, split_args
+from extmigrate.tree import CASTS, K, Node, TUView, Use, split_args
 
 KB = kb.load()
 _CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+)*[A-Za-z_]\w*\s*\**\s*(?:const\s*)?\)\s*(?=[\w(&*])")
@@ -54,6 +54,7 @@ UNTRACKED = ("weakref", "modules")  # weak references, sys.modules: shared whate
 _COMPARED = re.compile(r"^\s*\)*\s*[=!]=(?!=)")  # compared, never dereferenced
 _GETTER = re.compile(r"([A-Za-z_]\w*)\s*\.\s*(?:%s)\s*\(\s*\)" % "|".join(KB.wrapper_getters))
 _STACK_FIELD = re.compile(r"([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
+_PARAM_FIELD = re.compile(r"([A-Za-z_]\w*)->([A-Za-z_]\w*)")
 _TESTED_AFTER = re.compile(r"\s*(?:\)|&&|\|\||\?)")  # `if (v)`, `!v &&`, `v ? a : b`: a truth test
 _TESTED_BEFORE = re.compile(r"(?:\b(?:if|while)\s*\(|!|&&|\|\|)\s*$")
 
@@ -424,6 +425,11 @@ def provenance(fi: FuncInfo, expr: str, at: int, depth: int = 0) -> tuple[str | 
         return (None if kind is None else ("tuple" if kind == "tuple" else "private")), None
     field = _STACK_FIELD.fullmatch(e)  # `st.map`: a field of a struct on this function's stack
     field = field if field and field.group(1) in fi.locals else None
+    arrow = _PARAM_FIELD.fullmatch(e)  # `buf->list`, `buf` a pointer to a struct only stack frames hold
+    if arrow and arrow.group(1) in {p for p, _ in fi.params} and _stack_only(fi, arrow.group(1), arrow.group(2)):
+        return "private", None
+    if arrow and _built_once(fi, arrow.group(1), arrow.group(2)):
+        return "tuple", None  # filled while the object was made, only read since: as immutable as a tuple
     if not _IDENT.fullmatch(e) and field is None:
         return None, None
     is_param = e in {p for p, _ in fi.params}
@@ -499,6 +505,191 @@ def _opaque_or_local_callee(fi: FuncInfo, off: int) -> bool:
     return p.kind == TypeKind.POINTER and p.get_pointee().get_canonical().kind == TypeKind.VOID
 
 
+def _stack_only(fi: FuncInfo, param: str, member: str) -> bool:
+    """Is `param` a pointer to a struct whose instances live only on stack frames of this TU, with
+    `member` only ever set to a new list/dict or NULL, read, filled or released? The idiom of CPython's
+    `_blocks_output_buffer.h`: `Buffer b = {.list = NULL}; Buffer_Init(&b)` sets `b->list =
+    PyList_New(1)`, helpers taking `Buffer *` fill and read it. Such an instance can be reached only
+    from the frame that declared it and the same-file functions it hands `&b` to."""
+    from extmigrate.analysis import borrowed_project as P  # it imports this module
+    decl = next((p for p in fi.tu.children_of(fi.func) if p.kind == K.PARM_DECL and p.spelling == param), None)
+    ptr = decl.cursor.type.get_canonical() if decl is not None else None
+    if ptr is None or ptr.kind != TypeKind.POINTER:
+        return False
+    rec = ptr.get_pointee().get_canonical().get_declaration()
+    if rec is None or rec.kind != K.STRUCT_DECL:
+        return False
+    key = cursors.decl_id(rec)
+    cache = _tu_index(fi.tu).setdefault("stack_only", {})
+    if (key, member) not in cache:
+        cache[(key, member)] = _instances_on_stack(fi.tu, key) and all(
+            node.func is not None and (P._how(fi.tu, node, set())[0] in ("read", "keep", "set")
+                                       or _macro_reads(fi.tu, node))
+            for node in fi.tu.of_kind(K.MEMBER_REF_EXPR) if node.spelling == member
+            and (ref := callgraph.referenced(fi.tu, node)) is not None
+            and ref.semantic_parent is not None and cursors.decl_id(ref.semantic_parent) == key)
+    return cache[(key, member)]
+
+
+def _built_once(fi: FuncInfo, base: str, member: str) -> bool:
+    """Is `base->member` a field of a struct only this file sees (defined in the scanned file) that
+    holds a container set while its object was made and only read after (pattern 6 for fields)?
+    Every use of the field in the file is then a read, a use in the function that allocated the
+    object (KB allocators) before that function publishes it, or the object's tp_dealloc/tp_clear;
+    and every value stored there is a container private to that function (made and filled there)."""
+    decl = next((v.cursor for v in _tu_index(fi.tu)["by_func"][id(fi.func)]["vars"] if v.spelling == base), None)
+    decl = decl or next((p.cursor for p in fi.tu.children_of(fi.func)
+                         if p.kind == K.PARM_DECL and p.spelling == base), None)
+    ptr = decl.type.get_canonical() if decl is not None else None
+    rec = ptr.get_pointee().get_canonical().get_declaration() if ptr is not None and ptr.kind == TypeKind.POINTER else None
+    if (rec is None or rec.kind not in (K.STRUCT_DECL, K.CLASS_DECL) or rec.location.file is None
+            or rec.location.file.name != fi.tu.main_path):
+        return False
+    key = (cursors.decl_id(rec), member)
+    cache = _tu_index(fi.tu).setdefault("built_once", {})
+    if key not in cache:
+        cache[key] = False  # a recursive question while deciding: no
+        cache[key] = _field_built_once(fi.tu, key)
+    return cache[key]
+
+
+def _field_built_once(tu: TUView, key: tuple) -> bool:
+    from extmigrate.analysis import borrowed_project as P  # it imports this module
+    dying = set(typeslots.data("type_slots")["dying_slots"])
+    slots = typeslots.exposed(tu)
+    stores = 0
+    for node in tu.of_kind(K.MEMBER_REF_EXPR):
+        ref = callgraph.referenced(tu, node) if node.spelling == key[1] else None
+        if ref is None or ref.semantic_parent is None or cursors.decl_id(ref.semantic_parent) != key[0]:
+            continue
+        if node.func is None:
+            return False
+        if slots.get(node.func.spelling) and slots[node.func.spelling] <= dying:
+            continue  # the object is being destroyed
+        made = _while_made(tu, node)
+        if made == "store":
+            stores += 1
+        elif made is None and not (P._how(tu, node, set())[0] == "read" or _macro_reads(tu, node)):
+            return False
+    return stores > 0
+
+
+def _while_made(tu: TUView, node: Node) -> str | None:
+    """'store' (a private container stored) or 'use' when `obj->field` is in the function that
+    allocated `obj` and `obj` is not yet published there; None otherwise."""
+    kids = tu.children_of(node)
+    base = kids[0] if kids else None
+    while base is not None and base.kind in (K.UNEXPOSED_EXPR, K.PAREN_EXPR):
+        base = (tu.children_of(base) or [None])[0]
+    if base is None or base.kind != K.DECL_REF_EXPR:
+        return None
+    fi = FuncInfo.of(tu, node.func)
+    obj, allocators = base.spelling, typeslots.data("set_item")["allocators"]
+    made = [o for o, rhs in fi.assignments(obj) if rhs is not None and o < node.start
+            and any(re.search(rf"\b{re.escape(a)}\b", rhs) for a in allocators)]
+    if obj not in fi.locals or not made or published(fi, obj, max(made), node.start) is not None:
+        return None
+    up = node.parent
+    if up is None or up.kind != K.BINARY_OPERATOR or up.cursor.binary_operator != BinaryOperator.Assign:
+        return "use"
+    ukids = tu.children_of(up)
+    if not ukids or ukids[0] is not node:
+        return "use"
+    value = tu.node_text(ukids[-1])
+    if norm(value) in _NULLISH:
+        return "use"
+    with assuming() as deps:  # what the stored value is, decided in this file alone
+        kind, _ = provenance(fi, value, node.start)
+    if _IDENT.fullmatch(norm(value)) and published(fi, norm(value), up.end, fi.func.end - 1) is not None:
+        return None  # the container is also stored elsewhere
+    return "store" if kind in ("private", "tuple") and not deps else None
+
+
+def _macro_reads(tu: TUView, node: Node) -> bool:
+    """Is the member access `node` the container argument of a macro that only reads it? With
+    3.12- headers `PyList_GET_ITEM(b->list, i)` expands to `((PyListObject *)b->list)->ob_item[i]`:
+    the AST shows a member access at the macro's location, not the call KB.reads_only lists."""
+    up = node.parent
+    while up is not None and (up.kind in CASTS or up.kind in (K.UNEXPOSED_EXPR, K.PAREN_EXPR)):
+        up = up.parent
+    if up is None or up.kind == K.CALL_EXPR:
+        return False
+    tail = re.compile(rf"[A-Za-z_]\w*\s*(?:->|\.)\s*{re.escape(node.spelling)}")
+    return any(u.macro and u.path == node.path and u.start <= node.start < u.end
+               and any(i < len(u.args) and tail.fullmatch(norm(u.args[i])) for i in index)
+               for name, index in KB.reads_only.items() for u in tu.uses.get(name, ()))
+
+
+def _instances_on_stack(tu: TUView, key) -> bool:
+    """Are the struct's instances only locals (not static) of TU functions, and its pointers only
+    parameters, every use of either a member access, a test, or `&local`/the pointer passed to a
+    function defined in this TU? (No field, global, heap copy or returned pointer can hold one.)"""
+    def mine(t) -> int:  # 1: the struct, 2: a pointer to it, 0: neither
+        t = t.get_canonical()
+        ptr = t.kind == TypeKind.POINTER
+        d = (t.get_pointee() if ptr else t).get_canonical().get_declaration()
+        return (2 if ptr else 1) if d is not None and d.kind == K.STRUCT_DECL and cursors.decl_id(d) == key else 0
+
+    takers: set[str] = set()  # functions with a parameter of the struct's pointer type
+    if any(mine(c.cursor.type) for c in tu.of_kind(*CASTS)):
+        return False  # a pointer made from another one: `(Buffer *)arg`
+    if not any(mine(v.cursor.type) == 1 and v.func is not None for v in tu.of_kind(K.VAR_DECL)):
+        return False  # no instance on any stack here: they come from elsewhere (an object's memory)
+    for node in tu.of_kind(K.VAR_DECL, K.FIELD_DECL, K.FUNCTION_DECL, K.PARM_DECL):
+        if node.kind == K.FUNCTION_DECL:
+            if mine(node.cursor.result_type):
+                return False
+            continue
+        if node.kind == K.PARM_DECL:
+            if mine(node.cursor.type) and node.parent is not None and node.parent.kind == K.FUNCTION_DECL:
+                if node.parent.cursor.storage_class != StorageClass.STATIC:
+                    return False  # callers in other files could pass any pointer
+                takers.add(node.parent.spelling)
+            continue
+        kind = mine(node.cursor.type)
+        if kind and (node.kind == K.FIELD_DECL or kind == 2 or node.func is None
+                     or node.cursor.storage_class == StorageClass.STATIC):
+            return False
+        if kind and "=" in tu.node_text(node):  # `Buffer b = {.list = NULL}`: only NULLs and numbers
+            rhs = re.sub(r"\.\s*\w+\s*=", "", tu.node_text(node).split("=", 1)[1])
+            if any(w not in ("NULL", "nullptr") for w in _IDENT.findall(re.sub(r"\b\d\w*", "", rhs))):
+                return False
+    for node in tu.of_kind(K.DECL_REF_EXPR):
+        ref = node.cursor.referenced
+        kind = mine(ref.type) if ref is not None and ref.kind in (K.VAR_DECL, K.PARM_DECL) else 0
+        cur, up = node, node.parent
+        while up is not None and up.kind in (K.UNEXPOSED_EXPR, K.PAREN_EXPR):
+            cur, up = up, up.parent
+        if ref is not None and ref.kind == K.FUNCTION_DECL and ref.spelling in takers:
+            if up is None or up.kind != K.CALL_EXPR or tu.children_of(up)[:1] != [cur]:
+                return False  # its address is taken: a caller this analysis cannot see
+            continue
+        if not kind:
+            continue
+        if up is None:
+            return False
+        if up.kind == K.MEMBER_REF_EXPR and tu.children_of(up)[:1] == [cur]:
+            continue  # b.x, p->x
+        if up.kind == K.BINARY_OPERATOR and up.cursor.binary_operator in (BinaryOperator.EQ, BinaryOperator.NE):
+            continue  # p == NULL
+        if kind == 1 and up.kind == K.UNARY_OPERATOR and tu.node_text(up).lstrip().startswith("&"):
+            cur, up = up, up.parent  # &b: where does the address go?
+            while up is not None and up.kind in (K.UNEXPOSED_EXPR, K.PAREN_EXPR):
+                cur, up = up, up.parent
+        elif kind == 1:
+            return False  # a copy of the whole struct
+        kids = tu.children_of(up) if up is not None and up.kind == K.CALL_EXPR else []
+        if cur not in kids[1:]:
+            return False
+        callee = callgraph.referenced(tu, up)
+        body = _defined(tu, callee.spelling) if callee is not None and callee.kind == K.FUNCTION_DECL else None
+        params = [p for p in tu.children_of(body) if p.kind == K.PARM_DECL] if body is not None else []
+        at = kids.index(cur) - 1
+        if at >= len(params) or mine(params[at].cursor.type) != 2:
+            return False  # not a function of this TU that takes the struct's pointer
+    return True
+
+
 def _member_kept(fi: FuncInfo, var: str, member: str) -> bool:
     """Does every function but this one only read, fill or release `member` of var's struct type?"""
     from extmigrate.analysis import borrowed_project as P  # it imports this module
@@ -529,7 +720,39 @@ def _call_kind(fi: FuncInfo, call: tuple[str, list[str]], off: int, depth: int) 
     if name in KB.same_or_tuple and args:
         kind, _ = provenance(fi, args[0], off, depth + 1)
         return kind if kind in ("tuple", "private") else None
+    py = KB.python_fresh
+    if name in py["method_calls"] or name in py["calls"]:
+        return _python_fresh(fi, name, args, off)
     return _returns_fresh(fi.tu, name, depth)
+
+
+def _python_fresh(fi: FuncInfo, name: str, args: list[str], off: int) -> str | None:
+    """The container kind a call of a Python function by name returns when the KB knows it returns
+    a new one on every call (apis.toml [python_fresh]): `PyObject_CallMethod(mod, "localeconv", 0)`
+    or `PyObject_CallNoArgs(f)` with `f = PyObject_GetAttrString(mod, "localeconv")`, where
+    `mod = PyImport_ImportModule("locale")` (each variable assigned once in the function)."""
+    py = KB.python_fresh
+    target = args[:2] if name in py["method_calls"] else None
+    if target is None and args:
+        call = _call_name(norm(_only_value(fi, args[0], off) or ""))
+        target = call[1] if call and call[0] in py["getattrs"] else None
+    if not target or len(target) != 2:
+        return None
+    call = _call_name(norm(_only_value(fi, target[0], off) or ""))
+    module = _literal(call[1][0]) if call and call[0] in py["imports"] and call[1] else None
+    return py["functions"].get(f"{module}.{_literal(target[1])}") if module else None
+
+
+def _only_value(fi: FuncInfo, var: str, off: int) -> str | None:
+    """The right-hand side of the one assignment of the local `var`, made before `off`."""
+    var = norm(var)
+    found = fi.assignments(var) if var in fi.locals else []
+    return found[0][1] if len(found) == 1 and found[0][0] < off else None
+
+
+def _literal(text: str) -> str | None:
+    m = re.fullmatch(r'"([\w.]+)"', text.strip())
+    return m.group(1) if m else None
 
 
 def _rhs_kind(fi: FuncInfo, rhs: str, off: int, depth: int) -> str | None:

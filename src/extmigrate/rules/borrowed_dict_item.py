@@ -23,12 +23,16 @@ class BorrowedDictItem(BorrowedRule):
     afterwards (a constants table), accesses inside a critical section on the dict or under a
     lock, results only compared by identity (with NULL: a membership test; with Py_None or another
     object), never dereferenced, fields of the object a tp_dealloc / tp_clear destroys, the calling
-    thread's own PyThreadState_GetDict(), and static functions nothing calls in a file with entry
+    thread's own PyThreadState_GetDict(), the new dict a Python function documented to return one
+    on every call gives (`locale.localeconv()` called by name on the imported module; data:
+    `apis.toml` `[python_fresh]`), a field of an object whose struct only the scanned file sees
+    when every store to it is a dict the allocating function made and filled before publishing
+    the object, and every other use reads it (or is in tp_dealloc / tp_clear), and static functions nothing calls in a file with entry
     points of its own (dead code). A C++ owning wrapper (`Ref d(PyDict_New())`, `d.get()`) is
     followed like the pointer it holds. A dict the function created in a field of a struct on its
     stack (`st.map = PyDict_New()`) stays private when `&st` goes to a call defined in the same file
     or taking `void *`, and no other function of the file does more with that field than read,
-    fill or release it (a walker's callback).
+    fill or release it (a walker's callback); through a pointer parameter as FT101 describes.
 
     Before:
 

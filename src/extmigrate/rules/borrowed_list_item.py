@@ -27,7 +27,13 @@ class BorrowedListItem(BorrowedRule):
     functions nothing calls in a file with entry points of its own (dead code). A C++ owning wrapper
     (`Ref r(PyList_New(0))`, `r.get()`) is followed like the pointer it holds; a fresh list in a
     field of a struct on the stack (`st.items = PyList_New(0)`) stays private while the struct only
-    goes to calls that cannot publish the field (as FT102 describes).
+    goes to calls that cannot publish the field (as FT102 describes). So does `buf->list` in a
+    static helper taking a pointer to a struct whose instances live only on this file's stack
+    frames (CPython's `_blocks_output_buffer.h`: `Buffer b = {.list = NULL}; Buffer_Init(&b)`):
+    pointers to it only come from `&local` or the helper's caller, go only to static functions of
+    the file (none address-taken), and every use of that field anywhere sets a new list or NULL,
+    reads, fills or releases it. A field filled only while its object is made and only read after
+    is frozen (as FT102 describes).
 
     Before:
 

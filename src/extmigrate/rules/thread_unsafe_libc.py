@@ -22,8 +22,10 @@ from extmigrate.tree import TUView
 
 @lru_cache(maxsize=None)
 def libc() -> dict[str, dict[str, str]]:
-    """data/libc.toml: function -> {why, instead, severity}."""
-    return tomllib.loads(resources.files("extmigrate").joinpath("data/libc.toml").read_text("utf-8"))
+    """data/libc.toml: function -> {why, instead, severity[, safe_args]} ([not_reported] left out)."""
+    table = tomllib.loads(resources.files("extmigrate").joinpath("data/libc.toml").read_text("utf-8"))
+    table.pop("not_reported", None)
+    return table
 
 
 @register
@@ -43,8 +45,11 @@ class ThreadUnsafeLibc(Rule):
     call graph leaves out functions only reachable from `PyInit_*` or a `Py_mod_exec` slot.
     Calls inside a lock region or critical section are fine, including locks taken through the
     project's own lock macros or helper functions (`setup()` locks, `teardown()` unlocks), as are
-    functions the project defines itself under the same name. Entries whose danger depends on the libc (glibc locks `rand`, the
-    environment only races with writers) are notes.
+    functions the project defines itself under the same name. Entries whose danger depends on the libc (glibc locks `random`, the
+    environment only races with writers) are notes. Not reported: `rand`/`srand` (one integer
+    state on every supported libc, locked or per-thread on glibc and Windows: a race only repeats
+    or skips a value) and `strerror(errno)` (a constant string for every code the libc sets); the
+    facts and their sources are in `data/libc.toml`.
 
     Before:
 
@@ -74,6 +79,8 @@ class ThreadUnsafeLibc(Rule):
                     or gil_only(tu, use.path, use.start)):
                 continue
             entry = table[use.name]
+            if use.args and " ".join(use.args[0].split()) in entry.get("safe_args", ()):
+                continue  # e.g. strerror(errno): a constant string on every supported libc
             f = self.finding(
                 use, use.name,
                 f"{use.name}() {entry['why']}; without the GIL threads calling it at once clash "

@@ -43,7 +43,10 @@ class TornStateRead(Rule):
     A function that itself writes the object's fields without a critical section is left to FT510
     (one critical section fixes both). Not reported: reads under `Py_BEGIN_CRITICAL_SECTION(self)`,
     fields written only in `tp_new` or first set in `tp_init`, a read of a single field that its
-    writers store whole (a word-sized counter), `_Atomic` fields. Fields are matched by declaration,
+    writers store whole (a word-sized counter), `_Atomic` fields, and fields no single run of the
+    reader reads two of: each in its own arm of an if/else-if chain, a `?:` or a switch case that
+    ends in `break`/`return`, or after an `if (...) return ...;` that read the other (a getattr
+    returning one field per attribute name). Fields are matched by declaration,
     so two types with a field of the same name are not mixed up. A separate rule from FT510 because
     the finding sits in another function (the reader) and is fixed there. Three or more readers of
     the same fields racing with the same writers are one finding at the writers' first store, each
@@ -94,12 +97,12 @@ class TornStateRead(Rule):
                 continue
             reach = [r for r in unguarded_writes(tu, fn, guarded) if not r.write.api]
             writes = [w for w in (_write_fact(tu, r) for r in reach) if w]
-            reads = [] if reach else _reads(tu, fn, aliases(tu, fn, ps[0].spelling), guarded)
+            reads, together = ([], []) if reach else _reads(tu, fn, aliases(tu, fn, ps[0].spelling), guarded)
             if writes or reads:
                 funcs.append({"name": fn.spelling, "static": static, "path": fn.path,
                               "func_start": fn.start, "func_end": fn.end,
                               "slots": sorted(here.get(fn.spelling, ())), "self": ps[0].spelling,
-                              "writes": writes, "reads": reads})
+                              "writes": writes, "reads": reads, "together": together})
         return {"exposed": {k: sorted(v) for k, v in here.items()}, "funcs": funcs}
 
     def finish(self, facts: list, findings: list[Finding]) -> list[Finding]:
@@ -153,8 +156,9 @@ class TornStateRead(Rule):
     def _report(self, fn: dict, slots: set[str], writers: dict) -> Finding | None:
         racy = [r for r in fn["reads"] if any(w != fn["name"] for w, _ in writers.get(r["usr"], ()))]
         released = [r for r in racy if any(w["replaces"] for _, w in writers[r["usr"]])]
-        if len(racy) < 2 and not released:
-            return None
+        usrs = {r["usr"] for r in racy}
+        if not released and not any(a in usrs and b in usrs for a, b in fn.get("together", ())):
+            return None  # fewer than two racy fields, or never two of them on one path
         me = fn["self"]
         sites = sorted({(w["path"], w["line"], w["column"]): (name, w) for r in racy
                         for name, w in writers[r["usr"]] if name != fn["name"]}.items())
@@ -195,10 +199,11 @@ def _write_fact(tu: TUView, r) -> dict | None:
     return None
 
 
-def _reads(tu: TUView, fn, names: set[str], guarded) -> list[dict]:
-    """The first unguarded read of each field of self (`self->x`, through aliases), in source order;
-    `_Atomic` fields left out."""
+def _reads(tu: TUView, fn, names: set[str], guarded) -> tuple[list[dict], list[list[str]]]:
+    """The first unguarded read of each field of self (`self->x`, through aliases), in source order,
+    `_Atomic` fields left out; and the pairs of fields (USRs) some run of the function reads both of."""
     out: dict[str, dict] = {}
+    seen: dict[str, list] = {}  # every unguarded read of each field
     markers = state_data("atomics")["type_markers"]
     for ref in by_function(tu, (K.MEMBER_REF_EXPR,)).get(id(fn), []):
         kids = tu.children_of(ref)
@@ -211,9 +216,58 @@ def _reads(tu: TUView, fn, names: set[str], guarded) -> list[dict]:
                 or any(m in decl.type.spelling for m in markers)):
             continue
         usr = decl.get_usr()
-        if usr in out or guarded(fn, ref.start, names):
+        if guarded(fn, ref.start, names):
+            continue
+        seen.setdefault(usr, []).append(ref)
+        if usr in out:
             continue
         _, start, _, line, col = ref.extent()[:5]
         out[usr] = {"usr": usr, "field": ref.spelling, "via": base.spelling, "start": start, "line": line,
                     "column": col}
-    return sorted(out.values(), key=lambda r: r["start"])
+    fields = sorted(seen)
+    together = [[a, b] for i, a in enumerate(fields) for b in fields[i + 1:]
+                if any(_one_path(fn, x, y) for x in seen[a] for y in seen[b])]
+    return sorted(out.values(), key=lambda r: r["start"]), together
+
+
+_LOOPS = frozenset({K.FOR_STMT, K.WHILE_STMT, K.DO_STMT, K.CXX_FOR_RANGE_STMT})
+_JUMPS = frozenset({K.BREAK_STMT, K.CONTINUE_STMT, K.GOTO_STMT})
+
+
+def _one_path(fn, a, b) -> bool:
+    """Can one run of `fn` evaluate both `a` and `b`? No when they sit in different arms of an
+    if/else (an else-if chain) or `?:`, or when every path from the earlier one returns, or leaves
+    its switch case by `break`, before the later one (sequential `if (...) return ...;` tests and
+    switch cases). Loops and jumps keep the answer yes."""
+    if a.start > b.start:
+        a, b = b, a
+    child = a
+    for up in a.ancestors():
+        if up is fn:
+            return True
+        kids = up.kids
+        if up.start <= b.start and b.end <= up.end:  # the innermost statement holding both
+            arm = next((i for i, k in enumerate(kids) if k.start <= b.start and b.end <= k.end), None)
+            if up.kind in (K.IF_STMT, K.CONDITIONAL_OPERATOR):
+                mine = kids.index(child)
+                return mine == 0 or arm is None or arm == 0 or mine == arm  # kids[0]: the condition
+            if up.kind == K.COMPOUND_STMT and arm is not None:
+                leave = {K.RETURN_STMT} | ({K.BREAK_STMT} if up.parent is not None
+                                           and up.parent.kind == K.SWITCH_STMT else set())
+                return not any(k.kind in leave for k in kids[kids.index(child) + 1:arm])
+            return True
+        if up.kind == K.RETURN_STMT:
+            return False
+        if up.kind in _LOOPS:
+            return True
+        if up.kind == K.COMPOUND_STMT:
+            at = kids.index(child)
+            ret = next((i for i in range(at + 1, len(kids)) if kids[i].kind == K.RETURN_STMT), None)
+            if ret is not None and not any(_jumps(k) for k in kids[at:ret]):
+                return False  # every path from `a` returns before leaving this block
+        child = up
+    return True
+
+
+def _jumps(node) -> bool:
+    return node.kind in _JUMPS or any(_jumps(k) for k in node.kids)
