@@ -524,7 +524,7 @@ def _stack_only(fi: FuncInfo, param: str, member: str) -> bool:
     if (key, member) not in cache:
         cache[(key, member)] = _instances_on_stack(fi.tu, key) and all(
             node.func is not None and (P._how(fi.tu, node, set())[0] in ("read", "keep", "set")
-                                       or _macro_reads(fi.tu, node))
+                                       or _macro_reads(fi.tu, node, {**KB.reads_only, **KB.keeps_private}))
             for node in fi.tu.of_kind(K.MEMBER_REF_EXPR) if node.spelling == member
             and (ref := callgraph.referenced(fi.tu, node)) is not None
             and ref.semantic_parent is not None and cursors.decl_id(ref.semantic_parent) == key)
@@ -605,8 +605,9 @@ def _while_made(tu: TUView, node: Node) -> str | None:
     return "store" if kind in ("private", "tuple") and not deps else None
 
 
-def _macro_reads(tu: TUView, node: Node) -> bool:
-    """Is the member access `node` the container argument of a macro that only reads it? With
+def _macro_reads(tu: TUView, node: Node, table: dict | None = None) -> bool:
+    """Is the member access `node` the container argument of a macro that only reads it (or, with
+    `table=KB.keeps_private`, reads or fills it without keeping it)? With
     3.12- headers `PyList_GET_ITEM(b->list, i)` expands to `((PyListObject *)b->list)->ob_item[i]`:
     the AST shows a member access at the macro's location, not the call KB.reads_only lists."""
     up = node.parent
@@ -617,7 +618,7 @@ def _macro_reads(tu: TUView, node: Node) -> bool:
     tail = re.compile(rf"[A-Za-z_]\w*\s*(?:->|\.)\s*{re.escape(node.spelling)}")
     return any(u.macro and u.path == node.path and u.start <= node.start < u.end
                and any(i < len(u.args) and tail.fullmatch(norm(u.args[i])) for i in index)
-               for name, index in KB.reads_only.items() for u in tu.uses.get(name, ()))
+               for name, index in (table or KB.reads_only).items() for u in tu.uses.get(name, ()))
 
 
 def _instances_on_stack(tu: TUView, key) -> bool:
