@@ -59,3 +59,39 @@ def test_returned_value_is_computed_before_the_unlock(project):
                                     min_version=(3, 13))
     assert ("        { PyObject *extmigrate_ret = Py_XNewRef(cache); PyMutex_Unlock(&cache_lock); "
             "return extmigrate_ret; }\n") in text
+
+
+def test_lock_is_declared_before_the_first_use_when_the_global_is_defined_below(project):
+    """The shape of a module whose caches are declared `extern` in its header and defined at the end
+    of module.c, after the lazy initialisers: the mutex goes before the first function using it."""
+    project.write({"module.h": """\
+        #include <Python.h>
+        extern PyObject *_mod_BytesIO;
+        """, "module.c": """\
+        #include "module.h"
+
+        static int init_bytesio(void) {
+            PyObject *io = PyImport_ImportModule("io");
+            if (io == NULL)
+                return -1;
+            _mod_BytesIO = PyObject_GetAttrString(io, "BytesIO");
+            Py_DECREF(io);
+            return _mod_BytesIO ? 0 : -1;
+        }
+
+        static PyObject *make(PyObject *self, PyObject *unused) {
+            if (!_mod_BytesIO && init_bytesio() == -1)
+                return NULL;
+            return PyObject_CallNoArgs(_mod_BytesIO);
+        }
+
+        static PyMethodDef methods[] = {{"make", make, METH_NOARGS, NULL}, {NULL}};
+
+        PyObject *_mod_BytesIO = NULL;
+        """})
+    rc, out, err = project.fix("--unsafe-fixes", "--apply", "--min-python", "3.10", "--check-compile")
+    text = project.read("module.c")
+    assert "PyMutex_Lock(&_mod_BytesIO_lock)" in text, err
+    decl = text.index("static PyMutex _mod_BytesIO_lock;")
+    assert decl < text.index("static int init_bytesio") < text.index("PyMutex_Lock(&_mod_BytesIO_lock)")
+    assert "compiled" in err or "compiled" in out

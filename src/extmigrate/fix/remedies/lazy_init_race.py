@@ -7,7 +7,7 @@ import re
 from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix, remedy
 from extmigrate.fix.remedies.static_mutable_global import TEMPLATE as LOCK_TEMPLATE
-from extmigrate.fix.remedies.static_mutable_global import lock_name, unlock_return, write_statements
+from extmigrate.fix.remedies.static_mutable_global import lock_declaration, lock_name, unlock_return, write_statements
 from extmigrate.fix.stmt import Stmt, wrap
 from extmigrate.model import Finding
 from extmigrate.tree import TUView
@@ -29,10 +29,8 @@ def lock_lazy_init(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoF
     if any(x["path"] != path for x in lazy):
         return NoFix(f"'{name}' is initialised in another file too: fix it by hand")
     lock = lock_name(ctx, f)
-    decl = f.data["decl"]
-    at = ctx.line_start(path, decl["start"])
-    edits = [Edit(path, at, at, ctx.macro(LOCK_TEMPLATE, "lock_decl", lock=lock, var=name,
-                                          indent=ctx.indent(path, decl["start"])))]
+    first = min([x["start"] for x in lazy] + [w["start"] for w in f.data["writes"] if w["path"] == path])
+    edits = [lock_declaration(tu, ctx, f, lock, first)]
     for x in lazy:
         text = blank_comments(ctx.text(path, x["start"], x["end"]))
         m = re.match(r"if\s*\(", text)

@@ -112,6 +112,18 @@ def _counter_reads(tu: TUView, ctx: FixContext, f: Finding, stmts: list[Stmt]) -
     return out
 
 
+def lock_declaration(tu: TUView, ctx: FixContext, f: Finding, lock: str, first_use: int) -> Edit:
+    """`static PyMutex <lock>;` beside the variable's definition, or, when a function of the file
+    uses the variable before it is defined there (declared `extern` in a header), before that function."""
+    decl = f.data["decl"]
+    at, indent = ctx.line_start(f.path, decl["start"]), ctx.indent(f.path, decl["start"])
+    if first_use < at:
+        func = tu.function_at(f.path, first_use)
+        if func is not None and func.start < at:
+            at, indent = ctx.line_start(f.path, func.start), ""
+    return Edit(f.path, at, at, ctx.macro(TEMPLATE, "lock_decl", lock=lock, var=f.data["variable"], indent=indent))
+
+
 def lock_name(ctx: FixContext, f: Finding) -> str:
     text = ctx.source(f.path).decode("utf-8", "replace")
     base = f"{f.data['variable']}_lock"
@@ -136,10 +148,7 @@ def guard_writes(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | NoFix
         return FixProposal("safe", f"make the updates and reads of counter '{var}' atomic",
                            atomic + reads, apis=["EXTMIGRATE_ATOMIC"])
     lock = lock_name(ctx, f)
-    decl = f.data["decl"]
-    at = ctx.line_start(f.path, decl["start"])
-    edits = [Edit(f.path, at, at, ctx.macro(TEMPLATE, "lock_decl", lock=lock, var=var,
-                                            indent=ctx.indent(f.path, decl["start"])))]
+    edits = [lock_declaration(tu, ctx, f, lock, min(s.start for s in stmts))]
     for unit in merge_adjacent(ctx, f.path, [_check_and_act(tu, ctx, s, var) for s in stmts]):
         for start, end, text in wrap(ctx, f.path, unit, ctx.macro(TEMPLATE, "lock", lock=lock),
                                      ctx.macro(TEMPLATE, "unlock", lock=lock)):
