@@ -173,13 +173,13 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
         stmt = ctx.text(path, fstart + s, fstart + e)
         expr = re.fullmatch(r"return\s*(.*?)\s*;", stmt, re.S)
         if expr is not None and expr.group(1) and \
-                not re.fullmatch(r"[A-Za-z_]\w*|-?\d+|NULL", expr.group(1)):
+                not re.fullmatch(r"\(?\s*([A-Za-z_]\w*|-?\d+|NULL)\s*\)?", expr.group(1)):
             if rtype == "void":
                 return NoFix("a void function returns a value")
             text = macro(TEMPLATE, "release_and_return_value", var=var, type=rtype, expr=expr.group(1))
         else:
             text = macro(TEMPLATE, "release_and_return", var=var, stmt=stmt)
-        edits.append(Edit(path, fstart + s, fstart + e, text))
+        edits.append(Edit(path, fstart + s, fstart + e, text, macro(TEMPLATE, "release", var=var)))
     tail = body.rstrip()
     if until is None and released is None and (rtype == "void" or loop_node) and tail.endswith("}") and \
             not re.search(r"(\b(return|continue|break|goto)\b[^;]*;|Py_RETURN_\w+\s*;?)\s*}$", tail):
