@@ -39,7 +39,10 @@ class Edit:
     run: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.run:
+            del d["run"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Edit":
