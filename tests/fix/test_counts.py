@@ -71,3 +71,15 @@ def test_a_fix_dropped_for_the_include_still_blocks_the_declaration(project):
     assert diff == ""
     assert "FT202 not fixed: not declared GIL-free: 1 finding(s) left are races that block it " \
            "(FT101 x.c:4 " in err and "(borrowed-list-item))" in err
+
+
+def test_merged_releases_and_overlaps_counted_as_fix_does(project):
+    """Releases merged before one return count as fixed; a true overlap left for the next run does
+    not (tests/fix/test_merged_releases.py's module: 6 of its 7 FT102)."""
+    from tests.fix.test_merged_releases import OPTS
+
+    project.write({"opts.c": OPTS})
+    rc, report = project.scan("--select", "FT102")
+    assert "(6 with `extmigrate fix --unsafe-fixes`)" in report.splitlines()[-1], report.splitlines()[-1]
+    rc, diff, err = project.fix("--select", "FT102", "--min-python", "3.10", "--unsafe-fixes")
+    assert _fixed(err) == 6

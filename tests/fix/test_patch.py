@@ -72,7 +72,39 @@ def test_identical_edits_merge_and_conflicting_ones_are_refused(project):
     assert pl.patches[0].new.count(b"Py_MOD_GIL_NOT_USED") == 1
     rival.fix["edits"][0]["start"] -= 1
     pl = plan([rival, f], PlanOptions())
-    assert [why for _, why in pl.skipped] == [f"conflicts with the fix for FT201 at line {f.line}"]
+    line = project.read("spam.c").encode()[:f.fix["edits"][0]["start"]].count(b"\n") + 1
+    assert [why for _, why in pl.skipped] == [f"conflicts with the fix for FT201 at line {f.line}: both "
+                                              f"rewrite line {line} (left for the next run)"]
+
+
+def _wrap(path, start, end, var, stmt):
+    return Edit(path, start, end, f"{{ Py_XDECREF({var}); {stmt} }}", f"Py_XDECREF({var});")
+
+
+def test_releases_before_one_exit_merge_and_come_apart(tmp_path):
+    """Two fixes wrapping the same return with their releases make one wrapper; a fix dropped later
+    (no place for the compat include) takes its release out of it again."""
+    from types import SimpleNamespace
+
+    from extmigrate.fix.patch import _Merger
+
+    src = b"int f(void) {\n    return x;\n}\n"
+    path = str(tmp_path / "f.c")
+    at, end = src.index(b"return"), src.index(b";") + 1
+    a, b, c = (_wrap(path, at, end, v, "return x;") for v in "abc")
+    merger = _Merger(lambda p: src)
+    fa, fb = (SimpleNamespace(code="FT102", line=n) for n in (1, 2))
+    merger.add(fa, [a])
+    assert merger.conflict([b]) is None
+    merger.add(fb, [b])
+    merger.add(fb, [c])
+    assert apply_edits(src, merger.edits[path]) == \
+        b"int f(void) {\n    { Py_XDECREF(a); Py_XDECREF(b); Py_XDECREF(c); return x; }\n}\n"
+    merger.remove(b)
+    assert apply_edits(src, merger.edits[path]) == b"int f(void) {\n    { Py_XDECREF(a); Py_XDECREF(c); return x; }\n}\n"
+    other = Edit(path, at, end, "return y;")
+    assert merger.conflict([other]) == "conflicts with the fix for FT102 at line 1: both rewrite line 2 " \
+                                       "(left for the next run)"
 
 
 def test_missing_final_newline_and_subfolder_diff_applies(project):

@@ -34,13 +34,19 @@ class Edit:
     start: int  # byte offsets into the file as it was parsed
     end: int
     text: str
+    # Statements this edit runs just before the exit statement it wraps (`{ RUN return x; }`):
+    # another fix wrapping the same exit merges with it (patch.py) instead of conflicting.
+    run: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.run:
+            del d["run"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Edit":
-        return cls(d["path"], int(d["start"]), int(d["end"]), d["text"])
+        return cls(d["path"], int(d["start"]), int(d["end"]), d["text"], d.get("run", ""))
 
 
 @dataclass

@@ -36,7 +36,9 @@ def strong_reference(tu: TUView, f: Finding, ctx: FixContext) -> FixProposal | N
     wrapper = _WRAPPED.search(before) if not var and how in ("incref", "returned") else None
     if wrapper:  # `return Py_NewRef(CALL)`: the reference is already a new one
         how = "incref"
-    if how == "returned" and not wrapper and not _whole_return(before, src, end):
+    stmt_from = max(src.rfind(b";", 0, start), src.rfind(b"{", 0, start), src.rfind(b"}", 0, start)) + 1
+    if how == "returned" and not wrapper and not _whole_return(
+            src[stmt_from:start].decode("utf-8", "replace"), src, end):
         how = "local"  # `return f(CALL);`: only f's result is returned
     if how == "returned":
         return NoFix("the borrowed reference is returned to the caller: changing it to a new reference "
@@ -112,7 +114,7 @@ def _assignment(ctx: FixContext, f: Finding, var: str | None) -> tuple[int, int,
 
 def _whole_return(before: str, src: bytes, end: int) -> bool:
     """Is the call the whole returned expression (`return (PyObject *)CALL;`)?"""
-    head = re.search(r"\breturn\b(.*)$", before)
+    head = re.search(r"\breturn\b(.*)$", before, re.S)
     tail = re.compile(rb"[\s)]*;").match(src, end)
     return tail is not None and (head is None or re.fullmatch(r"[\s(]*(\(\s*PyObject\s*\*\s*\))?[\s(]*",
                                                                head.group(1)) is not None)

@@ -60,6 +60,8 @@ def hoist(tu: TUView, f: Finding, ctx: FixContext, repl: str, form: str,
         return NoFix("a void function returns a value")
     indent = ctx.indent(path, s.start)
     name = f"{TEMP}_{f.line}" if is_decl else TEMP  # a declaration stays in its block: no braces
+    if re.search(rf"\b{name}\b", text):  # a temporary of an earlier run: never shadow it
+        name = next(n for n in (f"{TEMP}_{f.line}_{i}" for i in range(2, 99)) if n not in text)
     take = _take(ctx, f, name, indent, repl, form, clear_error)
     used = text[:c0] + name + text[c1:]
     if is_return:
@@ -73,8 +75,9 @@ def hoist(tu: TUView, f: Finding, ctx: FixContext, repl: str, form: str,
               f"{indent}    {used}\n{indent}    Py_XDECREF({name});\n{indent}}}"
         if not s.braced:
             new = new.replace("\n" + indent + "    ", " ").replace("\n" + indent + "}", " }")
+    run = ctx.macro("ownership", "release", var=name) if is_return else ""  # merges with other releases
     return FixProposal("unsafe", f"take a new reference with {repl}() in a temporary, released after the "
-                                 "statement (review)", [Edit(path, s.start, s.end, new)], apis=[repl])
+                                 "statement (review)", [Edit(path, s.start, s.end, new, run)], apis=[repl])
 
 
 def _take(ctx: FixContext, f: Finding, name: str, indent: str, repl: str, form: str,

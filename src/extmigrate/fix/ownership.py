@@ -14,14 +14,13 @@ else:  # pragma: no cover
 
 from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import Edit, FixContext, NoFix, macro
+from extmigrate.fix.scope import LABEL as _LABEL, SWITCH_LABEL as _SWITCH_LABEL, Scope, decl_pattern, nested
 from extmigrate.tree import K, TUView, split_args
 
 STEALS: dict[str, int] = tomllib.loads(
     resources.files("extmigrate").joinpath("data/steals.toml").read_text("utf-8"))["steals"]
 TEMPLATE = "ownership"
 _RETURN = re.compile(r"\breturn\b|\bPy_RETURN_\w+\b")
-_LABEL = re.compile(r"^\s*[A-Za-z_]\w*\s*:(?!:)", re.M)
-_SWITCH_LABEL = re.compile(r"^\s*(default|case\b)", re.M)
 
 
 def _stmt_end(text: str, i: int) -> int:
@@ -117,26 +116,31 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
     if loop and loop_node is None:
         return NoFix(f"'{var}' is taken in a loop without a braced body: release it by hand")
     scope = loop_node[1] if loop_node else func  # a loop: released at the end of each pass
-    fstart = scope.start
-    body = blank_comments(ctx.text(path, fstart, scope.end))
+    picked = Scope(scope, "loop" if loop_node else "function", None)
     name = re.escape(var)
+    body, head, s0 = _split(ctx, path, scope, call)
+    if head.count("{") - head.count("}") != 1:  # taken in a nested block
+        picked = nested(tu, ctx, path, func, scope, picked.kind, var, call)
+        if isinstance(picked, NoFix):
+            return picked
+        scope = picked.node
+        body, head, s0 = _split(ctx, path, scope, call)
+    fstart = scope.start
     c0, c1 = call[0] - fstart, call[1] - fstart
     open_at = body.find("{")
-    s0 = max(body.rfind(";", 0, c0), body.rfind("{", 0, c0), body.rfind("}", 0, c0)) + 1
-    head, rest = body[:s0], body[c1:(until - fstart) if until is not None else len(body)]
-    if head.count("{") - head.count("}") != 1:
-        return NoFix(f"'{var}' is taken inside a nested block: release the reference by hand")
+    rest = body[c1:(until - fstart) if until is not None else len(body)]
     in_decl = re.search(rf"\bPyObject\s*\*\s*{name}\s*=\s*$", body[s0:c0])
-    decl = None
+    null_at = picked.decl  # where " = NULL" goes: the variable is NULL until the call
     if not in_decl:
         if not re.fullmatch(rf"\s*{name}\s*=\s*", body[s0:c0]):
             return NoFix(f"the result is not simply assigned to '{var}': release it by hand")
-        decl = re.search(rf"\bPyObject\b[^;{{}}()]*\*\s*{name}\b(\s*=\s*(NULL|0)\b)?(?=\s*[;,])",
-                         body[open_at:s0])
-        if decl is None:
-            where = "the loop's body" if loop_node else "the function body"
-            return NoFix(f"'{var}' is not a PyObject * declared in {where}: release the reference "
-                         "by hand")
+        if picked.node is scope and picked.kind != "block" and not picked.clear and null_at is None:
+            decl = decl_pattern(var).search(body, open_at, s0)  # of the function body or the loop's
+            if decl is None:
+                where = "the loop's body" if loop_node else "the function body"
+                return NoFix(f"'{var}' is not a PyObject * declared in {where}: release the reference "
+                             "by hand")
+            null_at = None if decl.group(1) else fstart + decl.end()
     if re.search(rf"(?<![\w>.]){name}\s*=(?!=)|&\s*{name}\b", rest):
         return NoFix(f"'{var}' is assigned again later: release the reference by hand")
     if _LABEL.search(_SWITCH_LABEL.sub("", head[open_at + 1:])) or "longjmp" in body:
@@ -157,38 +161,42 @@ def release_on_exit(tu: TUView, ctx: FixContext, path: str, var: str, call: tupl
         return released
     rtype = func.cursor.result_type.spelling
     edits: list[Edit] = []
-    if decl is not None and not decl.group(1):  # `PyObject *x;`: NULL until the call
-        at = fstart + open_at + decl.end()
-        edits.append(Edit(path, at, at, " = NULL"))
+    if null_at is not None:  # `PyObject *x;`: NULL until the call
+        edits.append(Edit(path, null_at, null_at, " = NULL"))
     null_only = null_tests(rest, var)  # returns where var is NULL release nothing
-    for m in (_LOOP_EXIT if loop_node else _RETURN).finditer(rest):
+    how = "Py_CLEAR" if picked.clear else "Py_XDECREF"  # Py_CLEAR: NULL again for the next pass
+    for m in (_LOOP_EXIT if picked.kind != "function" else _RETURN).finditer(rest):
         if any(a <= m.start() < b for a, b in null_only) or (released is not None and m.start() > released):
             continue  # NULL there, or the function's own release already ran on this path
         s = c1 + m.start()
-        if loop_node and not _leaves(tu, path, loop_node[0], fstart + s, m.group(0)):
-            continue  # a break of an inner loop or switch, a goto to a label inside the loop
+        if picked.kind != "function" and not _leaves(tu, path, scope, fstart + s, m.group(0)):
+            continue  # a break of an inner loop or switch, a goto to a label inside the block
         e = exit_end(body, s, m.group(0))
         if e < 0:
             return NoFix("a return statement could not be delimited")
         stmt = ctx.text(path, fstart + s, fstart + e)
         expr = re.fullmatch(r"return\s*(.*?)\s*;", stmt, re.S)
         if expr is not None and expr.group(1) and \
-                not re.fullmatch(r"[A-Za-z_]\w*|-?\d+|NULL", expr.group(1)):
+                not re.fullmatch(r"\(?\s*([A-Za-z_]\w*|-?\d+|NULL)\s*\)?", expr.group(1)):
             if rtype == "void":
                 return NoFix("a void function returns a value")
-            text = macro(TEMPLATE, "release_and_return_value", var=var, type=rtype, expr=expr.group(1))
+            text = macro(TEMPLATE, "release_and_return_value", var=var, type=rtype, expr=expr.group(1),
+                         how=how)
         else:
-            text = macro(TEMPLATE, "release_and_return", var=var, stmt=stmt)
-        edits.append(Edit(path, fstart + s, fstart + e, text))
+            text = macro(TEMPLATE, "release_and_return", var=var, stmt=stmt, how=how)
+        edits.append(Edit(path, fstart + s, fstart + e, text, macro(TEMPLATE, "release", var=var, how=how)))
     tail = body.rstrip()
-    if until is None and released is None and (rtype == "void" or loop_node) and tail.endswith("}") and \
+    if until is None and released is None and (rtype == "void" or picked.kind != "function") and \
+            tail.endswith("}") and \
             not re.search(r"(\b(return|continue|break|goto)\b[^;]*;|Py_RETURN_\w+\s*;?)\s*}$", tail):
         brace = fstart + len(tail) - 1
         if ctx.only_space_before(path, brace):
-            at, text = ctx.line_start(path, brace), ctx.indent(path, call[0]) + "{}\n"
+            nested_call = head.count("{") - head.count("}") != 1  # its indent is deeper
+            indent = ctx.indent(path, brace) + "    " if nested_call else ctx.indent(path, call[0])
+            at, text = ctx.line_start(path, brace), indent + "{}\n"
         else:
             at, text = brace, "{} "
-        edits.append(Edit(path, at, at, text.format(macro(TEMPLATE, "release", var=var))))
+        edits.append(Edit(path, at, at, text.format(macro(TEMPLATE, "release", var=var, how=how))))
     return edits
 
 
@@ -207,21 +215,28 @@ def _loop_body(tu: TUView, path: str, loop) -> tuple | None:
     return None
 
 
-def _leaves(tu: TUView, path: str, loop, at: int, word: str) -> bool:
-    """Does the jump at offset `at` leave this pass of `loop`?  A break or continue of an inner
-    loop (or a break of a switch) does not, nor a goto to a label inside the loop."""
+def _leaves(tu: TUView, path: str, block, at: int, word: str) -> bool:
+    """Does the jump at offset `at` leave `block` (a loop's body: this pass)?  A break or continue
+    of a loop (or a break of a switch) inside the block does not, nor a goto to a label in it."""
     if word == "goto":
         src = tu.source(path)
         label = re.match(r"goto\s+(\w+)", src[at:at + 200].decode("utf-8", "replace"))
-        text = src[loop.start:loop.end].decode("utf-8", "replace")
+        text = src[block.start:block.end].decode("utf-8", "replace")
         return not (label and re.search(rf"^\s*{label.group(1)}\s*:", text, re.M))
     if word not in ("break", "continue"):
         return True
     kinds = _LOOPS + ((K.SWITCH_STMT,) if word == "break" else ())
-    inner = [n for kind in kinds for n in tu.of_kind(kind)
-             if n.path == path and n.start <= at < n.end and loop.start <= n.start]
+    inner = [n for kind in kinds for n in tu.of_kind(kind) if n.path == path and n.start <= at < n.end]
     owner = max(inner, key=lambda n: n.start, default=None)
-    return owner is not None and owner.start == loop.start
+    return owner is not None and owner.start < block.start
+
+
+def _split(ctx: FixContext, path: str, scope, call: tuple[int, int]) -> tuple[str, str, int]:
+    """The scope's comment-free text, the part before the call's statement, and its offset there."""
+    body = blank_comments(ctx.text(path, scope.start, scope.end))
+    c0 = call[0] - scope.start
+    s0 = max(body.rfind(";", 0, c0), body.rfind("{", 0, c0), body.rfind("}", 0, c0)) + 1
+    return body, body[:s0], s0
 
 
 def existing_release(body: str, at: int, rest: str, var: str, line0: int) -> int | None | NoFix:

@@ -101,26 +101,100 @@ def apply_edits(data: bytes, edits: list[Edit]) -> bytes:
 
 
 class _Merger:
-    """Accept fixes one at a time; a fix is all-or-nothing across its edits."""
+    """Accept fixes one at a time; a fix is all-or-nothing across its edits.  Edits that wrap the
+    same exit statement with their own releases (Edit.run) merge into one wrapper running all of
+    them; `parts` remembers what a merged edit is made of, so a dropped fix can be taken out."""
 
-    def __init__(self):
+    def __init__(self, source=lambda path: b""):
         self.edits: dict[str, list[Edit]] = {}
         self.owner: dict[Edit, Finding] = {}
+        self.parts: dict[Edit, list[Edit]] = {}
+        self.source = source  # path -> the file's bytes as parsed
 
     def conflict(self, edits: list[Edit]) -> str | None:
         for e in edits:
             for old in self.edits.get(e.path, []):
-                if old != e and _overlaps(old, e):
+                if old != e and _overlaps(old, e) and self._merged(old, e) is None:
                     f = self.owner[old]
-                    return f"conflicts with the fix for {f.code} at line {f.line}"
+                    return f"conflicts with the fix for {f.code} at line {f.line}: {self._where(old, e)}"
         return None
 
     def add(self, f: Finding, edits: list[Edit]) -> None:
         for e in edits:
             have = self.edits.setdefault(e.path, [])
-            if e not in have:  # identical edits from two fixes merge
+            if e in have or any(e in parts for parts in self.parts.values()):
+                continue  # identical edits from two fixes merge
+            self.owner[e] = f
+            old = next((o for o in have if _overlaps(o, e)), None)
+            if old is None:
                 have.append(e)
-                self.owner[e] = f
+                continue
+            merged = self._merged(old, e)
+            have[have.index(old)] = merged
+            self.parts[merged] = self.parts.pop(old, [old]) + [e]
+            self.owner[merged] = self.owner[old]
+
+    def remove(self, e: Edit) -> None:
+        """Take one fix's edit out, also out of a merged wrapper."""
+        have = self.edits.get(e.path, [])
+        if e in have:
+            have.remove(e)
+            return
+        for merged, parts in list(self.parts.items()):
+            if e in parts and merged in have:
+                rest = [p for p in parts if p != e]
+                again = rest[0]
+                for p in rest[1:]:
+                    again = self._merged(again, p)
+                have[have.index(merged)] = again
+                self.owner[again] = self.owner[rest[0]]
+                del self.parts[merged]
+                if len(rest) > 1:
+                    self.parts[again] = rest
+                return
+
+    def _merged(self, a: Edit, b: Edit) -> Edit | None:
+        """One edit doing both, when a and b wrap the same exit statement with releases before it:
+        the same wrapper (a plain `{ RUN stmt }` or `{ T extmigrate_ret = expr; RUN return
+        extmigrate_ret; }`), or a plain one and one that also rewrites the returned value (it is
+        computed before every release).  None for a true overlap."""
+        if not (a.run and b.run and (a.path, a.start, a.end) == (b.path, b.start, b.end)):
+            return None
+        both = f"{a.run} {b.run}"
+        sa, sb = _shape(a), _shape(b)
+        if sa == sb:
+            return Edit(a.path, a.start, a.end, sa.replace("\0", both), both)
+        stmt = self.source(a.path)[a.start:a.end]
+        stmt = stmt.decode("utf-8", "replace") if isinstance(stmt, bytes) else ""
+        for plain, other in ((sa, sb), (sb, sa)):
+            if _plain_value(plain, stmt) and other.endswith(_VALUE_TAIL):
+                return Edit(a.path, a.start, a.end, other.replace("\0", both), both)
+        return None
+
+    def _where(self, a: Edit, b: Edit) -> str:
+        data = self.source(a.path)
+        data = data if isinstance(data, bytes) else b""
+        first = data.count(b"\n", 0, max(a.start, b.start)) + 1
+        last = data.count(b"\n", 0, max(min(a.end, b.end) - 1, max(a.start, b.start))) + 1
+        where = f"line {first}" if first == last else f"lines {first}-{last}"
+        return f"both rewrite {where} (left for the next run)"
+
+
+_VALUE_TAIL = "\0 return extmigrate_ret; }"
+
+
+def _shape(e: Edit) -> str:
+    """The edit's text with its release run (the last occurrence) replaced by a NUL."""
+    head, _, tail = e.text.rpartition(e.run)
+    return f"{head}\0{tail}"
+
+
+def _plain_value(shape: str, stmt: str) -> bool:
+    """Is shape the plain wrapper of the return statement stmt: its value, the releases, return?"""
+    m = re.fullmatch(r"return\s*(.*?)\s*;", stmt, re.S)
+    return m is not None and re.fullmatch(
+        rf"\{{ [^;=]*\bextmigrate_ret = {re.escape(m.group(1))}; " + re.escape(_VALUE_TAIL),
+        shape, re.S) is not None
 
 
 class _Names:
@@ -171,7 +245,7 @@ def _module_dir(f: Finding) -> str:
 def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
     out = Plan()
     cache: dict[str, bytes | str] = {}
-    merger = _Merger()
+    merger = _Merger(lambda path: _read(path, cache))
     declarations: list[Finding] = []
     bad_files: dict[str, str] = {}
     names = _Names()
@@ -320,9 +394,7 @@ def _drop_users(out: Plan, merger: _Merger, users: dict, why: str) -> None:
             out.fixed.remove(f)
             out.skipped.append((f, why))
             for e in f.fix["edits"]:
-                edits = merger.edits.get(e["path"], [])
-                if Edit.from_dict(e) in edits:
-                    edits.remove(Edit.from_dict(e))
+                merger.remove(Edit.from_dict(e))
 
 
 def _lines(data: bytes) -> list[str]:
