@@ -616,7 +616,12 @@ def _macro_reads(tu: TUView, node: Node, table: dict | None = None) -> bool:
     if up is None or up.kind == K.CALL_EXPR:
         return False
     tail = re.compile(rf"[A-Za-z_]\w*\s*(?:->|\.)\s*{re.escape(node.spelling)}")
-    return any(u.macro and u.path == node.path and u.start <= node.start < u.end
+    end = node.end  # nested macros (`Py_SIZE(PyList_GET_ITEM(b->list, 1))`): the node is at the outer one
+    if end <= node.start:
+        text = file_text(tu, node.path)
+        m = re.match(r"[A-Za-z_]\w*\s*\(", text[node.start:])
+        end = _closing(text, node.start + m.end() - 1) if m else end
+    return any(u.macro and u.path == node.path and (u.start <= node.start < u.end or node.start <= u.start < end)
                and any(i < len(u.args) and tail.fullmatch(norm(u.args[i])) for i in index)
                for name, index in (table or KB.reads_only).items() for u in tu.uses.get(name, ()))
 
