@@ -44,3 +44,26 @@ def test_the_reader_runs_in_a_critical_section(project):
             "    extmigrate_result = hasher_digest_impl(self, unused);\n") in text
     # the writer is FT510's: left as it was
     assert "static PyObject *hasher_update(Hasher *self, PyObject *arg) {\n" in text
+
+
+def test_readers_of_a_root_cause_each_run_in_a_critical_section(project):
+    """Three methods read what one writer changes: one FT515 at the writer, whose fix wraps every
+    reader; with FT510's fix of the writer the object's own lock is on both sides."""
+    code = HASHER.replace('''    static PyMethodDef hasher_methods[] = {''', '''    static PyObject *hasher_total(Hasher *self, PyObject *unused) {
+            return Py_BuildValue("(nk)", self->total, self->crc);
+        }
+
+        static PyObject *hasher_hex(Hasher *self, PyObject *unused) {
+            return PyUnicode_FromFormat("%zd:%lx", self->total, self->crc);
+        }
+
+        static PyMethodDef hasher_methods[] = {
+            {"total", (PyCFunction)hasher_total, METH_NOARGS, NULL},
+            {"hex", (PyCFunction)hasher_hex, METH_NOARGS, NULL},''')
+    project.write({"m.c": code})
+    text = project.apply_and_verify("m.c", "FT515,FT510", "--unsafe-fixes", "--min-python", "3.10")
+    for reader in ("hasher_digest", "hasher_total", "hasher_hex"):
+        assert f"static PyObject *{reader}_impl(Hasher *self, PyObject *unused) {{\n" in text
+        assert f"    extmigrate_result = {reader}_impl(self, unused);\n" in text
+    assert "extmigrate_result = hasher_update_impl(self, arg);\n" in text  # FT510's, on the writer
+    assert text.count("Py_BEGIN_CRITICAL_SECTION(self);") == 4

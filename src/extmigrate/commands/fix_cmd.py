@@ -39,6 +39,10 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+NEXT_RUN = "left for the next run"  # fix/patch.py: an overlapping fix that lands once the first is written
+MAX_ROUNDS = 3
+
+
 def _rel(path: str) -> str:
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
@@ -116,6 +120,13 @@ def run(args) -> int:
         if pl.compat_header else ""
     files = f"{written} file(s) written" if args.apply else f"{len(pl.patches)} file(s) to change"
     print(f"{len(pl.fixed) + len(pl.along)} finding(s) {verb}, {len(pl.skipped)} left; {files}{tail}.", file=err)
+    later = sum(NEXT_RUN in why for _, why in pl.skipped)
+    rounds = getattr(args, "fix_round", 1)
+    if args.apply and written and not failures and later and rounds < MAX_ROUNDS:
+        print(f"fix: another round for the {later} fix(es) left for the next run (round {rounds + 1} "
+              f"of at most {MAX_ROUNDS})", file=err)
+        args.fix_round = rounds + 1
+        return run(args)
     if failures or pl.skipped or pl.problems:
         return 1
     return 0 if args.apply or not pl.patches else 1

@@ -148,7 +148,8 @@ class TornStateRead(Rule):
                 f"{', ...' if len(members) > 3 else ''}): each can see {risk}",
                 function=w.note.split(" ", 1)[0], related=own,  # the writer that makes that store
                 data={"writers": list(writers), "fields": list(fields), "released": released,
-                      "readers": sorted(m.symbol for m in members)})
+                      "readers": sorted(m.symbol for m in members),
+                      "reader_methods": [[m.path, m.data["func_start"], m.data["self"]] for m in members]})
             out.append(gather(cause, members, lambda m: f"{m.symbol} ({', '.join(m.data['slots'])}) reads "
                                                         f"{', '.join(m.data['fields'])}"))
         return out
