@@ -84,3 +84,30 @@ def test_two_different_constants_race(project):
 ])
 def test_same_value(expr, same):
     assert _same_value(expr, "enabled") is same
+
+
+def test_a_race_left_in_a_header_of_another_folder_blocks(project):
+    """The module's TU includes a header from another folder (src/lib/buf.h) whose race the fix
+    leaves: the declaration is withheld, as FT205 would say after it."""
+    project.write({"src/lib/buf.h": """\
+        static PyObject *shared_list;
+        static PyObject *last_block(PyObject *self, PyObject *unused) {
+            Py_ssize_t n = PyList_GET_SIZE(shared_list);
+            return Py_NewRef(n > 1 ? PyList_GET_ITEM(shared_list, n - 1) : Py_None);
+        }
+        """, "src/ext/m.c": """\
+        #include <Python.h>
+        #include "../lib/buf.h"
+        static PyMethodDef methods[] = {{"last", last_block, METH_NOARGS, NULL}, {NULL}};
+        static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "m", NULL, -1, methods};
+        PyMODINIT_FUNC PyInit_m(void) {
+            PyObject *m = PyModule_Create(&def);
+            if (m == NULL)
+                return NULL;
+            shared_list = PyList_New(0);
+            return m;
+        }
+        """})
+    rc, diff, err = project.fix("--unsafe-fixes")
+    assert "FT202 not fixed: not declared GIL-free: 1 finding(s) left are races that block it (FT101 buf.h:4" in err, err
+    assert "PyUnstable_Module_SetGIL" not in diff

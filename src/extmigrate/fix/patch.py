@@ -242,6 +242,16 @@ def _module_dir(f: Finding) -> str:
     return os.path.dirname(os.path.abspath(f.path)) + os.sep
 
 
+_HEADER_EXT = (".h", ".hh", ".hpp", ".hxx", ".inc", ".inl")
+
+
+def _in_module(b: Finding, decl: Finding) -> bool:
+    """Is the leftover `b` in the code of the module `decl` declares: its folder, or a header of the
+    project anywhere (a module's TU includes headers from other folders: src/lib/buffer/x.h)?"""
+    path = os.path.abspath(b.path)
+    return path.startswith(_module_dir(decl)) or path.lower().endswith(_HEADER_EXT)
+
+
 def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
     out = Plan()
     cache: dict[str, bytes | str] = {}
@@ -281,8 +291,7 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
     # before the declarations: a fix dropped for want of the compat include is a leftover too
     _add_compat(out, merger, opts, cache, file_problem)
     for f in declarations:
-        left = [b for b, _ in out.skipped if b.category != "module-gil"
-                and os.path.abspath(b.path).startswith(_module_dir(f))]
+        left = [b for b, _ in out.skipped if b.category != "module-gil" and _in_module(b, f)]
         why = {id(b): leftovers.benign(b, _module_dir(f)) for b in left}
         blockers = [b for b in left if not why[id(b)]]
         benign = [f"{_short(b)} ({why[id(b)]})" for b in left if why[id(b)]]
