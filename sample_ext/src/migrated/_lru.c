@@ -138,28 +138,24 @@ lru_unlink(LRUCacheObject *self, PyObject *key, int relink)
 {
     Py_ssize_t i, last = PyList_GET_SIZE(self->order) - 1;
 
+    { EXTMIGRATE_CRITICAL_SECTION extmigrate_cs; EXTMIGRATE_CS_BEGIN(extmigrate_cs, self->order);
     for (i = last; i >= 0; i--) {
-        PyObject *item = PyList_GetItemRef(self->order, i);
-        int rc;
-        if (item == NULL)
-            return -1;
-        rc = PyObject_RichCompareBool(item, key, Py_EQ);
-        if (rc <= 0) {
-            Py_DECREF(item);
-            if (rc < 0)
-                return -1;
+        PyObject *item = PyList_GET_ITEM(self->order, i);
+        int rc = PyObject_RichCompareBool(item, key, Py_EQ);
+        if (rc < 0)
+            { EXTMIGRATE_CS_END(extmigrate_cs); return -1; }
+        if (rc == 0)
             continue;
-        }
-        if (relink && i == last) {
-            Py_DECREF(item);
-            return 0;
-        }
+        if (relink && i == last)
+            { EXTMIGRATE_CS_END(extmigrate_cs); return 0; }
+        Py_INCREF(item);
         rc = PySequence_DelItem(self->order, i);
         if (rc == 0 && relink)
             rc = PyList_Append(self->order, item);
         Py_DECREF(item);
-        return rc;
+        { EXTMIGRATE_CS_END(extmigrate_cs); return rc; }
     }
+    EXTMIGRATE_CS_END(extmigrate_cs); }
     return 0;
 }
 
@@ -181,13 +177,13 @@ lru_evict_oldest(LRUCacheObject *self)
     if (self->on_evict != NULL) {
         res = PyObject_CallFunctionObjArgs(self->on_evict, oldest, value, NULL);
         if (res == NULL)
-            { Py_XDECREF(oldest); { Py_XDECREF(value); return -1; } }
+            { Py_XDECREF(oldest); Py_XDECREF(value); return -1; }
         Py_DECREF(res);
     }
     if (PyDict_DelItem(self->data, oldest) < 0)
-        { Py_XDECREF(oldest); { Py_XDECREF(value); return -1; } }
+        { Py_XDECREF(oldest); Py_XDECREF(value); return -1; }
     self->evictions++;
-    { int extmigrate_ret = PySequence_DelItem(self->order, 0); Py_XDECREF(oldest); { Py_XDECREF(value); return extmigrate_ret; } }
+    { int extmigrate_ret = PySequence_DelItem(self->order, 0); Py_XDECREF(oldest); Py_XDECREF(value); return extmigrate_ret; }
 }
 
 PyDoc_STRVAR(get_doc,
