@@ -85,10 +85,10 @@ NOTES = {
         'declares Py_MOD_GIL_NOT_USED.'
     ),
     "inflate64": (
-        "the two FT101 left are PyList_GET_ITEM on the output buffer's own block list "
-        '(_blocks_output_buffer.h, created by the buffer and never published); the fix declines them (taken '
-        'in a loop / in a nested block), so the declaration is withheld. requires-python is <3.14 in this '
-        'release.'
+        'the three FT101 on the output buffer\'s block list (_blocks_output_buffer.h) are no longer reported: '
+        'the list lives in a struct on the caller\'s stack that only this file\'s static helpers get (the '
+        'output-buffer idiom; with 3.11 headers the nested Py_SIZE(PyList_GET_ITEM(...)) hid a read). '
+        'requires-python is <3.14 in this release: `--ignore-requires-python`.'
     ),
     "pybcj": (
         'its ACQUIRE_LOCK macro waits for a PyThread lock with the thread state detached and re-attaches '
@@ -96,45 +96,50 @@ NOTES = {
         '(a macro that detaches and re-attaches is balanced).'
     ),
     "pyppmd": (
-        "fix rewrote src/lib/buffer/blockoutput.h (PyList_GET_ITEM + Py_INCREF to PyList_GetItemRef) but "
-        "added no compat include there ('includes neither Python.h nor any other header'), although the "
-        "header is only included by _ppmdmodule.c after Python.h: on 3.9-3.12 (requires-python >=3.9) "
-        "PyList_GetItemRef is then undeclared. The module was declared GIL-free while two FT101 were left "
-        "in that header, so the scan after the fix reports FT205. tests/test_fuzzer.py spins in the bundled "
-        "Ppmd8.c (CutOff/SwapStates; gdb: two threads, each with its own encoder) in both trees, so neither "
-        "test run ended within 300 s."
+        'the FT101 in blockoutput.h\'s join loop (a `block` of the function, reused after the loop) gets '
+        'the loop inside a critical section on the list; the single-block path gets PyList_GetItemRef. '
+        'Tests: pytest-benchmark\'s `benchmark` fixture can be used once per test, so its tests run in one '
+        'thread, and the Hypothesis fuzz tests too (in 4 threads, each with models up to 1 GiB, they ran '
+        'for minutes in both trees); all run and pass in both trees. Earlier runs declared the module '
+        'GIL-free over an FT101 left in that header (src/lib/buffer, outside the module\'s folder): a race '
+        'left in any project header now blocks the declaration.'
     ),
     "ijson": (
         'the FT101 left is `M1_N(last = PyList_GetItem(builder->value_stack, n))` in yajl2_c/builder.h: an '
-        "assignment inside a macro argument, declined as 'the borrowed reference is stored'; it blocks the "
-        'declaration.'
+        'assignment inside a macro argument, whose expansion returns early (and the block after it returns '
+        'from inside other macros), so neither a strong reference nor a critical section can be added '
+        'mechanically; it blocks the declaration.'
     ),
     "cbor2": (
-        'its C extension does not compile for free-threaded 3.14 in either tree (source/module.c:90 and :143 '
-        "initialise a static PyObject positionally, `{ _PyObject_EXTRA_INIT 1, &type }`: 'initializer element "
-        "is not computable at load time'); the extension is optional, so setuptools built a pure-Python "
-        'cp314t wheel and all 373 C-backend tests were skipped. No rule reports this; verify now fails such a '
-        'wheel.'
+        'source/module.c initialises two static objects with the GIL build\'s header by hand '
+        '(`{ _PyObject_EXTRA_INIT 1, &type }`), which does not compile free-threaded, so the unpatched '
+        'extension (optional in setup.py) is left out of the cp314t wheel and its 373 C-backend tests '
+        'skip. FT503 (new) reports them and the fix writes EXTMIGRATE_OBJECT_INIT: the patched extension '
+        'builds and all 762 tests pass. Its lazily imported module attributes (extern in module.h, defined '
+        'at the end of module.c) got their PyMutex declared after the first use in an earlier run, which '
+        'broke the build; the lock now goes before the first function using it. Left: FT102 x4 (a value '
+        'assigned again later; a value used before its Py_INCREF) and FT108 (not in a loop), which block '
+        'the declaration, so importing _cbor2 re-enables the GIL.'
     ),
     "hiredis": (
-        'vendor/hiredis is the bundled hiredis C library. fix edited vendor/hiredis/test.c, the bundled C '
-        "library's standalone test program (no Python.h): compat include, a PyMutex and "
-        'EXTMIGRATE_ATOMIC_ADD; the scan after the fix reports more (14) because that file now includes '
-        'Python.h through the compat header. The build does not compile that file. The FT514 left '
-        '(reader.c:109, PyList_SET_ITEM into the reply list the reader is still filling) blocks the '
-        'declaration. test_len and test_dict_with_unhashable_key fail in both trees: pytest-run-parallel '
-        'gives the 4 threads one shared `reader` fixture.'
+        'vendor/hiredis is the bundled hiredis C library: fix leaves it alone (its two FT301 are reported as '
+        'vendored) and declares the module GIL-free; FT205 after the fix names those two. Tests: the '
+        '`reader` fixture (one hiredis.Reader per test) is shared by the 4 threads of a test under '
+        'pytest-run-parallel, so one thread\'s gets() takes the reply another fed: `--thread-unsafe=reader` '
+        'runs those tests in one thread in both trees.'
     ),
     "python-rapidjson": (
-        "rapidjson/ holds the bundled RapidJSON C++ headers. The baseline's pytest died without a report "
-        "(exit 1): a RecursionError inside pytest's own failure reporting, from test_circular's "
-        "recursion-limit test run in 4 threads; the patched run ended with 4 failures, all in tests that "
-        "are not thread-safe as written (gc.collect, reference-count asserts, the recursion limit). The "
-        "three FT104 are loops that return (declined), and they block the declaration."
+        'rapidjson/ holds the bundled RapidJSON C++ headers. Tests: the recursion-limit and tracemalloc '
+        'tests run in one thread (process-wide settings), and two are left out in both trees: '
+        'test_refs_count::test_endarray_leak and test_memory_leaks.py assert CPython 3.13 reference and '
+        'allocation counts and fail on 3.14 in both trees (1.22 relaxed them for 3.14). FT205 after the '
+        'fix comes from a finding the fix\'s declaration policy judged benign.'
     ),
     "bitstruct": (
-        "left: FT102 in a loop, FT101 inside larger expressions, and three FT102 whose fix 'conflicts with "
-        "the fix for FT102' earlier in the same function; they block the declaration."
+        'every finding fixed: several FT102 lookups in one function share their releases before each '
+        'return, a lookup in a loop is released at the end of each pass, the FT101 that overlapped it is '
+        'fixed in fix\'s second round, and FT515\'s root cause (four methods reading what '
+        '__setstate__ writes) gets a critical section in each reader, FT510 one in the writer.'
     ),
 }
 
@@ -168,7 +173,6 @@ def migrate(pkg: Package, python: str, threads: int) -> dict:
     fix = extmigrate("fix", "--no-config", "--apply", "--unsafe-fixes", ".", cwd=patched)
     (work / "fix.log").write_text(fix.stdout + fix.stderr)
     after = scan(patched)
-    not_fixed = [m.groupdict() for m in map(_NOT_FIXED.match, (fix.stdout + fix.stderr).splitlines()) if m]
     diff = subprocess.run(["diff", "-ruN", "baseline", "patched"], capture_output=True, text=True, cwd=work).stdout
     (work / "migration.diff").write_text(diff)
     cmd = ["verify", str(patched), "--python", python, "--threads", str(threads), "--baseline", str(base),
@@ -188,12 +192,25 @@ def migrate(pkg: Package, python: str, threads: int) -> dict:
         "manual": manual_steps(pkg),
         "findings": before["summary"]["findings"], "by_rule": before["summary"]["by_rule"],
         "fixable": sum(f["fixable"] for f in before["findings"]),
-        "fixed": int((re.search(r"(\d+) finding\(s\) fixed", fix.stdout + fix.stderr) or [0, 0])[1]),
+        **fix_outcome(fix.stdout + fix.stderr), "commit": commit(),
         "left": after["summary"]["findings"], "left_by_rule": after["summary"]["by_rule"],
-        "not_fixed": dict(Counter(f"{n['code']}: {reason_kind(n['reason'])}" for n in not_fixed)),
         "diff_lines": sum(1 for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")),
         "verify": verified, "exit": proc.returncode,
     }
+
+
+def fix_outcome(log: str) -> dict:
+    """Findings fixed over every round of `fix --apply` (it runs another round by itself for fixes an
+    overlap left for the next run), and why the last round left the others."""
+    last = log.split("fix: another round")[-1]
+    not_fixed = [m.groupdict() for m in map(_NOT_FIXED.match, last.splitlines()) if m]
+    return {"fixed": sum(int(n) for n in re.findall(r"(\d+) finding\(s\) fixed", log)),
+            "not_fixed": dict(Counter(f"{n['code']}: {reason_kind(n['reason'])}" for n in not_fixed))}
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    return out.stdout.strip() or "unknown"
 
 
 def manual_steps(pkg: Package) -> list[str]:
@@ -245,7 +262,10 @@ def render(results: list[dict], python: str, threads: int) -> str:
             f"<unpatched copy>` with a free-threaded CPython {python}. Tests: before = the unpatched "
             f"build, after = the patched one, both with PYTHON_GIL=0 and {threads} threads per test "
             "(pytest-run-parallel). Rerun it after a change to the rules or the fixes: the table is what "
-            "the code did when it was written.", "",
+            "the code did when it was written. Manual steps are `verify` options the package's own test "
+            "suite needs in threads, the same in both trees (notes).", "",
+            f"Run at extmigrate commit {', '.join(sorted({'`' + r.get('commit', 'unknown') + '`' for r in results}))}.",
+            "",
             "| package | findings | fixed | left (by rule) | patched wheel builds | GIL stays off | "
             "tests before | tests after | manual steps | verify |",
             "| --- | ---: | ---: | --- | --- | --- | --- | --- | --- | --- |"]
@@ -265,6 +285,12 @@ def render(results: list[dict], python: str, threads: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def refreshed(pkg: Package, r: dict) -> dict:
+    """A stored result with its fix counts read again from its fix.log (the way fix_outcome reads it)."""
+    log = WORK / f"{pkg.name}-{pkg.version}" / "fix.log"
+    return {**r, **fix_outcome(log.read_text())} if log.is_file() else r
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--python", required=True, help="a free-threaded interpreter, e.g. python3.14t")
@@ -282,8 +308,8 @@ def main() -> int:
         (WORK / f"{pkg.name}.json").write_text(json.dumps(r, indent=2))
         print(row(r), flush=True)
     if not args.no_write:  # from every package's latest result, so that --only reruns compose
-        results = [json.loads(p.read_text()) for p in (WORK / f"{pkg.name}.json" for pkg in PACKAGES)
-                   if p.is_file()]
+        results = [refreshed(pkg, json.loads(p.read_text())) for pkg, p in
+                   ((pkg, WORK / f"{pkg.name}.json") for pkg in PACKAGES) if p.is_file()]
         version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                                  capture_output=True, text=True).stdout.strip()
         DOC.write_text(render(results, version, args.threads))
