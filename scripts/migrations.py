@@ -63,7 +63,7 @@ PACKAGES = (
     Package("pybcj", "1.0.6", "70bbe2dc185993351955bfe8f61395038f96f5de92bb3a436acb01505781f8f2", "1.0.7",
             requirements=("hypothesis",), pytest_args=NO_COV),
     Package("pyppmd", "1.2.0", "cc04af92f1d26831ec96963439dfb27c96467b5452b94436a6af696649a121fd", "1.3.1",
-            requirements=("hypothesis", "pytest-benchmark", "pytest-timeout"), pytest_args=NO_COV, timeout=300,
+            requirements=("hypothesis", "pytest-benchmark", "pytest-timeout"), pytest_args=NO_COV, timeout=900,
             hypothesis_one_thread=True, thread_unsafe=("benchmark",)),
     Package("ijson", "3.3.0", "7f172e6ba1bee0d4c8f8ebd639577bfe429dee0f3f96775a067b8bae4492d8a0", "3.4.0",
             tests=("test",)),
