@@ -1117,7 +1117,7 @@ def check_uses(rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> list[Fi
     out: list[Finding] = []
     for use in tu.uses_of(*by_name):
         api = by_name[use.name]
-        if use.func is None or in_dead_branch(_dead(tu, use.path), use.start):
+        if use.func is None or in_dead_code(tu, use.path, use.start):
             continue
         fi = FuncInfo.of(tu, use.func)
         if exempt_function(fi):
