@@ -111,3 +111,44 @@ def test_a_race_left_in_a_header_of_another_folder_blocks(project):
     rc, diff, err = project.fix("--unsafe-fixes")
     assert "FT202 not fixed: not declared GIL-free: 1 finding(s) left are races that block it (FT101 buf.h:4" in err, err
     assert "PyUnstable_Module_SetGIL" not in diff
+
+
+BROKEN = """\
+    #include <Python.h>
+    #include "vendor/reader.h"   /* not found: -I is missing */
+
+    typedef struct { PyObject_HEAD reader_t *reader; long fed; } Reader;
+
+    static PyObject *feed(Reader *self, PyObject *arg) {
+        reader_feed(self->reader, arg);
+        self->fed = self->fed + 1;
+        Py_RETURN_NONE;
+    }
+
+    static PyMethodDef methods[] = {{"feed", (PyCFunction)feed, METH_O, NULL}, {NULL}};
+    static PyTypeObject ReaderType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "m.Reader",
+        .tp_basicsize = sizeof(Reader), .tp_methods = methods};
+    static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "m", NULL, -1, NULL};
+    PyMODINIT_FUNC PyInit_m(void) {
+        PyObject *m = PyModule_Create(&def);
+        if (m == NULL || PyType_Ready(&ReaderType) < 0)
+            return NULL;
+        return m;
+    }
+"""
+
+
+def test_findings_in_code_that_did_not_parse_block_the_declaration(project):
+    """A race in a method whose body has parse errors is low-confidence (not counted, not fixed), but
+    it may be real: the module is not declared GIL-free until the scan sees that code."""
+    project.write({"m.c": BROKEN})
+    rc, diff, err = project.fix()
+    assert "not declared GIL-free: 1 low-confidence finding(s) in function bodies with parse errors " \
+           "may be races (FT510 m.c:" in err, err
+    assert "PyUnstable_Module_SetGIL" not in diff
+    # the same module with its header there: the method parses, its race is fixed, the module declared
+    project.write({"vendor/reader.h": "typedef struct reader reader_t;\n"
+                                      "void reader_feed(reader_t *r, PyObject *data);\n"})
+    rc, diff, err = project.fix("--unsafe-fixes")
+    assert "low-confidence" not in err, err
+    assert "PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED)" in diff, err

@@ -220,3 +220,40 @@ def test_a_type_defined_in_another_file_belongs_to_the_module(scan_c):
     files["counter.c"] = TYPES_COUNTER.replace("PyTypeObject Counter_Type", "static PyTypeObject Counter_Type")
     res = scan_c(files, select=SELECT, parse_errors_ok=before((3, 13)))
     assert not [f for f in res.findings if f.code == "FT205"]
+
+
+POINTER_LIB = """
+#include <Python.h>
+struct context { void *privdata; void (*free_privdata)(void *); };
+void context_free(struct context *c) {
+    if (c->privdata && c->free_privdata)
+        c->free_privdata(c->privdata);   /* through the field: not a call of free_privdata() */
+}
+"""
+
+POINTER_MOD = MOD.replace("extern PyObject *helper_store(PyObject *x);",
+                          "struct context;\nextern void context_free(struct context *c);") \
+                 .replace("Py_XSETREF(cache, Py_NewRef(arg));   /* RACE */", "") \
+                 .replace("return helper_store(arg);", "context_free(NULL); Py_RETURN_NONE;")
+
+TEST_PROGRAM = """
+#include <Python.h>
+#include <stdlib.h>
+static int freed;
+void free_privdata(void *p) { freed++; free(p); }
+int main(void) { free_privdata(malloc(1)); return freed != 1; }
+"""
+
+
+def test_a_call_through_a_function_pointer_field_links_no_file(scan_c):
+    """A library calling `c->free_privdata(p)` does not link the module with a test program that
+    defines a function free_privdata(); a call of the function by name does."""
+    files = {"mod.c": POINTER_MOD, "lib.c": POINTER_LIB, "test.c": TEST_PROGRAM}
+    res = scan_c(files, select=SELECT)
+    assert [f.symbol for f in res.findings if f.code == "FT301"] == ["freed"]
+    assert not [f for f in res.findings if f.code == "FT205"]
+    files["lib.c"] = POINTER_LIB.replace("c->free_privdata(c->privdata);", "free_privdata(c->privdata);") \
+                                .replace("void context_free", "void free_privdata(void *);\nvoid context_free")
+    res = scan_c(files, select=SELECT)
+    [f] = [f for f in res.findings if f.code == "FT205"]
+    assert _names(f.related) == [("test.c", 4)]

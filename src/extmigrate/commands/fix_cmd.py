@@ -73,7 +73,7 @@ def run(args) -> int:
     inside = project_roots(opts.paths)
     popts = PlanOptions(unsafe=args.unsafe_fixes, declare=args.declare, min_python=min_py,
                         min_python_source=source, for_write=args.apply, inside=inside)
-    pl = plan(result.findings, popts)
+    pl = plan(result.findings, popts, result.low_confidence)
     err = sys.stderr
     for path, msg in result.problems:
         print(f"{_rel(path)}: skipped: {msg}", file=err)

@@ -61,7 +61,8 @@ def _count(result, opts, settings: dict) -> tuple[int, int]:
     oldest, source = min_python(None, settings, opts.paths)
     counts = []
     for unsafe in (False, True):
-        pl = plan(result.findings, PlanOptions(unsafe=unsafe, min_python=oldest, min_python_source=source))
+        pl = plan(result.findings, PlanOptions(unsafe=unsafe, min_python=oldest, min_python_source=source),
+                  result.low_confidence)
         counts.append(len(pl.fixed) + len(pl.along))
     return counts[0], counts[1]
 

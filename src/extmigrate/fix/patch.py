@@ -252,7 +252,9 @@ def _in_module(b: Finding, decl: Finding) -> bool:
     return path.startswith(_module_dir(decl)) or path.lower().endswith(_HEADER_EXT)
 
 
-def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
+def plan(findings: list[Finding], opts: PlanOptions, unanalysed: list[Finding] = ()) -> Plan:
+    """The patches for `findings`. `unanalysed` (low-confidence findings, from function bodies with
+    parse errors) are never fixed, but block a module's GIL declaration like any race left."""
     out = Plan()
     cache: dict[str, bytes | str] = {}
     merger = _Merger(lambda path: _read(path, cache))
@@ -292,15 +294,12 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
     _add_compat(out, merger, opts, cache, file_problem)
     for f in declarations:
         left = [b for b, _ in out.skipped if b.category != "module-gil" and _in_module(b, f)]
+        unparsed = [b for b in unanalysed if b.category != "module-gil" and _in_module(b, f)]
         why = {id(b): leftovers.benign(b, _module_dir(f)) for b in left}
         blockers = [b for b in left if not why[id(b)]]
         benign = [f"{_short(b)} ({why[id(b)]})" for b in left if why[id(b)]]
-        if blockers and not opts.declare:
-            listed = ", ".join(f"{_short(b)} ({b.name})" for b in blockers[:8])
-            more = f" and {len(blockers) - 8} more" if len(blockers) > 8 else ""
-            ok = f"; not blocking, benign: {', '.join(benign)}" if benign else ""
-            out.skipped.append((f, f"not declared GIL-free: {len(blockers)} finding(s) left are races "
-                                   f"that block it ({listed}{more}){ok}; fix them or force with --declare"))
+        if (blockers or unparsed) and not opts.declare:
+            out.skipped.append((f, _blocked(blockers, unparsed, benign)))
             continue
         _accept(f, merger, out, file_problem)
         if benign and f in out.fixed:
@@ -315,6 +314,22 @@ def plan(findings: list[Finding], opts: PlanOptions) -> Plan:
         if new != old:
             out.patches.append(FilePatch(path, old, new))
     return out
+
+
+def _blocked(blockers: list[Finding], unparsed: list[Finding], benign: list[str]) -> str:
+    """Why a module is not declared GIL-free: the races left, and the findings in code that did not parse."""
+    parts = []
+    if blockers:
+        listed = ", ".join(f"{_short(b)} ({b.name})" for b in blockers[:8])
+        more = f" and {len(blockers) - 8} more" if len(blockers) > 8 else ""
+        parts.append(f"{len(blockers)} finding(s) left are races that block it ({listed}{more})")
+    if unparsed:
+        listed = ", ".join(_short(b) for b in unparsed[:8])
+        more = f" and {len(unparsed) - 8} more" if len(unparsed) > 8 else ""
+        parts.append(f"{len(unparsed)} low-confidence finding(s) in function bodies with parse errors may "
+                     f"be races ({listed}{more}): add the missing headers or flags the scan names and run again")
+    ok = f"; not blocking, benign: {', '.join(benign)}" if benign else ""
+    return f"not declared GIL-free: {'; '.join(parts)}{ok}; fix them or force with --declare"
 
 
 def _accept(f: Finding, merger: _Merger, out: Plan, file_problem) -> None:
