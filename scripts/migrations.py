@@ -46,6 +46,7 @@ class Package:
     thread_unsafe: tuple = ()             # fixtures / dotted functions whose tests run in one thread (both trees)
     hypothesis_one_thread: bool = False   # Hypothesis tests in one thread (both trees)
     deselect: tuple = ()                  # tests left out in both trees (each named in the notes, with why)
+    scan_args: tuple = ()                 # flags for scan and fix (the `-I` the scan's missing-header notes name)
 
     @property
     def sdist(self) -> corpus.Sdist:
@@ -70,9 +71,10 @@ PACKAGES = (
     Package("cbor2", "5.9.0", "85c7a46279ac8f226e1059275221e6b3d0e370d2bb6bd0500f9780781615bcea", "6.0.0rc1",
             requirements=("hypothesis",), pytest_args=NO_COV),
     Package("hiredis", "3.2.1", "5a5f64479bf04dd829fe7029fad0ea043eac4023abc6e946668cbbec3493a78d", "3.3.0",
-            thread_unsafe=("reader",)),
+            thread_unsafe=("reader",), scan_args=("-I", "vendor")),
     Package("python-rapidjson", "1.21", "4d0dd9cf1fcb6f4bf79ee606e6e9be4cfa598f273b91338a6974b6a99309a1e6",
             "1.22", requirements=("pytz",), thread_unsafe=("sys.setrecursionlimit", "tracemalloc.start"),
+            scan_args=("-I", "rapidjson/include"),
             deselect=("tests/test_refs_count.py::test_endarray_leak", "tests/test_memory_leaks.py")),
     Package("bitstruct", "8.21.0", "ff0be4968a45caf8688e075f55cca7a3fe9212b069ba67e5b27b0926a11948ac",
             "8.22.0"),
@@ -150,8 +152,8 @@ def extmigrate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "extmigrate", *args], capture_output=True, text=True, cwd=cwd)
 
 
-def scan(tree: Path) -> dict:
-    proc = extmigrate("scan", "--no-config", "--format", "json", ".", cwd=tree)
+def scan(tree: Path, args: tuple = ()) -> dict:
+    proc = extmigrate("scan", "--no-config", "--format", "json", *args, ".", cwd=tree)
     return json.loads(proc.stdout)
 
 
@@ -169,10 +171,10 @@ def migrate(pkg: Package, python: str, threads: int) -> dict:
     base, patched = work / "baseline", work / "patched"
     shutil.copytree(src, base)
     shutil.copytree(src, patched)
-    before = scan(patched)
-    fix = extmigrate("fix", "--no-config", "--apply", "--unsafe-fixes", ".", cwd=patched)
+    before = scan(patched, pkg.scan_args)
+    fix = extmigrate("fix", "--no-config", "--apply", "--unsafe-fixes", *pkg.scan_args, ".", cwd=patched)
     (work / "fix.log").write_text(fix.stdout + fix.stderr)
-    after = scan(patched)
+    after = scan(patched, pkg.scan_args)
     diff = subprocess.run(["diff", "-ruN", "baseline", "patched"], capture_output=True, text=True, cwd=work).stdout
     (work / "migration.diff").write_text(diff)
     cmd = ["verify", str(patched), "--python", python, "--threads", str(threads), "--baseline", str(base),
@@ -215,7 +217,8 @@ def commit() -> str:
 
 def manual_steps(pkg: Package) -> list[str]:
     """The verify options a package needed beyond the defaults, each a documented manual step."""
-    steps = ["--ignore-requires-python"] if pkg.ignore_requires_python else []
+    steps = [f"scan/fix {' '.join(pkg.scan_args)}"] if pkg.scan_args else []
+    steps += ["--ignore-requires-python"] if pkg.ignore_requires_python else []
     steps += [f"--thread-unsafe={n}" for n in pkg.thread_unsafe]
     steps += ["--pytest-arg=--mark-hypothesis-as-unsafe"] if pkg.hypothesis_one_thread else []
     return steps + [f"--pytest-arg=--deselect={t}" for t in pkg.deselect]

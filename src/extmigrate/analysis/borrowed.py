@@ -613,7 +613,7 @@ def _macro_reads(tu: TUView, node: Node, table: dict | None = None) -> bool:
     up = node.parent
     while up is not None and (up.kind in CASTS or up.kind in (K.UNEXPOSED_EXPR, K.PAREN_EXPR)):
         up = up.parent
-    if up is None or up.kind == K.CALL_EXPR:
+    if up is None or (up.kind == K.CALL_EXPR and not _in_expansion(tu, up, node)):
         return False
     tail = re.compile(rf"[A-Za-z_]\w*\s*(?:->|\.)\s*{re.escape(node.spelling)}")
     end = node.end  # nested macros (`Py_SIZE(PyList_GET_ITEM(b->list, 1))`): the node is at the outer one
@@ -624,6 +624,14 @@ def _macro_reads(tu: TUView, node: Node, table: dict | None = None) -> bool:
     return any(u.macro and u.path == node.path and (u.start <= node.start < u.end or node.start <= u.start < end)
                and any(i < len(u.args) and tail.fullmatch(norm(u.args[i])) for i in index)
                for name, index in (table or KB.reads_only).items() for u in tu.uses.get(name, ()))
+
+
+def _in_expansion(tu: TUView, call: Node, node: Node) -> bool:
+    """Is `call` part of a macro's expansion around `node` (3.14t's `PyList_GET_ITEM(op, i)` is
+    `_Py_atomic_load_ptr_relaxed(&...->ob_item[i])`, and `_PyList_CAST(op)` asserts `PyList_Check(op)`),
+    not a call written in the source? Its callee's name is then nowhere in the text it spans."""
+    text = file_text(tu, node.path)[call.start:max(call.end, node.end)]
+    return call.spelling not in text
 
 
 def _instances_on_stack(tu: TUView, key) -> bool:
