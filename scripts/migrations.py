@@ -124,18 +124,29 @@ NOTES = {
         'the declaration, so importing _cbor2 re-enables the GIL.'
     ),
     "hiredis": (
-        'vendor/hiredis is the bundled hiredis C library: fix leaves it alone (its two FT301 are reported as '
-        'vendored) and declares the module GIL-free; FT205 after the fix names those two. Tests: the '
-        '`reader` fixture (one hiredis.Reader per test) is shared by the 4 threads of a test under '
-        'pytest-run-parallel, so one thread\'s gets() takes the reply another fed: `--thread-unsafe=reader` '
-        'runs those tests in one thread in both trees.'
+        'vendor/hiredis is the bundled hiredis C library (scanned with `-I vendor`, so its header parses): '
+        'fix leaves it alone (its two FT301 are reported as vendored). The Reader methods get critical '
+        'sections (FT510). Left: FT514 at reader.c:109, PyList_SET_ITEM into the reply list under '
+        'construction, which only the reader\'s C state holds until gets() returns it; debatable (the '
+        'reader\'s critical section covers it after the fix) but the rule cannot see that, so it blocks '
+        'the declaration and importing hiredis.hiredis enables the GIL (3.3.0 does not declare it '
+        'either). Earlier runs without `-I vendor` had this finding in a body that did not parse, so '
+        'low-confidence, and declared the module anyway: fix no longer declares over unanalysed code. '
+        'Tests: the `reader` fixture (one hiredis.Reader per test) is shared by the 4 threads of a test '
+        'under pytest-run-parallel, so one thread\'s gets() takes the reply another fed: '
+        '`--thread-unsafe=reader` runs those tests in one thread in both trees.'
     ),
     "python-rapidjson": (
-        'rapidjson/ holds the bundled RapidJSON C++ headers. Tests: the recursion-limit and tracemalloc '
-        'tests run in one thread (process-wide settings), and two are left out in both trees: '
-        'test_refs_count::test_endarray_leak and test_memory_leaks.py assert CPython 3.13 reference and '
-        'allocation counts and fail on 3.14 in both trees (1.22 relaxed them for 3.14). FT205 after the '
-        'fix comes from a finding the fix\'s declaration policy judged benign.'
+        'rapidjson/ holds the bundled RapidJSON C++ headers (scanned with `-I rapidjson/include`). '
+        'Left: six FT512, `setlocale(LC_NUMERIC, ...)` saved, set to "C" and restored around number '
+        'formatting in two places of rapidjson.cpp: setlocale changes process-wide state, so one '
+        'thread can restore another\'s locale while it formats; a real race with no mechanical remedy '
+        '(uselocale or locale-independent formatting by hand), so the module keeps the GIL. Earlier '
+        'runs without the include folder declared it GIL-free over those findings in unparsed bodies. '
+        'Tests: the recursion-limit and tracemalloc tests run in one thread (process-wide settings), '
+        'and two are left out in both trees: test_refs_count::test_endarray_leak and '
+        'test_memory_leaks.py assert CPython 3.13 reference and allocation counts and fail on 3.14 in '
+        'both trees (1.22 relaxed them for 3.14).'
     ),
     "bitstruct": (
         'every finding fixed: several FT102 lookups in one function share their releases before each '
@@ -256,6 +267,15 @@ def row(r: dict) -> str:
             f"{_tests(base)} | {_tests(proj)} | {manual} | {verdict} |")
 
 
+def run_at(results: list[dict]) -> str:
+    """Which extmigrate commit each package's row comes from, most common first."""
+    by_commit: dict[str, list[str]] = {}
+    for r in results:
+        by_commit.setdefault(r.get("commit", "unknown"), []).append(r["package"].split()[0])
+    parts = [f"`{c}` ({', '.join(names)})" for c, names in sorted(by_commit.items(), key=lambda kv: -len(kv[1]))]
+    return "Run at extmigrate commit " + "; ".join(parts) + "."
+
+
 def render(results: list[dict], python: str, threads: int) -> str:
     head = ["# Migrations of real packages", "",
             "Reproduce with `python scripts/migrations.py --python python3.14t` (fetches the pinned sdists, "
@@ -267,7 +287,7 @@ def render(results: list[dict], python: str, threads: int) -> str:
             "(pytest-run-parallel). Rerun it after a change to the rules or the fixes: the table is what "
             "the code did when it was written. Manual steps are `verify` options the package's own test "
             "suite needs in threads, the same in both trees (notes).", "",
-            f"Run at extmigrate commit {', '.join(sorted({'`' + r.get('commit', 'unknown') + '`' for r in results}))}.",
+            run_at(results),
             "",
             "| package | findings | fixed | left (by rule) | patched wheel builds | GIL stays off | "
             "tests before | tests after | manual steps | verify |",
