@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix
 from extmigrate.fix.hoist import hoist
 from extmigrate.fix.ownership import drop_incref, release_on_exit
@@ -108,6 +109,10 @@ def _assignment(ctx: FixContext, f: Finding, var: str | None) -> tuple[int, int,
                      head)
     if m is None or tail is None:
         return NoFix(f"'{var} = ...' is part of a larger statement: rewrite by hand")
+    head = blank_comments(src[:ls + len(m.group(1))].decode("latin-1"))
+    head = re.sub(r"(?m)^[ \t]*#.*$", "", head).rstrip()  # preprocessor lines are no statements
+    if not head.endswith((";", "{", "}", ":")):  # `if (c) v = CALL; else ...`: one statement becomes several
+        return NoFix(f"'{var} = ...' is the body of a braceless if, else or loop: add braces by hand")
     decl = f"{m.group(2).strip()}{'' if m.group(2).strip().endswith('*') else ' '}{var}" if m.group(2) else ""
     return ls + len(m.group(1)), tail.end(), decl
 
