@@ -219,3 +219,20 @@ def test_assignment_in_a_braceless_branch_is_not_rewritten(project):
     rc, diff, err = project.fix("--select", "FT102", "--unsafe-fixes")
     assert diff == ""
     assert "braceless" in err
+
+
+@pytest.mark.parametrize("before, braceless", [
+    ("    if (want)\n        ", True),
+    ("    if (f(a, (b)))  /* why */\n        ", True),
+    ("    else\n        ", True),
+    ("    while (n--)\n#ifdef X\n#endif\n        ", True),
+    ("    x = 1;\n    ", False),
+    ("    {\n    ", False),
+    ("    case 3:\n    ", False),
+    ("    LOCK(map)\n    ", False),  # a project macro without `;` ends no branch head
+    ("    if (a) { b(); }\n    ", False),
+])
+def test_braceless_body(before, braceless):
+    from extmigrate.fix.borrowed import _braceless_body
+
+    assert _braceless_body(before) is braceless
