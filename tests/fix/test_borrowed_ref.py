@@ -193,3 +193,46 @@ def test_cell_contents_become_a_new_reference(project):
     text = project.apply_and_verify("cell.c", "FT107", "--unsafe-fixes")
     assert "    PyObject *v = PyCell_Get(self->cell);\n    if (v == NULL)\n        Py_RETURN_NONE;\n    return v;\n" in text
     assert "extmigrate_compat.h" not in text  # every Python has PyCell_Get
+
+
+def test_assignment_in_a_braceless_branch_is_not_rewritten(project):
+    """`if (c) v = CALL; else ...`: the replacement is an if statement of its own, which would take
+    the else; the fix asks for braces instead."""
+    project.write({"m.c": """\
+        #include <Python.h>
+        static PyObject *pick(PyObject *self, PyObject *args) {
+            PyObject *map, *key, *v;
+            int want;
+            if (!PyArg_ParseTuple(args, "OOi", &map, &key, &want))
+                return NULL;
+            if (want)
+                v = PyDict_GetItem(map, key);
+            else
+                v = NULL;
+            if (v == NULL)
+                Py_RETURN_NONE;
+            Py_INCREF(v);
+            return v;
+        }
+        static PyMethodDef methods[] = {{"pick", pick, METH_VARARGS, NULL}, {NULL}};
+    """})
+    rc, diff, err = project.fix("--select", "FT102", "--unsafe-fixes")
+    assert diff == ""
+    assert "braceless" in err
+
+
+@pytest.mark.parametrize("before, braceless", [
+    ("    if (want)\n        ", True),
+    ("    if (f(a, (b)))  /* why */\n        ", True),
+    ("    else\n        ", True),
+    ("    while (n--)\n#ifdef X\n#endif\n        ", True),
+    ("    x = 1;\n    ", False),
+    ("    {\n    ", False),
+    ("    case 3:\n    ", False),
+    ("    LOCK(map)\n    ", False),  # a project macro without `;` ends no branch head
+    ("    if (a) { b(); }\n    ", False),
+])
+def test_braceless_body(before, braceless):
+    from extmigrate.fix.borrowed import _braceless_body
+
+    assert _braceless_body(before) is braceless

@@ -403,3 +403,29 @@ def test_header_finding_is_not_cleared_by_facts_one_includer_relies_on(scan_c):
         """}, select=["FT101"])
     assert [(f.path.rsplit("/", 1)[-1], f.symbol) for f in res.findings] == \
         [("helpers.h", "PyList_GET_ITEM(l)")]
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_result_use_is_read_from_the_ast(scan_c, python):
+    """A Py_INCREF through a cast is an incref; a result kept in another local that is only
+    compared counts as compared; a `?:` that only tests the result is a test (no finding)."""
+    found = ft101(scan_c, """
+    static PyObject *cast(Obj *self, PyObject *unused) {
+        PyObject *item = PyList_GetItem(self->items, 0);
+        if (item == NULL) return NULL;
+        Py_INCREF((PyObject *)(item));
+        return item;
+    }
+    static PyObject *alias(Obj *self, PyObject *x) {
+        PyObject *item = PyList_GetItem(self->items, 0);
+        PyObject *first = item;
+        return PyBool_FromLong(first == x);
+    }
+    static PyObject *test(Obj *self, PyObject *unused) {
+        PyObject *r = PyList_GetItem(self->items, 0) ? Py_True : Py_False;
+        return Py_NewRef(r);
+    }
+    static PyMethodDef methods[] = {{"cast", (PyCFunction)cast, METH_NOARGS, NULL},
+        {"alias", (PyCFunction)alias, METH_O, NULL}, {"test", (PyCFunction)test, METH_NOARGS, NULL}, {NULL}};
+    """, headers=python)
+    assert [(f.function, f.data["result_var"], f.data["result_use"]) for f in found] == [("cast", "item", "incref")]

@@ -19,6 +19,9 @@ them across all TUs.
 Uses whose result is discarded or only compared (never dereferenced), uses in preprocessor branches
 that a free-threaded build never compiles, uses in tp_traverse functions (run with the world
 stopped) and in static helpers only module initialisation calls are not findings either.
+How a result or a local is used (compared, returned, increfed, stored, aliased, passed on) is read
+from the AST (analysis/borrowed_flow.py); the text decides where the AST cannot (macro arguments,
+bodies with parse errors).
 Text is decoded as latin-1 so that string offsets are byte offsets.
 """
 
@@ -34,6 +37,7 @@ from clang.cindex import BinaryOperator, LinkageKind, StorageClass, TypeKind
 
 from extmigrate import cursors, kb
 from extmigrate.analysis import callgraph, typeslots
+from extmigrate.analysis.borrowed_flow import Flow, is_incref
 from extmigrate.analysis.guards import guard_at
 from extmigrate.analysis.ppbranch import file_dead_ranges, in_dead_branch
 from extmigrate.analysis.text import blanked, by_content
@@ -190,6 +194,11 @@ class FuncInfo:
     def params(self) -> list[tuple[str, str]]:
         return [(p.spelling, p.cursor.type.spelling) for p in self.tu.children_of(self.func)
                 if p.kind == K.PARM_DECL]
+
+    @cached_property
+    def flow(self) -> Flow:
+        """The function's AST occurrences by offset (analysis/borrowed_flow.py)."""
+        return Flow(self.tu, self.func, self.path)
 
     @cached_property
     def locals(self) -> set[str]:
@@ -801,6 +810,23 @@ def published(fi: FuncInfo, name: str, start: int, at: int) -> int | None:
 
 def _occurrence(fi: FuncInfo, var: str, off: int) -> str | None:
     """'escapes', 'alias:<local>' or None (a read that keeps the value private)."""
+    use = fi.flow.var_use(var, off)
+    if use is None:
+        return _text_occurrence(fi, var, off)
+    how, detail = use
+    if how == "call":
+        fname, index = detail
+        if is_incref(fname) and "NewRef" in fname:
+            return _text_occurrence(fi, var, off)  # the same object comes back: where does it go?
+        if is_incref(fname) or index in KB.keeps_private.get(fname, ()):
+            return None
+        return "escapes" if _callee_keeps(fi.tu, fname, index) else None
+    if how in ("assign", "init"):
+        return "alias:" + detail if detail else "escapes"
+    return None
+
+
+def _text_occurrence(fi: FuncInfo, var: str, off: int) -> str | None:
     after = fi.at(off + len(var))
     if re.match(r"\s*(?:->|\.|\[|(?<![=!<>])=(?!=))", after):
         return None
@@ -978,8 +1004,24 @@ def _from_callers(fi: FuncInfo, param: str, depth: int) -> str | None:
 
 
 # -- how the borrowed result is used ------------------------------------------------------------
-def result_use(fi: FuncInfo, start: int, end: int) -> tuple[str | None, str]:
-    """(variable holding the result or None, 'returned'|'incref'|'stored'|'local'|'tested'|'discarded')."""
+def result_use(fi: FuncInfo, start: int, end: int, node: Node | None = None) -> tuple[str | None, str]:
+    """(variable holding the result or None, 'returned'|'incref'|'stored'|'local'|'tested'|'discarded').
+
+    Decided on the AST (`node`: the call, None for a macro use) where it can tell, else on the text."""
+    use = fi.flow.call_use(node, start, end)
+    if use is None:
+        return _text_result_use(fi, start, end)
+    how, detail = use
+    if how in ("tested", "returned", "discarded"):
+        return None, how
+    if how == "call":
+        return None, ("incref" if is_incref(detail[0]) else "local")
+    if how in ("assign", "init"):
+        return (detail, _var_use(fi, detail, end)) if detail else (None, "stored")
+    return None, "local"
+
+
+def _text_result_use(fi: FuncInfo, start: int, end: int) -> tuple[str | None, str]:
     s0 = fi.stmt_start(start)
     prefix = fi.text[s0 - fi.base:start - fi.base]
     suffix = fi.at(end)
@@ -1010,29 +1052,60 @@ def _compared(prefix: str, rest: str) -> bool:
                 or (_TESTED_BEFORE.search(prefix) and _TESTED_AFTER.match(rest)))
 
 
-def _var_use(fi: FuncInfo, var: str, after: int) -> str:
+def _var_use(fi: FuncInfo, var: str, after: int, seen: frozenset = frozenset()) -> str:
+    """How the local `var` holding a borrowed result is used after `after`: 'incref', 'returned',
+    'stored' (kept elsewhere, or handed to another local that is used), 'tested' (only compared)
+    or 'local'."""
     compared_only = True
     for off in fi.occurrences(var):
         if off < after:
             continue
-        s0 = fi.stmt_start(off)
-        prefix = fi.text[s0 - fi.base:off - fi.base]
-        rest = fi.at(off + len(var))
-        if re.match(r"\s*=(?!=)", rest):
+        use = fi.flow.var_use(var, off)
+        how = _text_var_occurrence(fi, var, off) if use is None else _ast_var_occurrence(fi, use, off, seen | {var})
+        if how == "reassigned":
             compared_only = False  # perhaps in another branch only: the value may still be used after
-            break  # reassigned
-        if _compared(prefix, rest):
+            break
+        if how == "tested":
             continue
         compared_only = False
-        if _INCREF.search(prefix):
-            return "incref"
-        if re.match(r"\s*return\b", prefix) and norm(prefix.strip()[6:] + var) == var:
-            return "returned"
-        m = _ASSIGN.search(prefix)
-        if m and not re.search(r"\(", prefix[m.end():]) and not _IDENT.fullmatch(prefix[:m.start()].strip()):
-            return "stored"
+        if how in ("incref", "returned", "stored"):
+            return how
     # only compared by identity (`if (r == Py_None)`), never dereferenced: nothing to free under it
     return "tested" if compared_only else "local"
+
+
+def _ast_var_occurrence(fi: FuncInfo, use: tuple, off: int, seen: frozenset) -> str:
+    how, detail = use
+    if how == "lhs":
+        return "reassigned"
+    if how == "call":
+        return "incref" if is_incref(detail[0]) else "local"
+    if how in ("assign", "init"):
+        if not detail:
+            return "stored"
+        if detail in seen:
+            return "local"
+        # another local: only compared, it changes nothing; used any other way, the fix cannot follow
+        return "tested" if _var_use(fi, detail, off, seen) == "tested" else "stored"
+    return how if how in ("tested", "returned") else "local"
+
+
+def _text_var_occurrence(fi: FuncInfo, var: str, off: int) -> str:
+    s0 = fi.stmt_start(off)
+    prefix = fi.text[s0 - fi.base:off - fi.base]
+    rest = fi.at(off + len(var))
+    if re.match(r"\s*=(?!=)", rest):
+        return "reassigned"
+    if _compared(prefix, rest):
+        return "tested"
+    if _INCREF.search(prefix):
+        return "incref"
+    if re.match(r"\s*return\b", prefix) and norm(prefix.strip()[6:] + var) == var:
+        return "returned"
+    m = _ASSIGN.search(prefix)
+    if m and not re.search(r"\(", prefix[m.end():]) and not _IDENT.fullmatch(prefix[:m.start()].strip()):
+        return "stored"
+    return "local"
 
 
 # -- the check itself ---------------------------------------------------------------------------
@@ -1134,7 +1207,8 @@ def check_uses(rule, tu: TUView, apis: list[kb.BorrowedApi], message) -> list[Fi
         has_container = api.container is not None and len(args) > api.container
         container = norm(args[api.container]) if has_container else ""
         wrapped = re.fullmatch(r"\w+\s*\(\s*", file_text(tu, use.path)[use.start:start])
-        var, how = (None, "local") if in_macro else result_use(fi, use.start if wrapped else start, end)
+        var, how = (None, "local") if in_macro else result_use(fi, use.start if wrapped else start, end,
+                                                                  None if wrapped else use.node)
         if how in ("tested", "discarded") and not api.out:
             continue
         related: list[Site] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from extmigrate.analysis.text import blank_comments
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix
 from extmigrate.fix.hoist import hoist
 from extmigrate.fix.ownership import drop_incref, release_on_exit
@@ -108,8 +109,27 @@ def _assignment(ctx: FixContext, f: Finding, var: str | None) -> tuple[int, int,
                      head)
     if m is None or tail is None:
         return NoFix(f"'{var} = ...' is part of a larger statement: rewrite by hand")
+    if _braceless_body(src[:ls + len(m.group(1))].decode("latin-1")):
+        return NoFix(f"'{var} = ...' is the body of a braceless if, else or loop: add braces by hand")
     decl = f"{m.group(2).strip()}{'' if m.group(2).strip().endswith('*') else ' '}{var}" if m.group(2) else ""
     return ls + len(m.group(1)), tail.end(), decl
+
+
+def _braceless_body(before: str) -> bool:
+    """Does the statement after `before` form the body of an if/else/loop without braces? The
+    replacement is several statements: `if (c) v = CALL; else ...` would lose its else."""
+    head = re.sub(r"(?m)^[ \t]*#.*$", "", blank_comments(before)).rstrip()  # no preprocessor lines
+    if re.search(r"\b(?:else|do)$", head):
+        return True
+    if not head.endswith(")"):
+        return False  # `;`, `{`, `}`, a label: a statement of its own
+    depth = 0
+    for i in range(len(head) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(head[i], 0)
+        if depth == 0:
+            # `if (...)`, `while (...)`, `for (...)`; a macro call without `;` (Py_BEGIN_...) is not
+            return re.search(r"\b(?:if|while|for|switch)\s*$", head[:i]) is not None
+    return False
 
 
 def _whole_return(before: str, src: bytes, end: int) -> bool:
