@@ -112,7 +112,7 @@ def _file_of():
     return fn
 
 
-def _file_name(tu: TranslationUnit, handle: int) -> str:
+def file_name(tu: TranslationUnit, handle: int) -> str:
     """A CXFile's name; handles are only unique while their translation unit lives."""
     names = tu.__dict__.get("_extmigrate_files")
     if names is None:
@@ -134,7 +134,7 @@ def cursor_extent(cursor: Cursor) -> tuple[str, int, int, int, int, int, int]:
     rng = lib.clang_getCursorExtent(cursor)
     file_of(lib.clang_getRangeStart(rng), *_OUT)
     handle = _F.value
-    path = _file_name(cursor._tu, handle) if handle else ""
+    path = file_name(cursor._tu, handle) if handle else ""
     off, line, col = _OFF.value, _LINE.value, _COL.value
     file_of(lib.clang_getRangeEnd(rng), *_OUT)
     return (path, off, _OFF.value, line, col, _LINE.value, _COL.value)
@@ -317,7 +317,7 @@ class TUView:
             handle = cxfile.value
             ok = file_ok.get(handle)
             if ok is None:
-                name = _file_name(tu, handle) if handle else ""
+                name = file_name(tu, handle) if handle else ""
                 ok = file_ok[handle] = bool(name) and bool(self.is_project_file(name))
                 if ok:
                     self.files.add(name)

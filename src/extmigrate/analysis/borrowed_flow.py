@@ -24,7 +24,7 @@ from ctypes import byref, c_uint, c_void_p
 from clang.cindex import BinaryOperator, conf
 
 from extmigrate import cursors
-from extmigrate.tree import CASTS, K, Node, TUView, _file_name
+from extmigrate.tree import CASTS, K, Node, TUView, file_name
 
 INCREFS = {"Py_INCREF", "Py_XINCREF", "Py_NewRef", "Py_XNewRef"}
 _THROUGH = CASTS | {K.UNEXPOSED_EXPR, K.PAREN_EXPR}
@@ -60,7 +60,7 @@ class Flow:
                     continue
                 lib.clang_getSpellingLocation(lib.clang_getCursorLocation(n.cursor), byref(_F), None, None,
                                               byref(_OFF))
-                if _F.value and _file_name(self.tu.tu, _F.value) == self.path:
+                if _F.value and file_name(self.tu.tu, _F.value) == self.path:
                     out.setdefault(_OFF.value, []).append(n)
             self._refs = out
         return self._refs
@@ -201,6 +201,8 @@ def _decl_local(decl: Node) -> str | None:
 
 def _broken(tu: TUView, func: Node) -> bool:
     """Does an error diagnostic of the parse fall inside the function's lines?"""
+    # Every error counts, also those brokenparse.py forgives (a Python name written for other headers):
+    # the expression around it may be missing from the AST, so the text decides there.
     errors = tu.__dict__.get("_flow_errors")
     if errors is None:
         errors = {}
