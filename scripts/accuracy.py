@@ -142,7 +142,11 @@ def write_precision(by_code: dict[str, Counter]) -> None:
         lines += [f"[rules.{code}]", f"findings = {c['n']}", f"tp = {c['tp']}", f"fp = {c['fp']}",
                   f"precision = {c['tp'] / (c['tp'] + c['fp']):.3f}",
                   f"sarif = {toml_str(sarif_level(c['tp'], c['fp']))}", ""]
-    PRECISION_TOML.write_text("\n".join(lines))
+    text = "\n".join(lines)
+    if PRECISION_TOML.exists() and PRECISION_TOML.read_text() == text:
+        print(f"{PRECISION_TOML.relative_to(REPO)} unchanged", file=sys.stderr)
+        return  # a measurement does not touch the package it measures when nothing moved
+    PRECISION_TOML.write_text(text)
     print(f"wrote {PRECISION_TOML.relative_to(REPO)}", file=sys.stderr)
 
 
