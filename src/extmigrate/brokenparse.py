@@ -85,28 +85,46 @@ def broken_functions(tu, view) -> list[list]:
 
 
 def _broken_functions(tu, view) -> list[list]:
+    errors = error_lines(tu, view, forgive_python=True)
+    out = []
+    for fn in view.functions:
+        if spans_error(errors, fn):
+            path, _s, _e, line, _c, end_line, _ec = fn.extent()
+            out.append([path, line, end_line])
+    return sorted(out)
+
+
+def error_lines(tu, view, forgive_python: bool) -> dict[str, list[int]]:
+    """Sorted lines of the parse's error diagnostics by absolute path, once per view; with
+    `forgive_python`, without the lines of an error about a name of Python's C API (_PYTHON_NAME)."""
+    key = "_error_lines_forgiving" if forgive_python else "_error_lines"
+    memo = view.__dict__.get(key)
+    if memo is None:
+        memo = view.__dict__[key] = _error_lines(tu, forgive_python)
+    return memo
+
+
+def _error_lines(tu, forgive_python: bool) -> dict[str, list[int]]:
     errors: dict[str, list[int]] = defaultdict(list)
     python_lines: set[tuple[str, int]] = set()  # and what such an error causes on its line
     for d in tu.diagnostics:
         if d.severity >= _ERROR and d.location.file is not None:
             where = (os.path.abspath(d.location.file.name), d.location.line)
-            if _PYTHON_NAME.search(d.spelling):
+            if forgive_python and _PYTHON_NAME.search(d.spelling):
                 python_lines.add(where)
             else:
                 errors[where[0]].append(where[1])
     for path, lines in errors.items():
-        lines[:] = [n for n in lines if (path, n) not in python_lines]
-    out = []
-    for lines in errors.values():
-        lines.sort()
-    for fn in view.functions:
-        path, _s, _e, line, _c, end_line, _ec = fn.extent()
-        found = errors.get(os.path.abspath(path))
-        if found:
-            i = bisect.bisect_left(found, line)
-            if i < len(found) and found[i] <= end_line:
-                out.append([path, line, end_line])
-    return sorted(out)
+        lines[:] = sorted(n for n in lines if (path, n) not in python_lines)
+    return dict(errors)
+
+
+def spans_error(errors: dict[str, list[int]], fn) -> bool:
+    """Does one of the `errors` (error_lines) fall within the lines of the function `fn`?"""
+    path, _s, _e, line, _c, end_line, _ec = fn.extent()
+    found = errors.get(os.path.abspath(path), [])
+    i = bisect.bisect_left(found, line)
+    return i < len(found) and found[i] <= end_line
 
 
 def mark_low_confidence(findings: list[Finding], broken: list[list]) -> None:

@@ -40,7 +40,7 @@ from extmigrate.analysis import callgraph, typeslots
 from extmigrate.analysis.borrowed_flow import Flow, is_incref
 from extmigrate.analysis.guards import guard_at
 from extmigrate.analysis.ppbranch import file_dead_ranges, in_dead_branch
-from extmigrate.analysis.text import blanked, by_content
+from extmigrate.analysis.text import blanked, by_content, unclosed
 from extmigrate.model import Finding, Site
 from extmigrate.tree import CASTS, K, Node, TUView, Use, split_args
 
@@ -134,7 +134,7 @@ def _file_flags(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     seen: set[int] = set()
     for m in re.finditer(r"\bMETH_[A-Z]+", text):
-        open_at = _unclosed(text, m.start(), "{", "}")
+        open_at = unclosed(text, m.start(), "{", "}")
         if open_at is None or open_at in seen:
             continue
         seen.add(open_at)
@@ -146,34 +146,6 @@ def _file_flags(text: str) -> dict[str, str]:
                     out[names[-1]] = f
                 break
     return out
-
-
-def _unclosed(text: str, pos: int, opener: str, closer: str, stop: str = "") -> int | None:
-    """Offset of the innermost `opener` left open before pos (None past a `stop` char at depth 0)."""
-    if not stop:  # jump from bracket to bracket (str.rfind) instead of stepping over every character
-        depth, o, c = 0, text.rfind(opener, 0, pos), text.rfind(closer, 0, pos)
-        while o >= 0:
-            if c > o:
-                depth += 1
-                c = text.rfind(closer, 0, c)
-            elif depth == 0:
-                return o
-            else:
-                depth -= 1
-                o = text.rfind(opener, 0, o)
-        return None
-    depth = 0
-    for i in range(pos - 1, -1, -1):
-        ch = text[i]
-        if ch == closer:
-            depth += 1
-        elif ch == opener:
-            if depth == 0:
-                return i
-            depth -= 1
-        elif depth == 0 and ch in stop:
-            return None
-    return None
 
 
 class FuncInfo:
@@ -246,7 +218,7 @@ class FuncInfo:
     def returns_after(self, off: int, at: int) -> bool:
         """Does every path from `off` return before reaching `at` (a block ending in return)?"""
         text, o, a = self.text, off - self.base, at - self.base
-        open_at = _unclosed(text, o, "{", "}")
+        open_at = unclosed(text, o, "{", "}")
         if open_at is None:
             return False
         close = _closing(text, open_at, "{", "}")
@@ -858,7 +830,7 @@ def _enclosing_call(text: str) -> tuple[str, int, str] | None:
     """The innermost call around the end of `text`: (callee or keyword, argument index, its text)."""
     end = len(text)
     while True:
-        open_at = _unclosed(text, end, "(", ")")
+        open_at = unclosed(text, end, "(", ")")
         if open_at is None:
             return None
         m = re.search(r"([A-Za-z_]\w*)\s*$", text[:open_at])

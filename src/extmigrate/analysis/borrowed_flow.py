@@ -17,13 +17,12 @@ is a reference-count call (`Py_INCREF(x)` expands to `Py_INCREF(_PyObject_CAST(x
 
 from __future__ import annotations
 
-import bisect
-import os
 from ctypes import byref, c_uint, c_void_p
 
 from clang.cindex import BinaryOperator, conf
 
 from extmigrate import cursors
+from extmigrate.brokenparse import error_lines, spans_error
 from extmigrate.tree import CASTS, K, Node, TUView, file_name
 
 INCREFS = {"Py_INCREF", "Py_XINCREF", "Py_NewRef", "Py_XNewRef"}
@@ -203,16 +202,4 @@ def _broken(tu: TUView, func: Node) -> bool:
     """Does an error diagnostic of the parse fall inside the function's lines?"""
     # Every error counts, also those brokenparse.py forgives (a Python name written for other headers):
     # the expression around it may be missing from the AST, so the text decides there.
-    errors = tu.__dict__.get("_flow_errors")
-    if errors is None:
-        errors = {}
-        for d in tu.tu.diagnostics:
-            if d.severity >= 3 and d.location.file is not None:
-                errors.setdefault(os.path.abspath(d.location.file.name), []).append(d.location.line)
-        for lines in errors.values():
-            lines.sort()
-        tu.__dict__["_flow_errors"] = errors
-    path, _s, _e, line, _c, end_line, _ec = func.extent()
-    found = errors.get(os.path.abspath(path), [])
-    i = bisect.bisect_left(found, line)
-    return i < len(found) and found[i] <= end_line
+    return spans_error(error_lines(tu.tu, tu, forgive_python=False), func)

@@ -108,6 +108,34 @@ def brace_depth(text: str, pos: int) -> int:
     return text.count("{", 0, pos) - text.count("}", 0, pos)
 
 
+def unclosed(text: str, pos: int, opener: str, closer: str, stop: str = "") -> int | None:
+    """Offset of the innermost `opener` left open before pos (None past a `stop` char at depth 0)."""
+    if not stop:  # jump from bracket to bracket (str.rfind) instead of stepping over every character
+        depth, o, c = 0, text.rfind(opener, 0, pos), text.rfind(closer, 0, pos)
+        while o >= 0:
+            if c > o:
+                depth += 1
+                c = text.rfind(closer, 0, c)
+            elif depth == 0:
+                return o
+            else:
+                depth -= 1
+                o = text.rfind(opener, 0, o)
+        return None
+    depth = 0
+    for i in range(pos - 1, -1, -1):
+        ch = text[i]
+        if ch == closer:
+            depth += 1
+        elif ch == opener:
+            if depth == 0:
+                return i
+            depth -= 1
+        elif depth == 0 and ch in stop:
+            return None
+    return None
+
+
 def block_end(text: str, pos: int) -> int:
     """Offset of the '}' closing the block that contains pos (len(text) if none)."""
     depth = 0

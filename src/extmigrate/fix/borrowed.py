@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from extmigrate.analysis.text import blank_comments
+from extmigrate.analysis.text import blank_comments, unclosed
 from extmigrate.fix.base import Edit, FixContext, FixProposal, NoFix
 from extmigrate.fix.hoist import hoist
 from extmigrate.fix.ownership import drop_incref, release_on_exit
@@ -123,13 +123,9 @@ def _braceless_body(before: str) -> bool:
         return True
     if not head.endswith(")"):
         return False  # `;`, `{`, `}`, a label: a statement of its own
-    depth = 0
-    for i in range(len(head) - 1, -1, -1):
-        depth += {")": 1, "(": -1}.get(head[i], 0)
-        if depth == 0:
-            # `if (...)`, `while (...)`, `for (...)`; a macro call without `;` (Py_BEGIN_...) is not
-            return re.search(r"\b(?:if|while|for|switch)\s*$", head[:i]) is not None
-    return False
+    open_at = unclosed(head, len(head) - 1, "(", ")")
+    # `if (...)`, `while (...)`, `for (...)`; a macro call without `;` (Py_BEGIN_...) is not
+    return open_at is not None and re.search(r"\b(?:if|while|for|switch)\s*$", head[:open_at]) is not None
 
 
 def _whole_return(before: str, src: bytes, end: int) -> bool:
